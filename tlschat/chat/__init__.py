@@ -1,0 +1,1 @@
+"""The chat domain: pure logic, no sockets and no event loop."""

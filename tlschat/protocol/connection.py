@@ -1,0 +1,640 @@
+"""ClientConnection and ServerConnection: the handshake and record state machines.
+
+Sans-IO: feed received bytes to :meth:`Connection.receive_data`, act on the events it returns,
+and write whatever :meth:`Connection.data_to_send` hands back. Time only enters through the
+``now`` arguments. Every failure raises :class:`ProtocolError` after queueing the alert, and
+leaves the connection closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum, auto
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from .alerts import AlertDescription, AlertLevel, ProtocolError
+from .events import (
+    ConnectionClosed,
+    DataReceived,
+    Event,
+    HandshakeComplete,
+    HandshakeStep,
+    KeyUpdated,
+    ServerAuthenticated,
+)
+from .identity import IdentityKey, PeerIdentity, verify_signature
+from .keyschedule import KeySchedule, finished_verify_data
+from .messages import (
+    RANDOM_LENGTH,
+    SUITE_NAMES,
+    X25519_SHARE_LENGTH,
+    Certificate,
+    CertificateType,
+    CertificateVerify,
+    CipherSuite,
+    ClientHello,
+    Finished,
+    HandshakeMessage,
+    HandshakeReassembler,
+    KeyUpdate,
+    ServerHello,
+    SignatureScheme,
+    encode_handshake,
+)
+from .record import (
+    DEFAULT_KEY_UPDATE_AFTER,
+    MAX_PLAINTEXT,
+    ContentType,
+    DirectionKeys,
+    RecordReader,
+    plaintext_record,
+)
+
+PROTOCOL_VERSION = 0x0001
+SUPPORTED_VERSIONS = (PROTOCOL_VERSION,)
+DEFAULT_SUITES = (CipherSuite.AES_256_GCM_SHA256, CipherSuite.CHACHA20_POLY1305_SHA256)
+DEFAULT_SIGNATURE_ALGORITHMS = (SignatureScheme.rsa_pss_rsae_sha256, SignatureScheme.ed25519)
+SERVER_SIGNATURE_CONTEXT = b"tlschat v1, server CertificateVerify"
+CLIENT_SIGNATURE_CONTEXT = b"tlschat v1, client CertificateVerify"
+MESSAGE_LENGTH_BYTES = 3
+DEFAULT_MAX_MESSAGE = 1 << 20
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+# Records that carry no application data (empty records, warning alerts, KeyUpdates) accepted in a
+# row; past this the peer is wasting our CPU, not talking.
+DEFAULT_MAX_IDLE_RECORDS = 64
+
+
+def signed_content(context: bytes, transcript_digest: bytes) -> bytes:
+    """What a CertificateVerify signs: 64 spaces, the context, a zero byte, the transcript hash."""
+    return b" " * 64 + context + b"\x00" + transcript_digest
+
+
+@dataclass
+class ConnectionConfig:
+    """Settings shared by both roles; the server also needs ``certificate_der``."""
+
+    identity: IdentityKey
+    certificate_der: bytes | None = None
+    cipher_suites: tuple[int, ...] = DEFAULT_SUITES
+    versions: tuple[int, ...] = SUPPORTED_VERSIONS
+    signature_algorithms: tuple[int, ...] = DEFAULT_SIGNATURE_ALGORITHMS
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    key_update_after: int = DEFAULT_KEY_UPDATE_AFTER
+    max_message: int = DEFAULT_MAX_MESSAGE
+    max_idle_records: int = DEFAULT_MAX_IDLE_RECORDS
+    entropy: Callable[[int], bytes] = field(default=os.urandom)
+
+
+class State(Enum):
+    START = auto()
+    WAIT_CLIENT_HELLO = auto()
+    WAIT_SERVER_HELLO = auto()
+    WAIT_SERVER_CERTIFICATE = auto()
+    WAIT_SERVER_CERTIFICATE_VERIFY = auto()
+    WAIT_TRUST = auto()
+    WAIT_SERVER_FINISHED = auto()
+    WAIT_CLIENT_CERTIFICATE = auto()
+    WAIT_CLIENT_CERTIFICATE_VERIFY = auto()
+    WAIT_CLIENT_FINISHED = auto()
+    CONNECTED = auto()
+    CLOSED = auto()
+
+
+def _unexpected(what: str, state: State) -> ProtocolError:
+    return ProtocolError(AlertDescription.unexpected_message, f"{what} in state {state.name}")
+
+
+class Connection:
+    """What both roles share: records, transcript, keys, alerts, application messages."""
+
+    role = ""
+    peer_role = ""
+
+    def __init__(self, config: ConnectionConfig, now: float) -> None:
+        self.config = config
+        self.state = State.START
+        self.deadline: float | None = now + config.handshake_timeout
+        self.peer: PeerIdentity | None = None
+        self.suite: int | None = None
+        self.version: int | None = None
+        self.close_notify_received = False
+        self.close_notify_sent = False
+        self.error: ProtocolError | None = None
+        self._records = RecordReader()
+        self._handshake = HandshakeReassembler()
+        self._transcript = hashlib.sha256()
+        self._schedule = KeySchedule()
+        self._outgoing = bytearray()
+        self._write_keys: DirectionKeys | None = None
+        self._client_hs_secret = b""
+        self._server_hs_secret = b""
+        self._application_buffer = bytearray()
+        self._idle_records = 0
+        self._ephemeral = X25519PrivateKey.from_private_bytes(config.entropy(X25519_SHARE_LENGTH))
+        self._random = config.entropy(RANDOM_LENGTH)
+        self._events: list[Event] = []
+
+    # ----- public API -----
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state is State.CONNECTED
+
+    @property
+    def read_generation(self) -> int:
+        keys = self._records.read_keys
+        return keys.generation if keys else 0
+
+    @property
+    def write_generation(self) -> int:
+        return self._write_keys.generation if self._write_keys else 0
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Process received bytes; return the events they complete."""
+        if self.state is State.CLOSED:
+            if data and self.close_notify_received:
+                raise ProtocolError(
+                    AlertDescription.unexpected_message,
+                    "data after close_notify",
+                    self.role,
+                )
+            return []
+        self._records.feed(data)
+        return self._guarded(self._process_records)
+
+    def receive_eof(self) -> list[Event]:
+        """The transport reached end of stream: fine after close_notify, truncation otherwise."""
+        if self.close_notify_received or self.error is not None:
+            self.state = State.CLOSED
+            return []
+        self.close_notify_sent = True  # the transport is gone: no alert can be written
+        return self._guarded(self._raise_truncated)
+
+    def _raise_truncated(self) -> list[Event]:
+        raise ProtocolError(AlertDescription.truncated, "connection ended without close_notify")
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Fail the handshake if its deadline has passed."""
+        if self.deadline is not None and now >= self.deadline and self.state is not State.CLOSED:
+            return self._guarded(self._raise_timeout)
+        return []
+
+    def _raise_timeout(self) -> list[Event]:
+        raise ProtocolError(AlertDescription.handshake_timeout, "handshake did not finish in time")
+
+    def send_data(self, data: bytes) -> None:
+        """Queue one application message, split into as many records as it needs."""
+        if self.state is not State.CONNECTED or self.close_notify_sent:
+            raise RuntimeError(f"cannot send application data in state {self.state.name}")
+        if len(data) > self.config.max_message:
+            raise ValueError(f"message of {len(data)} bytes exceeds {self.config.max_message}")
+        framed = len(data).to_bytes(MESSAGE_LENGTH_BYTES, "big") + data
+        for start in range(0, len(framed), MAX_PLAINTEXT):
+            self._send_protected(
+                ContentType.application_data, framed[start : start + MAX_PLAINTEXT]
+            )
+
+    def send_raw_record(self, content_type: int, content: bytes) -> None:
+        """Protect and queue one record as it is (tests and the evil peer build on this)."""
+        self._send_protected(content_type, content)
+
+    def update_keys(self, request_peer: bool = False) -> None:
+        """Send KeyUpdate and switch to the next write key (TLS 1.3 section 4.6.3)."""
+        if self.state is not State.CONNECTED or self.close_notify_sent:
+            raise RuntimeError(f"cannot update keys in state {self.state.name}")
+        self._send_key_update(request_peer)
+
+    def close(self) -> None:
+        """Send close_notify; the peer answers with its own."""
+        if self.close_notify_sent or (self.state is State.CLOSED and self.error is not None):
+            return
+        self._send_alert(AlertLevel.WARNING, AlertDescription.close_notify)
+        self.close_notify_sent = True
+        if self.close_notify_received or self.state is not State.CONNECTED:
+            self.state = State.CLOSED
+
+    # ----- records -----
+
+    def _guarded(self, step: Callable[[], list[Event]]) -> list[Event]:
+        try:
+            return step()
+        except ProtocolError as error:
+            self._fail(error)
+            raise
+        except Exception as error:
+            # A bug of ours must still end in an alert and a closed connection, not a hang.
+            failure = ProtocolError(
+                AlertDescription.internal_error, f"{type(error).__name__}: {error}"
+            )
+            self._fail(failure)
+            raise failure from error
+
+    def _fail(self, error: ProtocolError) -> None:
+        if not error.sender:
+            error.sender = self.peer_role if error.received else self.role
+        self.error = error
+        if not error.received and not self.close_notify_sent and self.state is not State.CLOSED:
+            self._send_alert(AlertLevel.FATAL, error.alert)
+            self.close_notify_sent = True
+        self.state = State.CLOSED
+        self.deadline = None
+
+    def _send_protected(self, content_type: int, content: bytes) -> None:
+        keys = self._write_keys
+        if keys is None:
+            self._outgoing += plaintext_record(content_type, content)
+            return
+        if keys.needs_update and content_type != ContentType.alert:
+            self._send_key_update(False)
+            keys = self._write_keys
+            assert keys is not None
+        self._outgoing += keys.seal(content_type, content)
+
+    def _send_key_update(self, request_peer: bool) -> None:
+        assert self._write_keys is not None
+        message = encode_handshake(KeyUpdate(request_update=request_peer))
+        self._outgoing += self._write_keys.seal(ContentType.handshake, message)
+        self._write_keys.update()
+
+    def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        self._send_protected(ContentType.alert, bytes([level, description]))
+
+    def _send_handshake(self, message: HandshakeMessage) -> None:
+        raw = encode_handshake(message)
+        self._transcript.update(raw)
+        for start in range(0, len(raw), MAX_PLAINTEXT):
+            self._send_protected(ContentType.handshake, raw[start : start + MAX_PLAINTEXT])
+
+    def _transcript_digest(self) -> bytes:
+        return self._transcript.copy().digest()
+
+    def _process_records(self) -> list[Event]:
+        self._events = []
+        while self.state is not State.CLOSED:
+            if self.state is State.WAIT_TRUST and self._records.pending:
+                raise _unexpected("record before the client's identity was sent", self.state)
+            record = self._records.next_record()
+            if record is None:
+                break
+            content_type, content = record
+            if content_type == ContentType.alert:
+                self._handle_alert(content)
+            elif content_type == ContentType.handshake:
+                self._handle_handshake_record(content)
+            else:
+                self._handle_application_data(content)
+        return self._events
+
+    def _count_idle_record(self) -> None:
+        self._idle_records += 1
+        if self._idle_records > self.config.max_idle_records:
+            raise ProtocolError(
+                AlertDescription.too_many_records,
+                f"more than {self.config.max_idle_records} records in a row without data",
+            )
+
+    def _handle_alert(self, content: bytes) -> None:
+        if len(content) != 2:
+            raise ProtocolError(AlertDescription.decode_error, f"alert of {len(content)} bytes")
+        level, code = content
+        if self._handshake.pending:
+            raise _unexpected("alert inside a split handshake message", self.state)
+        if code == AlertDescription.close_notify:
+            self.close_notify_received = True
+            self._events.append(ConnectionClosed())
+            if not self.close_notify_sent:
+                self._send_alert(AlertLevel.WARNING, AlertDescription.close_notify)
+                self.close_notify_sent = True
+            self.state = State.CLOSED
+            self.deadline = None
+            if self._records.pending:
+                raise ProtocolError(AlertDescription.unexpected_message, "data after close_notify")
+            return
+        try:
+            description = AlertDescription(code)
+        except ValueError:
+            description = AlertDescription.internal_error
+        if level == AlertLevel.WARNING and description == AlertDescription.user_canceled:
+            self._count_idle_record()
+            return
+        raise ProtocolError(
+            description, f"peer sent alert {code} (level {level})", self.peer_role, received=True
+        )
+
+    def _handle_application_data(self, content: bytes) -> None:
+        if self.state is not State.CONNECTED:
+            raise _unexpected("application data", self.state)
+        if not content:
+            self._count_idle_record()
+            return
+        self._idle_records = 0
+        buffer = self._application_buffer
+        buffer += content
+        while len(buffer) >= MESSAGE_LENGTH_BYTES:
+            length = int.from_bytes(buffer[:MESSAGE_LENGTH_BYTES], "big")
+            if length > self.config.max_message:
+                raise ProtocolError(
+                    AlertDescription.record_overflow,
+                    f"application message of {length} bytes exceeds {self.config.max_message}",
+                )
+            end = MESSAGE_LENGTH_BYTES + length
+            if len(buffer) < end:
+                break
+            self._events.append(DataReceived(bytes(buffer[MESSAGE_LENGTH_BYTES:end])))
+            del buffer[:end]
+
+    def _handle_handshake_record(self, content: bytes) -> None:
+        if not content:
+            raise ProtocolError(AlertDescription.unexpected_message, "empty handshake record")
+        messages = self._handshake.feed(content)
+        for index, (message, raw) in enumerate(messages):
+            keys_before = (self._records.read_keys, self.read_generation)
+            self._handle_handshake(message, raw)
+            keys_changed = keys_before != (self._records.read_keys, self.read_generation)
+            last = index == len(messages) - 1 and not self._handshake.pending
+            if keys_changed and not last:
+                raise ProtocolError(
+                    AlertDescription.unexpected_message,
+                    "handshake data after a key change in the same record",
+                )
+
+    def _handle_handshake(self, message: HandshakeMessage, raw: bytes) -> None:
+        if isinstance(message, KeyUpdate):
+            if self.state is not State.CONNECTED:
+                raise _unexpected("KeyUpdate", self.state)
+            self._count_idle_record()
+            assert self._records.read_keys is not None
+            self._records.read_keys.update()
+            self._events.append(KeyUpdated("read", self.read_generation))
+            if message.request_update and not self.close_notify_sent:
+                self._send_key_update(False)
+                self._events.append(KeyUpdated("write", self.write_generation))
+            return
+        handler = self._handlers().get((self.state, type(message)))
+        if handler is None:
+            raise _unexpected(type(message).__name__, self.state)
+        self._transcript_before = self._transcript_digest()
+        self._transcript.update(raw)
+        handler(message)
+
+    def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
+        raise NotImplementedError
+
+    # ----- shared handshake steps -----
+
+    def _shared_secret(self, share: bytes) -> bytes:
+        if len(share) != X25519_SHARE_LENGTH:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, f"X25519 share of {len(share)} bytes"
+            )
+        try:
+            return self._ephemeral.exchange(X25519PublicKey.from_public_bytes(share))
+        except ValueError:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, "X25519 share is a low-order point"
+            ) from None
+
+    def _install_handshake_keys(self, shared_secret: bytes) -> None:
+        assert self.suite is not None
+        self._schedule.set_shared_secret(shared_secret)
+        self._client_hs_secret, self._server_hs_secret = self._schedule.handshake_traffic_secrets(
+            self._transcript_digest()
+        )
+        mine, theirs = self._own_and_peer(self._client_hs_secret, self._server_hs_secret)
+        limit = self.config.key_update_after
+        self._write_keys = DirectionKeys(self.suite, mine, limit)
+        self._records.read_keys = DirectionKeys(self.suite, theirs, limit)
+
+    def _install_application_keys(self) -> None:
+        assert self.suite is not None
+        client, server = self._schedule.application_traffic_secrets(self._transcript_digest())
+        mine, theirs = self._own_and_peer(client, server)
+        limit = self.config.key_update_after
+        self._write_keys = DirectionKeys(self.suite, mine, limit)
+        self._records.read_keys = DirectionKeys(self.suite, theirs, limit)
+
+    def _own_and_peer(self, client: bytes, server: bytes) -> tuple[bytes, bytes]:
+        return (client, server) if self.role == "client" else (server, client)
+
+    def _sign_transcript(self, context: bytes) -> CertificateVerify:
+        identity = self.config.identity
+        signature = identity.sign(signed_content(context, self._transcript_digest()))
+        return CertificateVerify(algorithm=identity.scheme, signature=signature)
+
+    def _verify_peer_signature(self, message: CertificateVerify, context: bytes) -> None:
+        assert self.peer is not None
+        if message.algorithm not in self.config.signature_algorithms:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter,
+                f"signature scheme {message.algorithm:#06x} was not offered",
+            )
+        verify_signature(
+            self.peer.public_key,
+            message.algorithm,
+            signed_content(context, self._transcript_before),
+            message.signature,
+        )
+
+    def _finished(self, secret: bytes) -> Finished:
+        return Finished(finished_verify_data(secret, self._transcript_digest()))
+
+    def _verify_finished(self, message: Finished, secret: bytes) -> None:
+        expected = finished_verify_data(secret, self._transcript_before)
+        if not hmac.compare_digest(expected, message.verify_data):
+            raise ProtocolError(AlertDescription.decrypt_error, "Finished does not verify")
+
+    def _complete(self) -> None:
+        assert self.suite is not None and self.version is not None and self.peer is not None
+        self.state = State.CONNECTED
+        self.deadline = None
+        self._records.accept_plain_alerts = False
+        self._events.append(HandshakeStep(0, "✅ Handshake complete — Secure channel established"))
+        self._events.append(
+            HandshakeComplete(SUITE_NAMES[CipherSuite(self.suite)], self.version, self.peer)
+        )
+
+    @property
+    def suite_name(self) -> str:
+        return SUITE_NAMES[CipherSuite(self.suite)] if self.suite is not None else ""
+
+
+class ClientConnection(Connection):
+    role = "client"
+    peer_role = "server"
+
+    def start_handshake(self) -> None:
+        """Queue the ClientHello (step 1)."""
+        if self.state is not State.START:
+            raise RuntimeError("handshake already started")
+        self._hello = ClientHello(
+            random=self._random,
+            versions=self.config.versions,
+            cipher_suites=self.config.cipher_suites,
+            signature_algorithms=self.config.signature_algorithms,
+            key_share=self._ephemeral.public_key().public_bytes_raw(),
+        )
+        self._send_handshake(self._hello)
+        self.state = State.WAIT_SERVER_HELLO
+
+    def start_events(self) -> list[Event]:
+        """The trace line for the ClientHello just queued."""
+        return [HandshakeStep(1, "ClientHello sent")]
+
+    def trust_server(self) -> list[Event]:
+        """Accept the authenticated server: send our identity and Finished (step 5)."""
+        if self.state is not State.WAIT_TRUST:
+            raise RuntimeError(f"no server to trust in state {self.state.name}")
+        self._send_handshake(
+            Certificate(CertificateType.raw_public_key, self.config.identity.spki_der)
+        )
+        self._send_handshake(self._sign_transcript(CLIENT_SIGNATURE_CONTEXT))
+        self._send_handshake(self._finished(self._client_hs_secret))
+        self.state = State.WAIT_SERVER_FINISHED
+        return [HandshakeStep(5, "Client Finished sent ✅"), *self._guarded(self._process_records)]
+
+    def reject_server(self, reason: str) -> ProtocolError:
+        """Refuse the server's identity: send bad_certificate and close."""
+        error = ProtocolError(AlertDescription.bad_certificate, reason, self.role)
+        self._fail(error)
+        return error
+
+    def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
+        return {
+            (State.WAIT_SERVER_HELLO, ServerHello): self._on_server_hello,  # type: ignore[dict-item]
+            (State.WAIT_SERVER_CERTIFICATE, Certificate): self._on_certificate,  # type: ignore[dict-item]
+            (State.WAIT_SERVER_CERTIFICATE_VERIFY, CertificateVerify): self._on_certificate_verify,  # type: ignore[dict-item]
+            (State.WAIT_SERVER_FINISHED, Finished): self._on_finished,  # type: ignore[dict-item]
+        }
+
+    def _on_server_hello(self, message: ServerHello) -> None:
+        if message.version not in self.config.versions:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter,
+                f"server chose version {message.version:#06x}, which was not offered",
+            )
+        if message.cipher_suite not in self.config.cipher_suites:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter,
+                f"server chose suite {message.cipher_suite:#06x}, which was not offered",
+            )
+        shared = self._shared_secret(message.key_share)
+        self.version = message.version
+        self.suite = message.cipher_suite
+        self._install_handshake_keys(shared)
+        self._records.accept_plain_alerts = True
+        self.state = State.WAIT_SERVER_CERTIFICATE
+
+    def _on_certificate(self, message: Certificate) -> None:
+        if message.certificate_type != CertificateType.x509:
+            raise ProtocolError(
+                AlertDescription.unsupported_certificate, "server must send an X.509 certificate"
+            )
+        self.peer = PeerIdentity.from_certificate(message.data)
+        self.state = State.WAIT_SERVER_CERTIFICATE_VERIFY
+
+    def _on_certificate_verify(self, message: CertificateVerify) -> None:
+        self._verify_peer_signature(message, SERVER_SIGNATURE_CONTEXT)
+        assert self.peer is not None
+        self.state = State.WAIT_TRUST
+        self._events += [
+            HandshakeStep(2, f"ServerHello received and verified ✅ | Cipher: {self.suite_name}"),
+            HandshakeStep(3, "Shared secret computed"),
+            HandshakeStep(4, "Session key derived (HKDF)"),
+            ServerAuthenticated(self.peer),
+        ]
+
+    def _on_finished(self, message: Finished) -> None:
+        self._verify_finished(message, self._server_hs_secret)
+        self._install_application_keys()
+        self._events.append(HandshakeStep(6, "Server Finished verified ✅"))
+        self._complete()
+
+
+class ServerConnection(Connection):
+    role = "server"
+    peer_role = "client"
+
+    def __init__(self, config: ConnectionConfig, now: float) -> None:
+        if config.certificate_der is None:
+            raise ValueError("a server needs a certificate")
+        super().__init__(config, now)
+        self.state = State.WAIT_CLIENT_HELLO
+
+    def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
+        return {
+            (State.WAIT_CLIENT_HELLO, ClientHello): self._on_client_hello,  # type: ignore[dict-item]
+            (State.WAIT_CLIENT_CERTIFICATE, Certificate): self._on_certificate,  # type: ignore[dict-item]
+            (State.WAIT_CLIENT_CERTIFICATE_VERIFY, CertificateVerify): self._on_certificate_verify,  # type: ignore[dict-item]
+            (State.WAIT_CLIENT_FINISHED, Finished): self._on_finished,  # type: ignore[dict-item]
+        }
+
+    def _on_client_hello(self, message: ClientHello) -> None:
+        self._events.append(HandshakeStep(1, "ClientHello received"))
+        versions = [v for v in self.config.versions if v in message.versions]
+        if not versions:
+            raise ProtocolError(
+                AlertDescription.protocol_version,
+                f"no common version in {[hex(v) for v in message.versions]}",
+            )
+        suites = [s for s in self.config.cipher_suites if s in message.cipher_suites]
+        if not suites:
+            raise ProtocolError(AlertDescription.handshake_failure, "no common cipher suite")
+        identity = self.config.identity
+        if identity.scheme not in message.signature_algorithms:
+            raise ProtocolError(
+                AlertDescription.handshake_failure,
+                f"client cannot verify {identity.scheme.name} signatures",
+            )
+        shared = self._shared_secret(message.key_share)
+        self.version = max(versions)
+        self.suite = suites[0]
+        self._send_handshake(
+            ServerHello(
+                version=self.version,
+                random=self._random,
+                cipher_suite=self.suite,
+                key_share=self._ephemeral.public_key().public_bytes_raw(),
+            )
+        )
+        self._install_handshake_keys(shared)
+        self._records.accept_plain_alerts = True
+        assert self.config.certificate_der is not None
+        self._send_handshake(Certificate(CertificateType.x509, self.config.certificate_der))
+        self._send_handshake(self._sign_transcript(SERVER_SIGNATURE_CONTEXT))
+        self.state = State.WAIT_CLIENT_CERTIFICATE
+        self._events += [
+            HandshakeStep(2, f"ServerHello + Certificate sent | Cipher: {self.suite_name}"),
+            HandshakeStep(3, "Shared secret derived via ECDHE"),
+            HandshakeStep(4, "Session key derived (HKDF)"),
+        ]
+
+    def _on_certificate(self, message: Certificate) -> None:
+        if message.certificate_type != CertificateType.raw_public_key:
+            raise ProtocolError(
+                AlertDescription.unsupported_certificate,
+                "client must send its raw public key",
+            )
+        self.peer = PeerIdentity.from_spki(message.data)
+        self.state = State.WAIT_CLIENT_CERTIFICATE_VERIFY
+
+    def _on_certificate_verify(self, message: CertificateVerify) -> None:
+        self._verify_peer_signature(message, CLIENT_SIGNATURE_CONTEXT)
+        self.state = State.WAIT_CLIENT_FINISHED
+
+    def _on_finished(self, message: Finished) -> None:
+        self._verify_finished(message, self._client_hs_secret)
+        self._events.append(HandshakeStep(5, "Client Finished verified ✅"))
+        self._send_handshake(self._finished(self._server_hs_secret))
+        self._install_application_keys()
+        self._events.append(HandshakeStep(6, "Server Finished sent ✅"))
+        self._complete()
