@@ -281,12 +281,14 @@ class Connection:
     def _process_records(self) -> list[Event]:
         self._events = []
         while self.state is not State.CLOSED:
-            if self.state is State.WAIT_TRUST and self._records.pending:
-                raise _unexpected("record before the client's identity was sent", self.state)
             record = self._records.next_record()
             if record is None:
                 break
             content_type, content = record
+            if self.state is State.WAIT_TRUST and content_type != ContentType.alert:
+                # The server sends nothing until our Finished, but it may time out or otherwise
+                # fail while the user decides on its fingerprint: its alert must still be read.
+                raise _unexpected("record before the client's identity was sent", self.state)
             if content_type == ContentType.alert:
                 self._handle_alert(content)
             elif content_type == ContentType.handshake:
@@ -554,7 +556,13 @@ class ClientConnection(Connection):
         ]
 
     def _on_finished(self, message: Finished) -> None:
-        self._verify_finished(message, self._server_hs_secret)
+        try:
+            self._verify_finished(message, self._server_hs_secret)
+        except ProtocolError:
+            # The server switched to application keys when it sent this Finished: write the
+            # alert under them (the transcript is complete) or it could not read it.
+            self._install_application_keys()
+            raise
         self._install_application_keys()
         self._events.append(HandshakeStep(6, "Server Finished verified ✅"))
         self._complete()

@@ -1,0 +1,101 @@
+"""Chat frames: one JSON object per application message.
+
+Binary fields (signatures, public keys) travel as base64. Decoding checks the size before parsing
+and every field's type and bound after; a bad frame raises :class:`FrameError`, which the server
+answers with an error frame rather than a disconnect.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from .envelope import MAX_BODY_BYTES, MAX_COUNTER, MAX_TARGET, SignedMessage
+
+MAX_FRAME = 64 * 1024
+NICK_PATTERN = re.compile(r"[A-Za-z0-9_\-\[\]{}|^`]{1,24}")
+MAX_SIGNATURE_B64 = 2048
+MAX_KEY_B64 = 4096
+
+
+class FrameError(ValueError):
+    """A frame that is not valid JSON of the expected shape; the text is shown to the sender."""
+
+
+def encode_frame(frame: dict[str, Any]) -> bytes:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_frame(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_FRAME:
+        raise FrameError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
+    try:
+        frame = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FrameError("frame is not UTF-8 JSON") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError("frame is not an object with a string 'type'")
+    return frame
+
+
+def field_str(frame: dict[str, Any], name: str, max_length: int) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise FrameError(f"'{name}' must be a string")
+    if len(value.encode("utf-8")) > max_length:
+        raise FrameError(f"'{name}' is longer than {max_length} bytes")
+    return value
+
+
+def field_int(frame: dict[str, Any], name: str, maximum: int) -> int:
+    value = frame.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise FrameError(f"'{name}' must be an integer in [0, {maximum}]")
+    return value
+
+
+def field_b64(frame: dict[str, Any], name: str, max_length: int) -> bytes:
+    text = field_str(frame, name, max_length)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise FrameError(f"'{name}' is not base64") from None
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def valid_nick(nick: str) -> bool:
+    return NICK_PATTERN.fullmatch(nick) is not None
+
+
+def message_fields(message: SignedMessage) -> dict[str, Any]:
+    """The envelope's fields as they appear in 'say' and 'message' frames."""
+    return {
+        "target": message.target,
+        "sender": message.sender,
+        "counter": message.counter,
+        "ts": message.timestamp_ms,
+        "body": message.body,
+        "sig": b64(message.signature),
+    }
+
+
+def say_frame(message: SignedMessage) -> dict[str, Any]:
+    return {"type": "say", **message_fields(message)}
+
+
+def parse_signed_message(frame: dict[str, Any]) -> SignedMessage:
+    body = field_str(frame, "body", MAX_BODY_BYTES)
+    return SignedMessage(
+        target=field_str(frame, "target", MAX_TARGET),
+        sender=field_str(frame, "sender", 64),
+        counter=field_int(frame, "counter", MAX_COUNTER),
+        timestamp_ms=field_int(frame, "ts", MAX_COUNTER),
+        body=body,
+        signature=field_b64(frame, "sig", MAX_SIGNATURE_B64),
+    )

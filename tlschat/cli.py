@@ -1,0 +1,165 @@
+"""`tlschat server|client|keygen|fingerprint`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .protocol.identity import KEY_TYPES, IdentityKey
+
+DEFAULT_PORT = 8443
+
+
+def default_home() -> Path:
+    """TLSCHAT_HOME, else $XDG_CONFIG_HOME/tlschat, else ~/.config/tlschat."""
+    if os.environ.get("TLSCHAT_HOME"):
+        return Path(os.environ["TLSCHAT_HOME"])
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "tlschat"
+
+
+def default_nick() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+    return re.sub(r"[^A-Za-z0-9_\-]", "", name)[:24]
+
+
+def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = commands.add_parser("server", help="run the chat server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one)")
+    server.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="key, certificate and chat data"
+    )
+    server.add_argument("--motd", default="", help="message of the day shown after joining")
+    server.add_argument(
+        "--handshake-timeout", type=float, default=10.0, help="seconds a handshake may take"
+    )
+    server.add_argument("-v", "--verbose", action="store_true", help="log protocol details")
+
+
+def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    client = commands.add_parser("client", help="join a chat server")
+    client.add_argument("--host", default="localhost")
+    client.add_argument("--port", type=int, default=DEFAULT_PORT)
+    client.add_argument("--nick", default=default_nick(), help="the nick to ask for")
+    client.add_argument("--plain", action="store_true", help="line mode: stdin in, stdout out")
+    client.add_argument("--json", action="store_true", help="with --plain: JSON lines out")
+    client.add_argument("--pin", metavar="FINGERPRINT", help="trust only this server key")
+    client.add_argument("--quiet", action="store_true", help="no handshake trace")
+    _add_home(client)
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="identity and known_hosts directory (default $TLSCHAT_HOME or ~/.config/tlschat)",
+    )
+    parser.add_argument(
+        "--key-type", choices=KEY_TYPES, default="rsa", help="type of a newly created identity"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlschat", description="A small secure chat.")
+    parser.add_argument("--version", action="version", version=f"tlschat {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_server(commands)
+    _add_client(commands)
+    keygen = commands.add_parser("keygen", help="create your identity key if you have none")
+    _add_home(keygen)
+    fingerprint = commands.add_parser("fingerprint", help="print a key's fingerprint")
+    _add_home(fingerprint)
+    fingerprint.add_argument(
+        "--data-dir", type=Path, help="print the server key's fingerprint from this data dir"
+    )
+    return parser
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from .server.app import ServerSettings, serve
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stdout,
+    )
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        handshake_timeout=args.handshake_timeout,
+        motd=args.motd,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except OSError as error:
+        print(f"[!] Cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from .client.app import ClientSettings, run_client
+
+    settings = ClientSettings(
+        home=args.home or default_home(),
+        host=args.host,
+        port=args.port,
+        nick=args.nick,
+        plain=args.plain,
+        json=args.json,
+        pin=args.pin,
+        quiet=args.quiet,
+        key_type=args.key_type,
+    )
+    try:
+        return asyncio.run(run_client(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    home = args.home or default_home()
+    key, created = IdentityKey.load_or_create(home / "identity.pem", args.key_type)
+    state = "Created" if created else "Already have"
+    print(f"{state} identity {key.fingerprint} in {home / 'identity.pem'}")
+    return 0
+
+
+def _fingerprint(args: argparse.Namespace) -> int:
+    if args.data_dir is not None:
+        path = args.data_dir / "server_key.pem"
+    else:
+        path = (args.home or default_home()) / "identity.pem"
+    if not path.exists():
+        print(f"No key at {path}", file=sys.stderr)
+        return 1
+    print(IdentityKey.load(path).fingerprint)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runners = {
+        "server": _run_server,
+        "client": _run_client,
+        "keygen": _keygen,
+        "fingerprint": _fingerprint,
+    }
+    return runners[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""The asyncio client: handshake, trust decision, then chat in interactive or line mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..chat.client import ChatClient, Line
+from ..chat.frames import FrameError, decode_frame, encode_frame
+from ..protocol import (
+    ClientConnection,
+    ConnectionClosed,
+    ConnectionConfig,
+    DataReceived,
+    Event,
+    HandshakeComplete,
+    HandshakeStep,
+    IdentityKey,
+    KnownHosts,
+    ProtocolError,
+    ServerAuthenticated,
+)
+from .trust import decide
+
+READ_SIZE = 65536
+CLOSE_GRACE = 3.0
+EXIT_OK = 0
+EXIT_CONNECTION_FAILED = 1
+EXIT_UNTRUSTED_SERVER = 2
+HELP = """Commands:
+  /nick NAME   change your nick
+  /help        this help
+  /quit        leave (also Ctrl-D, or end of input in --plain mode)
+Anything else is sent to the room, signed with your key."""
+
+
+@dataclass
+class ClientSettings:
+    home: Path
+    host: str = "localhost"
+    port: int = 8443
+    nick: str = ""
+    plain: bool = False
+    json: bool = False
+    pin: str | None = None
+    quiet: bool = False
+    key_type: str = "rsa"
+
+
+class Terminal:
+    """Where output goes: line mode splits data (stdout) from trace (stderr)."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+
+    def _write(self, text: str, stream: Any) -> None:
+        if self.settings.plain:
+            print(text, file=stream, flush=True)
+        else:
+            from prompt_toolkit import print_formatted_text
+
+            print_formatted_text(text)
+
+    def trace(self, text: str) -> None:
+        if not self.settings.quiet:
+            self._write(text, sys.stderr)
+
+    def warn(self, text: str) -> None:
+        self._write(text, sys.stderr)
+
+    def show(self, line: Line) -> None:
+        if self.settings.json:
+            self._write(json.dumps(line.to_json(), ensure_ascii=False), sys.stdout)
+        else:
+            self._write(line.render(), sys.stdout)
+
+
+class ChatClientSession:
+    def __init__(self, settings: ClientSettings, identity: IdentityKey) -> None:
+        self.settings = settings
+        self.terminal = Terminal(settings)
+        self.chat = ChatClient(identity, settings.nick)
+        self.known_hosts = KnownHosts(settings.home / "known_hosts")
+        self.connection = ClientConnection(
+            ConnectionConfig(identity=identity), now=time.monotonic()
+        )
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.closed_cleanly = False
+
+    def _flush(self) -> None:
+        data = self.connection.data_to_send()
+        if data and self.writer is not None and not self.writer.is_closing():
+            self.writer.write(data)
+
+    def _show_steps(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, HandshakeStep):
+                prefix = f"Step {event.step}: " if event.step else ""
+                self.terminal.trace(f"[TLS] {prefix}{event.text}")
+
+    async def connect(self, ask: Callable[[str], Awaitable[bool]] | None) -> int:
+        """Open the socket and complete the handshake; an exit code if it fails, else EXIT_OK."""
+        host, port = self.settings.host, self.settings.port
+        try:
+            self.reader, self.writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
+        except OSError as error:
+            self.terminal.warn(f"[!] Cannot connect to {host}:{port}: {error}")
+            return EXIT_CONNECTION_FAILED
+        self.connection.start_handshake()
+        self._flush()
+        self._show_steps(self.connection.start_events())
+        try:
+            return await self._finish_handshake(ask)
+        except ProtocolError as error:
+            self._flush()
+            self.terminal.warn(f"[!] Handshake failed: {error}")
+            return EXIT_CONNECTION_FAILED
+        except (ConnectionError, OSError) as error:
+            self.terminal.warn(f"[!] Connection lost during the handshake: {error}")
+            return EXIT_CONNECTION_FAILED
+
+    async def _finish_handshake(self, ask: Callable[[str], Awaitable[bool]] | None) -> int:
+        assert self.reader is not None
+        while True:
+            deadline = self.connection.deadline
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+            except TimeoutError:
+                self.connection.handle_timer(time.monotonic())
+                continue
+            events = self.connection.receive_data(data) if data else self.connection.receive_eof()
+            self._flush()
+            pending = list(events)
+            while pending:
+                event = pending.pop(0)
+                self._show_steps([event])
+                if isinstance(event, ServerAuthenticated):
+                    verdict = await self._check_server(event, ask)
+                    if verdict != EXIT_OK:
+                        return verdict
+                    pending = self.connection.trust_server() + pending
+                    self._flush()
+                elif isinstance(event, HandshakeComplete):
+                    self.terminal.trace(
+                        f"[TLS] Server {event.peer.fingerprint} | Cipher: {event.suite}"
+                    )
+                    self._send(self.chat.hello_frame())
+                    self._handle_events(pending)
+                    return EXIT_OK
+                elif isinstance(event, ConnectionClosed):
+                    self.terminal.warn("[!] Server closed the connection during the handshake")
+                    return EXIT_CONNECTION_FAILED
+
+    async def _check_server(
+        self, event: ServerAuthenticated, ask: Callable[[str], Awaitable[bool]] | None
+    ) -> int:
+        host, port = self.settings.host, self.settings.port
+        fingerprint = event.identity.fingerprint
+        decision = decide(self.known_hosts, host, port, fingerprint, self.settings.pin)
+        trusted = decision.trusted
+        if decision.is_new:
+            if ask is None:
+                self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}: accepted and recorded")
+            else:
+                self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}")
+                trusted = await ask("Trust this server and remember its key? [y/N] ")
+            if trusted:
+                self.known_hosts.add(host, port, fingerprint)
+        elif trusted:
+            self.terminal.trace(f"[KNOWN_HOSTS] {decision.message}")
+        else:
+            self.terminal.warn(decision.message)
+        if trusted:
+            return EXIT_OK
+        self.connection.reject_server("server key not trusted")
+        self._flush()
+        if self.writer is not None:
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.drain()
+        return EXIT_UNTRUSTED_SERVER
+
+    def _send(self, frame: dict[str, Any]) -> None:
+        if self.connection.is_connected and not self.connection.close_notify_sent:
+            self.connection.send_data(encode_frame(frame))
+            self._flush()
+
+    def _handle_events(self, events: list[Event]) -> None:
+        now = time.time()
+        for event in events:
+            if isinstance(event, DataReceived):
+                try:
+                    frame = decode_frame(event.data)
+                except FrameError as error:
+                    self.terminal.show(Line("error", now, f"malformed frame from server: {error}"))
+                    continue
+                for line in self.chat.handle(frame, now):
+                    self.terminal.show(line)
+            elif isinstance(event, ConnectionClosed):
+                self.closed_cleanly = True
+
+    def handle_input(self, text: str) -> bool:
+        """Act on one line the user typed; False once the user asked to quit."""
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return True
+        command, _, argument = text.partition(" ")
+        if command == "/quit":
+            return False
+        if command == "/help":
+            for help_line in HELP.splitlines():
+                self.terminal.show(Line("notice", time.time(), help_line))
+        elif command == "/nick":
+            self._send({"type": "nick", "nick": argument.strip()})
+        elif command.startswith("/") and not command.startswith("//"):
+            self.terminal.show(Line("error", time.time(), f"unknown command {command}; try /help"))
+        else:
+            body = text[1:] if text.startswith("//") else text
+            self._send(self.chat.compose(body, time.time()))
+        return True
+
+    async def receive_until_closed(self) -> int:
+        """Show what arrives until the server closes; the exit code that closing deserves."""
+        assert self.reader is not None
+        try:
+            while not self.closed_cleanly:
+                data = await self.reader.read(READ_SIZE)
+                events = (
+                    self.connection.receive_data(data) if data else self.connection.receive_eof()
+                )
+                self._handle_events(events)
+                self._flush()
+        except ProtocolError as error:
+            self._flush()
+            self.terminal.warn(f"[!] Connection closed: {error}")
+            return EXIT_CONNECTION_FAILED
+        except (ConnectionError, OSError) as error:
+            self.terminal.warn(f"[!] Connection lost: {error}")
+            return EXIT_CONNECTION_FAILED
+        return EXIT_OK
+
+    async def close(self) -> None:
+        """Send close_notify and give the server a moment to answer with its own."""
+        if not self.connection.close_notify_sent:
+            self.connection.close()
+            self._flush()
+        if self.writer is not None:
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.drain()
+
+    def shutdown_transport(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
+    """Feed stdin lines into ``queue`` from a daemon thread (stdin may be a file, pipe or tty)."""
+    loop = asyncio.get_running_loop()
+
+    def pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+
+
+async def _plain_input(session: ChatClientSession, quit_requested: asyncio.Event) -> None:
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    await _read_stdin_lines(queue)
+    while not quit_requested.is_set():
+        line = await queue.get()
+        if line is None or not session.handle_input(line):
+            return
+
+
+async def _interactive_input(session: ChatClientSession, quit_requested: asyncio.Event) -> None:
+    from prompt_toolkit import PromptSession
+
+    prompt: PromptSession[str] = PromptSession()
+    while not quit_requested.is_set():
+        try:
+            line = await prompt.prompt_async("You: ")
+        except (EOFError, KeyboardInterrupt):
+            return
+        if not session.handle_input(line):
+            return
+
+
+async def _ask_interactively(question: str) -> bool:
+    from prompt_toolkit import PromptSession
+
+    prompt: PromptSession[str] = PromptSession()
+    try:
+        answer = await prompt.prompt_async(question)
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def run_client(settings: ClientSettings) -> int:
+    identity, created = IdentityKey.load_or_create(
+        settings.home / "identity.pem", settings.key_type
+    )
+    session = ChatClientSession(settings, identity)
+    if created:
+        session.terminal.warn(
+            f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}"
+        )
+    ask = None if settings.plain else _ask_interactively
+    code = await session.connect(ask)
+    if code != EXIT_OK:
+        session.shutdown_transport()
+        return code
+    quit_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, quit_requested.set)
+    if settings.plain:
+        user_input = asyncio.ensure_future(_plain_input(session, quit_requested))
+        code = await _chat(session, user_input, quit_requested)
+    else:
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        with patch_stdout(raw=True):
+            user_input = asyncio.ensure_future(_interactive_input(session, quit_requested))
+            code = await _chat(session, user_input, quit_requested)
+    session.shutdown_transport()
+    return code
+
+
+async def _chat(
+    session: ChatClientSession, user_input: asyncio.Future[None], quit_requested: asyncio.Event
+) -> int:
+    receiving = asyncio.ensure_future(session.receive_until_closed())
+    quitting = asyncio.ensure_future(quit_requested.wait())
+    waiting: set[asyncio.Future[Any]] = {receiving, user_input, quitting}
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if receiving.done():
+        user_input.cancel()
+        quitting.cancel()
+        if session.closed_cleanly:
+            session.terminal.warn("[*] Server closed the connection")
+        return receiving.result()
+    user_input.cancel()
+    quitting.cancel()
+    await session.close()
+    try:
+        return await asyncio.wait_for(receiving, CLOSE_GRACE)
+    except TimeoutError:
+        session.terminal.warn("[!] Server did not answer close_notify in time")
+        return EXIT_OK

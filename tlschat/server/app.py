@@ -1,0 +1,211 @@
+"""The asyncio server: accepts connections and drives protocol + chat for each. Thin glue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..chat.frames import FrameError, decode_frame, encode_frame
+from ..chat.server import ChatServer, Outgoing, error_frame, notice_frame
+from ..protocol import (
+    ConnectionClosed,
+    ConnectionConfig,
+    DataReceived,
+    Event,
+    HandshakeComplete,
+    HandshakeStep,
+    KeyUpdated,
+    ProtocolError,
+    ServerConnection,
+)
+from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
+from .keys import load_or_create_server_identity
+
+log = logging.getLogger("tlschat.server")
+
+READ_SIZE = 65536
+# A client whose unsent output grows past this has stopped reading; it is disconnected rather
+# than allowed to hold the server's memory.
+DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
+SHUTDOWN_GRACE = 3.0
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    data_dir: Path = Path("data")
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER
+    motd: str = ""
+
+
+class ClientLink:
+    """One accepted socket and its protocol connection."""
+
+    def __init__(
+        self, session_id: int, connection: ServerConnection, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        self.session_id = session_id
+        self.connection = connection
+        self.writer = writer
+        self.peer = peer
+        self.finished = asyncio.Event()
+
+    def flush(self, max_buffer: int) -> None:
+        data = self.connection.data_to_send()
+        if not data or self.writer.is_closing():
+            return
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > max_buffer:
+            log.warning("[!] %s stopped reading; disconnecting", self.peer)
+            self.writer.transport.abort()
+
+
+class ChatService:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.chat = ChatServer(motd=settings.motd)
+        self.links: dict[int, ClientLink] = {}
+        self._ids = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._config: ConnectionConfig | None = None
+        self.port = settings.port
+
+    async def start(self) -> None:
+        key, certificate, created = load_or_create_server_identity(self.settings.data_dir)
+        action = "Created" if created else "Loaded"
+        log.info("[KEY] %s server key %s", action, self.settings.data_dir / "server_key.pem")
+        log.info("[KEY] Server fingerprint %s", key.fingerprint)
+        self._config = ConnectionConfig(
+            identity=key,
+            certificate_der=certificate,
+            handshake_timeout=self.settings.handshake_timeout,
+        )
+        self._server = await asyncio.start_server(
+            self._handle, self.settings.host, self.settings.port, limit=READ_SIZE
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("[LISTENING] Server on %s:%d", self.settings.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting, send close_notify to everyone, wait briefly for their answers."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self.links.values()):
+            connection = link.connection
+            with contextlib.suppress(RuntimeError):
+                if connection.is_connected:
+                    connection.send_data(encode_frame(notice_frame("server is shutting down")))
+            connection.close()
+            link.flush(self.settings.max_write_buffer)
+        waiters = [link.finished.wait() for link in self.links.values()]
+        if waiters:
+            await asyncio.wait([asyncio.ensure_future(w) for w in waiters], timeout=SHUTDOWN_GRACE)
+        for link in list(self.links.values()):
+            link.writer.transport.abort()
+        log.info("[SHUTDOWN] Server stopped")
+
+    def deliver(self, outgoing: list[Outgoing]) -> None:
+        encoded: dict[int, bytes] = {}
+        for session_id, frame in outgoing:
+            link = self.links.get(session_id)
+            if link is None or not link.connection.is_connected:
+                continue
+            if link.connection.close_notify_sent:
+                continue
+            data = encoded.get(id(frame))
+            if data is None:
+                data = encoded[id(frame)] = encode_frame(frame)
+            link.connection.send_data(data)
+            link.flush(self.settings.max_write_buffer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        peername = writer.get_extra_info("peername")
+        peer = str(tuple(peername[:2])) if peername else "(unknown)"
+        log.info("[+] Client connected from %s", peer)
+        assert self._config is not None
+        connection = ServerConnection(self._config, now=loop.time())
+        link = ClientLink(next(self._ids), connection, writer, peer)
+        self.links[link.session_id] = link
+        reason = "quit"
+        try:
+            await self._serve(link, reader)
+        except ProtocolError as error:
+            reason = f"protocol error: {error.alert.name}"
+            log.info("[!] %s: %s", peer, error)
+            link.flush(self.settings.max_write_buffer)
+        except (ConnectionError, OSError) as error:
+            reason = "connection lost"
+            log.info("[!] %s: connection lost (%s)", peer, error)
+        finally:
+            self.links.pop(link.session_id, None)
+            self.deliver(self.chat.disconnect(link.session_id, reason))
+            with contextlib.suppress(ConnectionError, OSError):
+                await asyncio.wait_for(writer.drain(), timeout=1.0)
+            writer.close()
+            link.finished.set()
+            log.info("[-] Client %s disconnected (%s)", peer, reason)
+
+    async def _serve(self, link: ClientLink, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        connection = link.connection
+        while True:
+            timeout = None if connection.deadline is None else connection.deadline - loop.time()
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+            except TimeoutError:
+                connection.handle_timer(loop.time())
+                continue
+            events = connection.receive_data(data) if data else connection.receive_eof()
+            self._handle_events(link, events)
+            link.flush(self.settings.max_write_buffer)
+            if not data or any(isinstance(e, ConnectionClosed) for e in events):
+                return
+            await link.writer.drain()
+
+    def _handle_events(self, link: ClientLink, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, HandshakeStep):
+                prefix = f"Step {event.step}: " if event.step else ""
+                log.info("[TLS] %s%s", prefix, event.text)
+            elif isinstance(event, HandshakeComplete):
+                log.info("[TLS] Client %s identity %s", link.peer, event.peer.fingerprint)
+                self.chat.connect(link.session_id, event.peer, link.peer, time.time())
+            elif isinstance(event, DataReceived):
+                self.deliver(self._on_frame(link, event.data, time.time()))
+            elif isinstance(event, KeyUpdated):
+                log.debug(
+                    "[TLS] %s %s key updated (generation %d)",
+                    link.peer,
+                    event.direction,
+                    event.generation,
+                )
+
+    def _on_frame(self, link: ClientLink, data: bytes, now: float) -> list[Outgoing]:
+        try:
+            frame: dict[str, Any] = decode_frame(data)
+        except FrameError as error:
+            return [(link.session_id, error_frame(str(error)))]
+        return self.chat.receive(link.session_id, frame, now)
+
+
+async def serve(settings: ServerSettings) -> None:
+    """Run until SIGINT or SIGTERM, then shut down cleanly."""
+    service = ChatService(settings)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("[SHUTDOWN] Signal received; closing connections")
+    await service.stop()

@@ -1,0 +1,34 @@
+"""The server's long-term key and self-signed certificate in its data directory."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from ..protocol.alerts import ProtocolError
+from ..protocol.identity import IdentityKey, PeerIdentity
+
+KEY_FILE = "server_key.pem"
+CERTIFICATE_FILE = "server_cert.der"
+
+
+def load_or_create_server_identity(
+    data_dir: Path, common_name: str = "tlschat", key_type: str = "rsa"
+) -> tuple[IdentityKey, bytes, bool]:
+    """(key, certificate DER, created): made on first start, reused after.
+
+    A certificate that does not match the key (someone replaced one file) is reissued for the key,
+    since clients trust the key, not the certificate.
+    """
+    key, created = IdentityKey.load_or_create(data_dir / KEY_FILE, key_type)
+    certificate_path = data_dir / CERTIFICATE_FILE
+    if certificate_path.exists():
+        certificate = certificate_path.read_bytes()
+        try:
+            if PeerIdentity.from_certificate(certificate).spki_der == key.spki_der:
+                return key, certificate, created
+        except ProtocolError:
+            pass
+    certificate = key.self_signed_certificate(common_name, datetime.datetime.now(datetime.UTC))
+    certificate_path.write_bytes(certificate)
+    return key, certificate, created
