@@ -96,6 +96,7 @@ class ChatClientSession:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.closed_cleanly = False
+        self.asked_user = False
 
     def _flush(self) -> None:
         data = self.connection.data_to_send()
@@ -174,6 +175,7 @@ class ChatClientSession:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}: accepted and recorded")
             else:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}")
+                self.asked_user = True
                 trusted = await ask("Trust this server and remember its key? [y/N] ")
             if trusted:
                 self.known_hosts.add(host, port, fingerprint)
@@ -319,6 +321,13 @@ async def run_client(settings: ClientSettings) -> int:
         )
     ask = None if settings.plain else _ask_interactively
     code = await session.connect(ask)
+    if code == EXIT_CONNECTION_FAILED and session.asked_user:
+        # The server may have timed the handshake out while the user read the fingerprint; the
+        # key is in known_hosts now, so a second attempt needs no question.
+        session.shutdown_transport()
+        session.terminal.warn("[*] Reconnecting with the server's key now trusted")
+        session = ChatClientSession(settings, identity)
+        code = await session.connect(ask)
     if code != EXIT_OK:
         session.shutdown_transport()
         return code
