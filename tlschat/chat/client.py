@@ -9,7 +9,15 @@ from typing import Any
 from ..protocol.alerts import ProtocolError
 from ..protocol.identity import IdentityKey, PeerIdentity, fingerprints_equal
 from .envelope import SignedMessage
-from .frames import MAX_KEY_B64, FrameError, field_b64, field_str, parse_signed_message, say_frame
+from .frames import (
+    MAX_KEY_B64,
+    FrameError,
+    field_b64,
+    field_str,
+    neutralize,
+    parse_signed_message,
+    say_frame,
+)
 
 DEFAULT_ROOM = "#general"
 
@@ -25,15 +33,21 @@ class Line:
     fingerprint: str = ""
     room: str = ""
     verified: bool | None = None
+    key_changed: bool | None = None
 
     def render(self) -> str:
+        """One terminal line; nothing from the network can add lines or escape sequences."""
         clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
+        text = neutralize(self.text)
         if self.kind == "message":
             mark = "✓" if self.verified else "✗ UNVERIFIED"
-            return f"[{clock}] {mark} <{self.nick}> {self.text}"
+            line = f"[{clock}] {mark} <{neutralize(self.nick)}> {text}"
+            if self.key_changed:
+                line += f" [WARNING: {neutralize(self.nick)} now has key {self.fingerprint}]"
+            return line
         if self.kind == "error":
-            return f"[{clock}] !!! {self.text}"
-        return f"[{clock}] *** {self.text}"
+            return f"[{clock}] !!! {text}"
+        return f"[{clock}] *** {text}"
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in ("", None)}
@@ -49,6 +63,8 @@ class ChatClient:
         self.room = DEFAULT_ROOM
         self._counter = 0
         self._last_seen: dict[str, int] = {}
+        # The first key seen for each nick this session; another key later is flagged loudly.
+        self._nick_keys: dict[str, str] = {}
 
     def hello_frame(self) -> dict[str, Any]:
         return {"type": "hello", "nick": self.wanted_nick}
@@ -84,6 +100,8 @@ class ChatClient:
                 reason = frame.get("reason")
                 suffix = f" ({reason})" if kind == "leave" and isinstance(reason, str) else ""
                 fingerprint = field_str(frame, "fingerprint", 64)
+                if kind == "join" and self._key_changed(nick, fingerprint):
+                    suffix = f" [WARNING: not the key {nick} had before; now {fingerprint}]"
                 return [Line(kind, now, f"{nick} {verb} {room}{suffix}", nick, fingerprint, room)]
             if kind == "nick":
                 old, new = field_str(frame, "old", 64), field_str(frame, "new", 64)
@@ -98,6 +116,10 @@ class ChatClient:
             return [Line("error", now, f"malformed {kind!r} frame from server: {error}")]
         return [Line("error", now, f"unknown frame type {kind!r} from server")]
 
+    def _key_changed(self, nick: str, fingerprint: str) -> bool:
+        first = self._nick_keys.setdefault(nick.casefold(), fingerprint)
+        return not fingerprints_equal(first, fingerprint)
+
     def _message(self, frame: dict[str, Any]) -> Line:
         message = parse_signed_message(frame)
         nick = field_str(frame, "from", 64)
@@ -110,9 +132,13 @@ class ChatClient:
             message.sender,
             message.target,
             verified,
+            self._key_changed(nick, message.sender),
         )
 
     def _verify(self, message: SignedMessage, key_der: bytes) -> bool:
+        """The signature is by the key named as sender, for the room shown, and not a replay."""
+        if message.target != self.room:
+            return False
         try:
             key = PeerIdentity.from_spki(key_der)
         except ProtocolError:

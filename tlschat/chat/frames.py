@@ -34,7 +34,9 @@ def decode_frame(data: bytes) -> dict[str, Any]:
         raise FrameError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
     try:
         frame = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and integers over Python's
+        # digit limit; RecursionError covers deeply nested arrays or objects.
         raise FrameError("frame is not UTF-8 JSON") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("frame is not an object with a string 'type'")
@@ -45,7 +47,11 @@ def field_str(frame: dict[str, Any], name: str, max_length: int) -> str:
     value = frame.get(name)
     if not isinstance(value, str):
         raise FrameError(f"'{name}' must be a string")
-    if len(value.encode("utf-8")) > max_length:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate such as JSON "\ud800"
+        raise FrameError(f"'{name}' is not valid Unicode") from None
+    if size > max_length:
         raise FrameError(f"'{name}' is longer than {max_length} bytes")
     return value
 
@@ -63,6 +69,20 @@ def field_b64(frame: dict[str, Any], name: str, max_length: int) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise FrameError(f"'{name}' is not base64") from None
+
+
+# Characters that would let a body rewrite the screen: C0/C1 controls (newline included) and the
+# bidirectional overrides of "Trojan Source" (CVE-2021-42574). Tab is harmless.
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_unsafe_text(text: str) -> bool:
+    return _UNSAFE_TEXT.search(text) is not None
+
+
+def neutralize(text: str) -> str:
+    """``text`` with every screen-rewriting character replaced by U+FFFD."""
+    return _UNSAFE_TEXT.sub("\ufffd", text)
 
 
 def b64(data: bytes) -> str:

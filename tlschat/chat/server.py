@@ -11,7 +11,15 @@ from typing import Any
 
 from ..protocol.identity import PeerIdentity, fingerprints_equal
 from .envelope import SignedMessage
-from .frames import FrameError, b64, field_str, message_fields, parse_signed_message, valid_nick
+from .frames import (
+    FrameError,
+    b64,
+    field_str,
+    has_unsafe_text,
+    message_fields,
+    parse_signed_message,
+    valid_nick,
+)
 
 DEFAULT_ROOM = "#general"
 MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
@@ -167,6 +175,8 @@ class ChatServer:
             raise FrameError(f"message rejected: you are in {session.room}, not {message.target}")
         if not message.body.strip():
             raise FrameError("message rejected: empty message")
+        if has_unsafe_text(message.body):
+            raise FrameError("message rejected: control characters are not allowed")
         if not message.verify(session.identity):
             raise FrameError("message rejected: bad signature")
         if message.counter <= self.last_counter.get(message.sender, -1):
