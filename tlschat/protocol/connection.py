@@ -413,7 +413,9 @@ class Connection:
             self._transcript_digest()
         )
         mine, theirs = self._own_and_peer(self._client_hs_secret, self._server_hs_secret)
-        limit = self.config.key_update_after
+        # KeyUpdate is only allowed once connected, so the handshake keys (a few records each)
+        # must not inherit a small configured limit: it would force a KeyUpdate mid-handshake.
+        limit = DEFAULT_KEY_UPDATE_AFTER
         self._write_keys = DirectionKeys(self.suite, mine, limit)
         self._records.read_keys = DirectionKeys(self.suite, theirs, limit)
 
