@@ -423,13 +423,9 @@ def test_client_handshake_timeout_waiting_for_server_hello(keys: Keys) -> None:
 
 
 def test_client_handshake_timeout_waiting_for_server_finished(keys: Keys) -> None:
-    """The client times out after its Finished: the alert goes out, but the server cannot read it.
-
-    The client can only time out here if the server's Finished is slow, i.e. the server has
-    already processed the client's Finished and reads with the client's *application* key, while
-    the client (lacking the server Finished the application secrets hash) still writes with its
-    handshake key. A limitation of the key schedule's order, recorded here as it behaves.
-    """
+    """The client times out after its Finished: the server, already reading with the client's
+    application key, reads the alert, because both derive that key over the transcript through
+    the client's Finished."""
     client, server = make_pair(keys)
     client.start_handshake()
     server.receive_data(client.data_to_send())
@@ -444,10 +440,10 @@ def test_client_handshake_timeout_waiting_for_server_finished(keys: Keys) -> Non
     assert_failed(excinfo, client, AlertDescription.handshake_timeout)
     alert = client.data_to_send()
     assert split_records(alert) == [alert]
-    assert alert[0] == ContentType.application_data  # encrypted, under the handshake key
+    assert alert[0] == ContentType.application_data  # encrypted, under the application key
     with pytest.raises(ProtocolError) as excinfo:
         server.receive_data(alert)
-    assert_failed(excinfo, server, AlertDescription.bad_record_mac)
+    assert_failed(excinfo, server, AlertDescription.handshake_timeout, received=True)
 
 
 def test_server_handshake_timeout_while_client_decides_trust(keys: Keys) -> None:

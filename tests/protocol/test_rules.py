@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tlschat.protocol import (
     AlertDescription,
     ClientConnection,
     ConnectionClosed,
+    ConnectionConfig,
     DataReceived,
     HandshakeComplete,
     IdentityKey,
@@ -775,7 +775,12 @@ def test_application_data_before_the_server_finished_is_unexpected_message(keys:
     client, server = make_pair(keys)
     to_wait_trust(client, server)
     client.trust_server()
-    server._on_finished = lambda message: None  # type: ignore[method-assign]
+
+    def accept_finished_but_send_no_finished(message: object) -> None:
+        server._derive_application_secrets()
+        server._install_application_read_keys()
+
+    server._on_finished = accept_finished_but_send_no_finished  # type: ignore[method-assign]
     server.receive_data(client.data_to_send())
     assert server.state is State.WAIT_CLIENT_FINISHED
     server.send_raw_record(ContentType.application_data, b"\x00\x00\x02hi")
@@ -785,20 +790,6 @@ def test_application_data_before_the_server_finished_is_unexpected_message(keys:
 
 
 # ----- X25519 shares ------------------------------------------------------------------------------
-
-
-class ShareOverride:
-    """Wraps an X25519 private key so its public share reads as ``share`` on the wire."""
-
-    def __init__(self, real: Any, share: bytes) -> None:
-        self._real = real
-        self._share = share
-
-    def public_key(self) -> Any:
-        return SimpleNamespace(public_bytes_raw=lambda: self._share)
-
-    def exchange(self, peer: Any) -> bytes:
-        return self._real.exchange(peer)
 
 
 BAD_SHARES = {
@@ -813,7 +804,7 @@ BAD_SHARES = {
 @pytest.mark.parametrize("share", BAD_SHARES.values(), ids=BAD_SHARES.keys())
 def test_bad_client_share_is_illegal_parameter(keys: Keys, share: bytes) -> None:
     client, server = make_pair(keys)
-    client._ephemeral = ShareOverride(client._ephemeral, share)  # type: ignore[assignment]
+    client._key_share = share
     excinfo = expect_error(server.receive_data, client_hello(client))
     assert_failed(excinfo, server, AlertDescription.illegal_parameter)
     data = assert_plaintext_alert_sent(server, AlertDescription.illegal_parameter)
@@ -824,7 +815,7 @@ def test_bad_client_share_is_illegal_parameter(keys: Keys, share: bytes) -> None
 @pytest.mark.parametrize("share", BAD_SHARES.values(), ids=BAD_SHARES.keys())
 def test_bad_server_share_is_illegal_parameter(keys: Keys, share: bytes) -> None:
     client, server = make_pair(keys)
-    server._ephemeral = ShareOverride(server._ephemeral, share)  # type: ignore[assignment]
+    server._key_share = share
     server.receive_data(client_hello(client))
     excinfo = expect_error(client.receive_data, server.data_to_send())
     assert_failed(excinfo, client, AlertDescription.illegal_parameter)
@@ -838,11 +829,10 @@ def test_share_with_the_high_bit_set_is_accepted(keys: Keys, side: str) -> None:
     """RFC 7748 masks the top bit of the u-coordinate: such a share is the same point."""
     client, server = make_pair(keys)
     connection = client if side == "client" else server
-    real = connection._ephemeral
-    share = bytearray(real.public_key().public_bytes_raw())
+    share = bytearray(connection._key_share)
     assert not share[31] & 0x80
     share[31] |= 0x80
-    connection._ephemeral = ShareOverride(real, bytes(share))  # type: ignore[assignment]
+    connection._key_share = bytes(share)
     handshake(client, server)
     client.send_data(b"fine")
     assert server.receive_data(client.data_to_send()) == [DataReceived(b"fine")]
@@ -950,11 +940,13 @@ def test_tiny_sequence_limits_still_handshake(keys: Keys, limit: int) -> None:
 
 
 def test_peer_ignoring_the_sequence_limit_gets_key_exhausted(keys: Keys) -> None:
-    options = {"key_update_after": 3}
-    client, server = connected_pair(keys, client_options=options, server_options=options)
-    assert client._write_keys is not None
+    client, server = connected_pair(keys)
+    assert client._write_keys is not None and server._records.read_keys is not None
     client._write_keys.limit = 1 << 62  # the evil side never updates
-    for i in range(4):  # records 0..3: the receiver allows limit + 1 under one key
+    # The receiver enforces the protocol's KEY_UPDATE_LIMIT whatever it sends with; shrink it
+    # so the test need not send 2^24 records.
+    server._records.read_keys.limit = 3
+    for i in range(3):  # records 0..2; record 3, the last under this key, must be a KeyUpdate
         client.send_data(b"%d" % i)
         assert server.receive_data(client.data_to_send()) == [DataReceived(b"%d" % i)]
     assert client.write_generation == 0
@@ -1195,3 +1187,62 @@ def test_nothing_is_processed_after_a_failure(keys: Keys) -> None:
 def test_pump_is_quiet_once_connected(keys: Keys) -> None:
     client, server = connected_pair(keys)
     assert pump(client, server) == ([], [])
+
+
+# ----- limits and alert details added after review ---------------------------------------------
+
+
+def test_keyupdate_at_the_last_sequence_number_is_accepted(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    assert client._write_keys is not None and server._records.read_keys is not None
+    server._records.read_keys.limit = 3
+    client._write_keys.limit = 3
+    received = []
+    for i in range(5):  # record 3 under the first key is the automatic KeyUpdate
+        client.send_data(b"%d" % i)
+        received += server.receive_data(client.data_to_send())
+    data = [b"%d" % i for i in range(5)]
+    assert received[:3] + received[4:] == [DataReceived(d) for d in data]
+    assert received[3] == KeyUpdated("read", 1)
+    assert client.write_generation == 1
+    assert server.read_generation == 1
+
+
+def test_alert_with_an_unknown_level_is_illegal_parameter(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    client.send_raw_record(ContentType.alert, bytes([3, AlertDescription.close_notify]))
+    excinfo = expect_error(server.receive_data, client.data_to_send())
+    assert_failed(excinfo, server, AlertDescription.illegal_parameter)
+
+
+def test_eof_after_our_own_close_notify_is_not_truncation(keys: Keys) -> None:
+    client, _server = connected_pair(keys)
+    client.close()
+    assert client.receive_eof() == []
+    assert client.state is State.CLOSED
+    assert client.error is None
+
+
+def test_data_after_close_notify_in_a_later_call_sets_the_error(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    client.close()
+    assert server.receive_data(client.data_to_send()) == [ConnectionClosed()]
+    with pytest.raises(ProtocolError) as excinfo:
+        server.receive_data(b"\x17\x00\x01\x00\x05hello")
+    assert excinfo.value.alert == AlertDescription.unexpected_message
+    assert server.error is excinfo.value
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"key_update_after": 0},
+        {"key_update_after": (1 << 24) + 1},
+        {"max_message": 1 << 24},
+        {"handshake_timeout": 0},
+        {"max_idle_records": -1},
+    ],
+)
+def test_config_out_of_range_is_refused(keys: Keys, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        ConnectionConfig(identity=keys["ed25519"], **options)

@@ -41,6 +41,7 @@ from .messages import (
     Finished,
     HandshakeMessage,
     HandshakeReassembler,
+    HandshakeType,
     KeyUpdate,
     ServerHello,
     SignatureScheme,
@@ -48,6 +49,7 @@ from .messages import (
 )
 from .record import (
     DEFAULT_KEY_UPDATE_AFTER,
+    KEY_UPDATE_LIMIT,
     MAX_PLAINTEXT,
     ContentType,
     DirectionKeys,
@@ -88,6 +90,14 @@ class ConnectionConfig:
     max_message: int = DEFAULT_MAX_MESSAGE
     max_idle_records: int = DEFAULT_MAX_IDLE_RECORDS
     entropy: Callable[[int], bytes] = field(default=os.urandom)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.key_update_after <= KEY_UPDATE_LIMIT:
+            raise ValueError(f"key_update_after must be in [1, {KEY_UPDATE_LIMIT}]")
+        if not 0 <= self.max_message < 1 << (8 * MESSAGE_LENGTH_BYTES):
+            raise ValueError("max_message must fit the 3-byte application message length")
+        if self.handshake_timeout <= 0 or self.max_idle_records < 0:
+            raise ValueError("handshake_timeout must be positive and max_idle_records >= 0")
 
 
 class State(Enum):
@@ -133,9 +143,12 @@ class Connection:
         self._write_keys: DirectionKeys | None = None
         self._client_hs_secret = b""
         self._server_hs_secret = b""
+        self._application_secrets = (b"", b"")
         self._application_buffer = bytearray()
         self._idle_records = 0
-        self._ephemeral = X25519PrivateKey.from_private_bytes(config.entropy(X25519_SHARE_LENGTH))
+        ephemeral = X25519PrivateKey.from_private_bytes(config.entropy(X25519_SHARE_LENGTH))
+        self._ephemeral: X25519PrivateKey | None = ephemeral
+        self._key_share = ephemeral.public_key().public_bytes_raw()
         self._random = config.entropy(RANDOM_LENGTH)
         self._events: list[Event] = []
 
@@ -163,18 +176,17 @@ class Connection:
         """Process received bytes; return the events they complete."""
         if self.state is State.CLOSED:
             if data and self.close_notify_received:
-                raise ProtocolError(
-                    AlertDescription.unexpected_message,
-                    "data after close_notify",
-                    self.role,
+                self.error = ProtocolError(
+                    AlertDescription.unexpected_message, "data after close_notify", self.role
                 )
+                raise self.error
             return []
         self._records.feed(data)
         return self._guarded(self._process_records)
 
     def receive_eof(self) -> list[Event]:
-        """The transport reached end of stream: fine after close_notify, truncation otherwise."""
-        if self.close_notify_received or self.error is not None:
+        """The transport reached end of stream: truncation unless either side had closed."""
+        if self.close_notify_received or self.close_notify_sent or self.error is not None:
             self.state = State.CLOSED
             return []
         self.close_notify_sent = True  # the transport is gone: no alert can be written
@@ -285,6 +297,15 @@ class Connection:
             if record is None:
                 break
             content_type, content = record
+            read_keys = self._records.read_keys
+            is_key_update = content_type == ContentType.handshake and content[:1] == bytes(
+                [HandshakeType.key_update]
+            )
+            if read_keys is not None and read_keys.sequence > read_keys.limit and not is_key_update:
+                raise ProtocolError(
+                    AlertDescription.key_exhausted,
+                    f"record {read_keys.limit} under one key was not a KeyUpdate",
+                )
             if self.state is State.WAIT_TRUST and content_type != ContentType.alert:
                 # The server sends nothing until our Finished, but it may time out or otherwise
                 # fail while the user decides on its fingerprint: its alert must still be read.
@@ -309,6 +330,8 @@ class Connection:
         if len(content) != 2:
             raise ProtocolError(AlertDescription.decode_error, f"alert of {len(content)} bytes")
         level, code = content
+        if level not in (AlertLevel.WARNING, AlertLevel.FATAL):
+            raise ProtocolError(AlertDescription.illegal_parameter, f"alert level {level}")
         if self._handshake.pending:
             raise _unexpected("alert inside a split handshake message", self.state)
         if code == AlertDescription.close_notify:
@@ -400,11 +423,16 @@ class Connection:
                 AlertDescription.illegal_parameter, f"X25519 share of {len(share)} bytes"
             )
         try:
-            return self._ephemeral.exchange(X25519PublicKey.from_public_bytes(share))
+            if self._ephemeral is None:
+                raise ProtocolError(AlertDescription.internal_error, "ephemeral key already used")
+            shared = self._ephemeral.exchange(X25519PublicKey.from_public_bytes(share))
         except ValueError:
             raise ProtocolError(
                 AlertDescription.illegal_parameter, "X25519 share is a low-order point"
             ) from None
+        # Forward secrecy: the ephemeral key is not needed again, so nothing keeps it alive.
+        self._ephemeral = None
+        return shared
 
     def _install_handshake_keys(self, shared_secret: bytes) -> None:
         assert self.suite is not None
@@ -415,17 +443,25 @@ class Connection:
         mine, theirs = self._own_and_peer(self._client_hs_secret, self._server_hs_secret)
         # KeyUpdate is only allowed once connected, so the handshake keys (a few records each)
         # must not inherit a small configured limit: it would force a KeyUpdate mid-handshake.
-        limit = DEFAULT_KEY_UPDATE_AFTER
-        self._write_keys = DirectionKeys(self.suite, mine, limit)
-        self._records.read_keys = DirectionKeys(self.suite, theirs, limit)
+        self._write_keys = DirectionKeys(self.suite, mine, KEY_UPDATE_LIMIT)
+        self._records.read_keys = DirectionKeys(self.suite, theirs, KEY_UPDATE_LIMIT)
 
-    def _install_application_keys(self) -> None:
-        assert self.suite is not None
+    def _derive_application_secrets(self) -> None:
+        """Over the transcript through the client's Finished, which both sides then hold."""
         client, server = self._schedule.application_traffic_secrets(self._transcript_digest())
-        mine, theirs = self._own_and_peer(client, server)
+        self._application_secrets = self._own_and_peer(client, server)
+
+    def _install_application_write_keys(self) -> None:
+        assert self.suite is not None
+        # We update our key after key_update_after records; the peer may use up to the
+        # protocol's limit, whatever it configured.
         limit = self.config.key_update_after
-        self._write_keys = DirectionKeys(self.suite, mine, limit)
-        self._records.read_keys = DirectionKeys(self.suite, theirs, limit)
+        self._write_keys = DirectionKeys(self.suite, self._application_secrets[0], limit)
+
+    def _install_application_read_keys(self) -> None:
+        assert self.suite is not None
+        secret = self._application_secrets[1]
+        self._records.read_keys = DirectionKeys(self.suite, secret, KEY_UPDATE_LIMIT)
 
     def _own_and_peer(self, client: bytes, server: bytes) -> tuple[bytes, bytes]:
         return (client, server) if self.role == "client" else (server, client)
@@ -459,6 +495,11 @@ class Connection:
 
     def _complete(self) -> None:
         assert self.suite is not None and self.version is not None and self.peer is not None
+        # Only the current traffic secrets are needed from here on; a later memory disclosure
+        # should find no handshake or master secret to derive the rest from.
+        self._schedule = KeySchedule()
+        self._client_hs_secret = self._server_hs_secret = b""
+        self._application_secrets = (b"", b"")
         self.state = State.CONNECTED
         self.deadline = None
         self._records.accept_plain_alerts = False
@@ -485,7 +526,7 @@ class ClientConnection(Connection):
             versions=self.config.versions,
             cipher_suites=self.config.cipher_suites,
             signature_algorithms=self.config.signature_algorithms,
-            key_share=self._ephemeral.public_key().public_bytes_raw(),
+            key_share=self._key_share,
         )
         self._send_handshake(self._hello)
         self.state = State.WAIT_SERVER_HELLO
@@ -503,6 +544,8 @@ class ClientConnection(Connection):
         )
         self._send_handshake(self._sign_transcript(CLIENT_SIGNATURE_CONTEXT))
         self._send_handshake(self._finished(self._client_hs_secret))
+        self._derive_application_secrets()
+        self._install_application_write_keys()
         self.state = State.WAIT_SERVER_FINISHED
         return [HandshakeStep(5, "Client Finished sent ✅"), *self._guarded(self._process_records)]
 
@@ -558,14 +601,8 @@ class ClientConnection(Connection):
         ]
 
     def _on_finished(self, message: Finished) -> None:
-        try:
-            self._verify_finished(message, self._server_hs_secret)
-        except ProtocolError:
-            # The server switched to application keys when it sent this Finished: write the
-            # alert under them (the transcript is complete) or it could not read it.
-            self._install_application_keys()
-            raise
-        self._install_application_keys()
+        self._verify_finished(message, self._server_hs_secret)
+        self._install_application_read_keys()
         self._events.append(HandshakeStep(6, "Server Finished verified ✅"))
         self._complete()
 
@@ -613,7 +650,7 @@ class ServerConnection(Connection):
                 version=self.version,
                 random=self._random,
                 cipher_suite=self.suite,
-                key_share=self._ephemeral.public_key().public_bytes_raw(),
+                key_share=self._key_share,
             )
         )
         self._install_handshake_keys(shared)
@@ -644,7 +681,9 @@ class ServerConnection(Connection):
     def _on_finished(self, message: Finished) -> None:
         self._verify_finished(message, self._client_hs_secret)
         self._events.append(HandshakeStep(5, "Client Finished verified ✅"))
+        self._derive_application_secrets()
+        self._install_application_read_keys()
         self._send_handshake(self._finished(self._server_hs_secret))
-        self._install_application_keys()
+        self._install_application_write_keys()
         self._events.append(HandshakeStep(6, "Server Finished sent ✅"))
         self._complete()

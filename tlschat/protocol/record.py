@@ -24,8 +24,10 @@ TAG_LENGTH = 16
 MAX_CIPHERTEXT = MAX_PLAINTEXT + 1 + TAG_LENGTH
 NONCE_LENGTH = 12
 KEY_LENGTH = 32
-# Records one key may protect before the sender must update it (TLS 1.3's AES-GCM margin).
-DEFAULT_KEY_UPDATE_AFTER = 1 << 24
+# Records one key may protect before the sender must update it (TLS 1.3's AES-GCM margin). A
+# receiver enforces this limit whatever its own sending limit is configured to.
+KEY_UPDATE_LIMIT = 1 << 24
+DEFAULT_KEY_UPDATE_AFTER = KEY_UPDATE_LIMIT
 
 
 class ContentType(IntEnum):
