@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import signal
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..chat.client import ChatClient, Line
-from ..chat.frames import FrameError, decode_frame, encode_frame
+from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
 from ..protocol import (
     ClientConnection,
     ConnectionClosed,
@@ -91,7 +92,7 @@ class ChatClientSession:
         self.chat = ChatClient(identity, settings.nick)
         self.known_hosts = KnownHosts(settings.home / "known_hosts")
         self.connection = ClientConnection(
-            ConnectionConfig(identity=identity), now=time.monotonic()
+            ConnectionConfig(identity=identity, max_message=MAX_FRAME), now=time.monotonic()
         )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -219,16 +220,23 @@ class ChatClientSession:
         command, _, argument = text.partition(" ")
         if command == "/quit":
             return False
-        if command == "/help":
-            for help_line in HELP.splitlines():
-                self.terminal.show(Line("notice", time.time(), help_line))
-        elif command == "/nick":
-            self._send({"type": "nick", "nick": argument.strip()})
-        elif command.startswith("/") and not command.startswith("//"):
-            self.terminal.show(Line("error", time.time(), f"unknown command {command}; try /help"))
-        else:
-            body = text[1:] if text.startswith("//") else text
-            self._send(self.chat.compose(body, time.time()))
+        try:
+            if command == "/help":
+                for help_line in HELP.splitlines():
+                    self.terminal.show(Line("notice", time.time(), help_line))
+            elif command == "/nick":
+                self._send({"type": "nick", "nick": argument.strip()})
+            elif command.startswith("/") and not command.startswith("//"):
+                self.terminal.show(
+                    Line("error", time.time(), f"unknown command {command}; try /help")
+                )
+            else:
+                body = text[1:] if text.startswith("//") else text
+                self._send(self.chat.compose(body, time.time()))
+        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
+            self.terminal.show(Line("error", time.time(), "not sent: the line is not valid UTF-8"))
+        except ValueError as error:  # too big for one application message
+            self.terminal.show(Line("error", time.time(), f"not sent: {error}"))
         return True
 
     async def receive_until_closed(self) -> int:
@@ -268,11 +276,17 @@ class ChatClientSession:
 async def _read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
     """Feed stdin lines into ``queue`` from a daemon thread (stdin may be a file, pipe or tty)."""
     loop = asyncio.get_running_loop()
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Bytes that are not valid in the locale's encoding must not kill the reader thread
+        # (which would leave the client hanging at end of input); handle_input refuses the line.
+        sys.stdin.reconfigure(errors="surrogateescape")
 
     def pump() -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-        loop.call_soon_threadsafe(queue.put_nowait, None)
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=pump, name="stdin", daemon=True).start()
 

@@ -226,6 +226,12 @@ class Connection:
             raise RuntimeError(f"cannot update keys in state {self.state.name}")
         self._send_key_update(request_peer)
 
+    def abort(self, alert: AlertDescription, reason: str) -> ProtocolError:
+        """End the connection from above (the application failed): send ``alert`` and close."""
+        error = ProtocolError(alert, reason, self.role)
+        self._fail(error)
+        return error
+
     def close(self) -> None:
         """Send close_notify; the peer answers with its own."""
         if self.close_notify_sent or (self.state is State.CLOSED and self.error is not None):
@@ -551,9 +557,7 @@ class ClientConnection(Connection):
 
     def reject_server(self, reason: str) -> ProtocolError:
         """Refuse the server's identity: send bad_certificate and close."""
-        error = ProtocolError(AlertDescription.bad_certificate, reason, self.role)
-        self._fail(error)
-        return error
+        return self.abort(AlertDescription.bad_certificate, reason)
 
     def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
         return {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chat.frames import FrameError, decode_frame, encode_frame
+from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
 from ..chat.server import ChatServer, Outgoing, error_frame, notice_frame
 from ..protocol import (
     ConnectionClosed,
@@ -25,6 +25,7 @@ from ..protocol import (
     ProtocolError,
     ServerConnection,
 )
+from ..protocol.alerts import AlertDescription
 from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
 from .keys import load_or_create_server_identity
 
@@ -88,6 +89,7 @@ class ChatService:
             identity=key,
             certificate_der=certificate,
             handshake_timeout=self.settings.handshake_timeout,
+            max_message=MAX_FRAME,
         )
         self._server = await asyncio.start_server(
             self._handle, self.settings.host, self.settings.port, limit=READ_SIZE
@@ -109,8 +111,16 @@ class ChatService:
         waiters = [link.finished.wait() for link in self.links.values()]
         if waiters:
             await asyncio.wait([asyncio.ensure_future(w) for w in waiters], timeout=SHUTDOWN_GRACE)
-        for link in list(self.links.values()):
+        stragglers = list(self.links.values())
+        for link in stragglers:
             link.writer.transport.abort()
+        # Let their handlers see the connection end; left to asyncio.run's cancellation they
+        # would log "disconnected (quit)" and, on Python 3.11, a CancelledError traceback.
+        if stragglers:
+            await asyncio.wait(
+                [asyncio.ensure_future(link.finished.wait()) for link in stragglers],
+                timeout=SHUTDOWN_GRACE,
+            )
         log.info("[SHUTDOWN] Server stopped")
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
@@ -146,6 +156,13 @@ class ChatService:
         except (ConnectionError, OSError) as error:
             reason = "connection lost"
             log.info("[!] %s: connection lost (%s)", peer, error)
+        except Exception as error:
+            # A bug must cost one connection, never the server or a silent hang.
+            reason = "internal error"
+            log.error("[!] %s: internal error %s: %s", peer, type(error).__name__, error)
+            log.debug("details", exc_info=True)
+            connection.abort(AlertDescription.internal_error, "server error")
+            link.flush(self.settings.max_write_buffer)
         finally:
             self.links.pop(link.session_id, None)
             self.deliver(self.chat.disconnect(link.session_id, reason))
