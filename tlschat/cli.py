@@ -34,16 +34,38 @@ def default_nick() -> str:
 
 
 def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    server = commands.add_parser("server", help="run the chat server")
-    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one)")
-    server.add_argument(
-        "--data-dir", type=Path, default=Path("data"), help="key, certificate and chat data"
+    server = commands.add_parser(
+        "server",
+        help="run the chat server",
+        description="Every option may also be set in a TOML file given with --config; "
+        "flags win over the file.",
     )
-    server.add_argument("--motd", default="", help="message of the day shown after joining")
+    server.add_argument("--config", type=Path, help="TOML file of settings")
+    server.add_argument("--host", help="address to listen on (127.0.0.1)")
+    server.add_argument("--port", type=int, help=f"port, 0 picks a free one ({DEFAULT_PORT})")
+    server.add_argument("--data-dir", type=Path, help="key, certificate and chat.db (data)")
+    server.add_argument("--server-name", help="name shown to clients (tlschat)")
+    server.add_argument("--motd", help="message of the day shown after joining")
+    server.add_argument("--motd-file", type=Path, help="read the message of the day from a file")
+    server.add_argument("--history", type=int, help="messages replayed on join (50)")
     server.add_argument(
-        "--handshake-timeout", type=float, default=10.0, help="seconds a handshake may take"
+        "--no-history", action="store_const", const=0, dest="no_history", help="replay nothing"
     )
+    server.add_argument(
+        "--operator", action="append", default=[], metavar="FP", help="an operator's fingerprint"
+    )
+    server.add_argument(
+        "--allowlist-only", action="store_const", const=True, help="admit listed keys only"
+    )
+    server.add_argument(
+        "--allow", action="append", default=[], metavar="FP", help="a key to admit (allowlist)"
+    )
+    server.add_argument("--rate", type=float, help="messages per second per user (2)")
+    server.add_argument("--burst", type=int, help="messages a user may send at once (10)")
+    server.add_argument(
+        "--max-message-bytes", type=int, help="longest chat message in UTF-8 bytes (4096)"
+    )
+    server.add_argument("--handshake-timeout", type=float, help="seconds a handshake may take (10)")
     server.add_argument("-v", "--verbose", action="store_true", help="log protocol details")
 
 
@@ -88,24 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    from .server.app import ServerSettings, serve
+    from .server.app import serve
+    from .server.config import ConfigError, load_settings
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(message)s",
         stream=sys.stdout,
     )
-    settings = ServerSettings(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        handshake_timeout=args.handshake_timeout,
-        motd=args.motd,
-    )
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "server_name": args.server_name,
+        "motd": args.motd,
+        "motd_file": args.motd_file,
+        "history": args.no_history if args.no_history is not None else args.history,
+        "operators": args.operator,
+        "allowlist_only": args.allowlist_only,
+        "allowlist": args.allow,
+        "rate": args.rate,
+        "burst": args.burst,
+        "max_message_bytes": args.max_message_bytes,
+        "handshake_timeout": args.handshake_timeout,
+    }
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as error:
+        print(f"[!] Bad configuration: {error}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except OSError as error:
-        print(f"[!] Cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        print(f"[!] Cannot start on {settings.host}:{settings.port}: {error}", file=sys.stderr)
         return 1
     return 0
 

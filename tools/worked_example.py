@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tlschat.chat.envelope import SignedMessage, signed_bytes
 from tlschat.chat.frames import encode_frame, say_frame
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server import ChatServer, ChatSettings
 from tlschat.protocol import (
     ClientConnection,
     ConnectionClosed,
@@ -63,6 +63,7 @@ from tlschat.protocol.keyschedule import (
     traffic_keys,
 )
 from tlschat.protocol.messages import HandshakeType
+from tlschat.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "tests" / "data"
@@ -227,7 +228,7 @@ def run_connection(server_signature: bytes | None) -> Run:
     if not any(isinstance(e, HandshakeComplete) for e in events):
         raise AssertionError("the client did not complete the handshake")
 
-    chat = ChatServer()
+    chat = ChatServer(ChatSettings(), SQLiteStore(":memory:"))
     chat.connect(1, complete[0].peer, CLIENT_ADDRESS, NOW)
     hello = encode_frame({"type": "hello", "nick": CLIENT_NICK})
     client.send_data(hello)

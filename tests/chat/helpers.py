@@ -2,11 +2,143 @@
 
 from __future__ import annotations
 
-from tlschat.protocol.identity import IdentityKey, PeerIdentity
+from typing import Any
 
+from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.envelope import SignedMessage
+from tlschat.chat.frames import b64, decode_frame, encode_frame, say_frame
+from tlschat.chat.server import DEFAULT_ROOM, ChatServer, ChatSettings
+from tlschat.protocol.identity import IdentityKey, PeerIdentity
+from tlschat.store import SQLiteStore, Store
+
+ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
 NOW = 1_700_000_000.0
 NOW_MS = 1_700_000_000_000
+
+Frames = list[tuple[int, dict[str, Any]]]
 
 
 def peer_of(key: IdentityKey) -> PeerIdentity:
     return PeerIdentity.from_spki(key.spki_der)
+
+
+def make_server(store: Store | None = None, **settings: Any) -> ChatServer:
+    """A ChatServer named 'testsrv' over an in-memory store unless one is given."""
+    settings.setdefault("server_name", "testsrv")
+    return ChatServer(
+        ChatSettings(**settings), store if store is not None else SQLiteStore(":memory:")
+    )
+
+
+def connect(server: ChatServer, session_id: int, key: IdentityKey, now: float = NOW) -> Frames:
+    return server.connect(session_id, peer_of(key), f"127.0.0.1:{40000 + session_id}", now)
+
+
+def hello(
+    server: ChatServer, session_id: int, key: IdentityKey, nick: object, now: float = NOW
+) -> Frames:
+    assert connect(server, session_id, key, now) == []
+    return server.receive(session_id, {"type": "hello", "nick": nick}, now)
+
+
+def command(
+    server: ChatServer, session_id: int, name: str, args: str = "", now: float = NOW
+) -> Frames:
+    return server.receive(session_id, {"type": "command", "name": name, "args": args}, now)
+
+
+def say(
+    key: IdentityKey,
+    counter: int = 1,
+    ts: int = NOW_MS,
+    body: str = "hello",
+    target: str = DEFAULT_ROOM,
+) -> dict[str, Any]:
+    return say_frame(SignedMessage.create(key, target, counter, ts, body))
+
+
+def relayed(frame: dict[str, Any], nick: str, key: IdentityKey) -> dict[str, Any]:
+    """The 'message' frame the server relays for the 'say' frame ``frame``."""
+    fields = {k: v for k, v in frame.items() if k != "type"}
+    return {"type": "message", "from": nick, "key": b64(key.spki_der), **fields}
+
+
+def member(nick: str, key: IdentityKey, away: str = "") -> dict[str, str]:
+    return {"nick": nick, "fingerprint": key.fingerprint, "away": away}
+
+
+def error(session_id: int, text: str) -> Frames:
+    return [(session_id, {"type": "error", "text": text})]
+
+
+def notice(session_id: int, text: str) -> tuple[int, dict[str, Any]]:
+    return (session_id, {"type": "notice", "text": text})
+
+
+def info(session_id: int, title: str, lines: list[str]) -> Frames:
+    return [(session_id, {"type": "info", "title": title, "lines": lines})]
+
+
+def welcome(nick: str, key: IdentityKey, operator: bool = False) -> dict[str, Any]:
+    return {
+        "type": "welcome",
+        "server": "testsrv",
+        "nick": nick,
+        "fingerprint": key.fingerprint,
+        "operator": operator,
+    }
+
+
+def joined(room: str, members: list[dict[str, str]], topic: str = "") -> dict[str, Any]:
+    return {"type": "joined", "room": room, "topic": topic, "members": members}
+
+
+def fingerprint_tag(key: IdentityKey) -> str:
+    return "".join(c for c in key.fingerprint.removeprefix("SHA256:") if c.isalnum())[:6].lower()
+
+
+def fallback_nick(key: IdentityKey) -> str:
+    return "user-" + fingerprint_tag(key)
+
+
+class Net:
+    """A ChatServer and the ChatClients of some of its sessions, wired through the wire encoding.
+
+    Frames addressed to a session without a client here are dropped, as if unread.
+    """
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.clients: dict[int, ChatClient] = {}
+
+    def add(self, session_id: int, client: ChatClient, now: float = NOW) -> dict[int, list[Line]]:
+        self.clients[session_id] = client
+        assert connect(self.server, session_id, client.identity, now) == []
+        return self.deliver(self.server.receive(session_id, client.hello_frame(), now), now)
+
+    def deliver(self, out: Frames, now: float = NOW) -> dict[int, list[Line]]:
+        shown: dict[int, list[Line]] = {}
+        for session_id, frame in out:
+            client = self.clients.get(session_id)
+            if client is not None:
+                lines = client.handle(decode_frame(encode_frame(frame)), now)
+                shown.setdefault(session_id, []).extend(lines)
+        return shown
+
+    def flush(self, session_id: int, now: float = NOW) -> dict[int, list[Line]]:
+        """Send what the client queued, and what it queues in answer, until it is quiet."""
+        shown: dict[int, list[Line]] = {}
+        client = self.clients[session_id]
+        while frames := client.take_outbox():
+            for frame in frames:
+                out = self.server.receive(session_id, decode_frame(encode_frame(frame)), now)
+                for target, lines in self.deliver(out, now).items():
+                    shown.setdefault(target, []).extend(lines)
+        return shown
+
+    def type(
+        self, session_id: int, text: str, now: float = NOW
+    ) -> tuple[list[Line], dict[int, list[Line]]]:
+        """The user of ``session_id`` types ``text``: their own lines, then what everyone sees."""
+        own = self.clients[session_id].user_input(text, now)
+        return own, self.flush(session_id, now)

@@ -14,7 +14,7 @@ from tlschat.chat.frames import decode_frame, encode_frame, parse_signed_message
 from tlschat.chat.server import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
-from .helpers import NOW, NOW_MS, peer_of
+from .helpers import NOW, NOW_MS, command, make_server, peer_of
 
 ALICE, BOB = 1, 2
 
@@ -31,7 +31,7 @@ def bob(ed_bob: IdentityKey) -> ChatClient:
 
 @pytest.fixture
 def server(alice: ChatClient, bob: ChatClient) -> ChatServer:
-    server = ChatServer(server_name="testsrv")
+    server = make_server()
     for session_id, client in ((ALICE, alice), (BOB, bob)):
         server.connect(session_id, peer_of(client.identity), "127.0.0.1:1", NOW)
         out = server.receive(session_id, client.hello_frame(), NOW)
@@ -54,6 +54,12 @@ def relay(server: ChatServer, frame: dict[str, Any], now: float = NOW) -> dict[s
 
 def test_hello_frame(alice: ChatClient) -> None:
     assert alice.hello_frame() == {"type": "hello", "nick": "alice"}
+    assert ChatClient(alice.identity).hello_frame() == {"type": "hello", "nick": ""}
+
+
+def test_new_client_state(alice: ChatClient) -> None:
+    assert (alice.nick, alice.rooms, alice.room) == ("", [], "#general")
+    assert (alice.quit_requested, alice.dismissed, alice.take_outbox()) == (False, "", [])
 
 
 def test_compose_builds_signed_say_frame(alice: ChatClient, rsa_alice: IdentityKey) -> None:
@@ -83,6 +89,12 @@ def test_compose_uses_current_room(alice: ChatClient) -> None:
     assert alice.compose("x", NOW)["target"] == "#elsewhere"
 
 
+def test_compose_to_an_explicit_target(alice: ChatClient, ed_bob: IdentityKey) -> None:
+    frame = alice.compose("x", NOW, "@" + ed_bob.fingerprint)
+    assert frame["target"] == "@" + ed_bob.fingerprint
+    assert parse_signed_message(frame).verify(peer_of(alice.identity)) is True
+
+
 def test_composed_frames_accepted_by_server(
     server: ChatServer, alice: ChatClient, rsa_alice: IdentityKey
 ) -> None:
@@ -93,7 +105,7 @@ def test_composed_frames_accepted_by_server(
         assert [sid for sid, _ in out] == [BOB]
         assert out[0][1]["type"] == "message"
         assert out[0][1]["body"] == frame["body"]
-    assert server.last_counter == {rsa_alice.fingerprint: second["counter"]}
+    assert server.store.last_counter(rsa_alice.fingerprint) == second["counter"]
 
 
 def test_new_client_with_same_key_is_not_a_replay(
@@ -155,6 +167,8 @@ def test_tampered_envelope_field_is_unverified(
     server: ChatServer, alice: ChatClient, bob: ChatClient, rsa_mallory: IdentityKey, field: str
 ) -> None:
     relayed = relay(server, alice.compose("hi", NOW))
+    if field == "target":
+        bob.rooms.append("#other")  # so that only the signature can refuse it
     relayed[field] = {
         "target": "#other",
         "counter": relayed["counter"] + 1,
@@ -184,6 +198,7 @@ def test_unparseable_key_is_unverified(
 def test_server_forged_message_with_own_key_is_unverified(
     bob: ChatClient, rsa_alice: IdentityKey, rsa_mallory: IdentityKey
 ) -> None:
+    bob.handle({"type": "joined", "room": "#general", "members": []}, NOW)
     # A message genuinely signed by mallory but claiming to be from alice's fingerprint.
     message = SignedMessage.create(rsa_mallory, "#general", 1, NOW_MS, "hi")
     frame = {
@@ -235,55 +250,10 @@ def test_malformed_message_frame_gives_error_line(
 # --- other frames ----------------------------------------------------------------------------
 
 
-def test_welcome_with_others(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
-    frame = {
-        "type": "welcome",
-        "server": "testsrv",
-        "nick": "bob_2",
-        "fingerprint": ed_bob.fingerprint,
-        "room": "#general",
-        "members": [
-            {"nick": "alice", "fingerprint": "SHA256:a"},
-            {"nick": "bob_2", "fingerprint": ed_bob.fingerprint},
-            {"nick": "carol", "fingerprint": "SHA256:c"},
-        ],
-    }
-    assert client.handle(frame, NOW) == [
-        Line(
-            "welcome", NOW, "You are bob_2 in #general with alice, carol", "bob_2", room="#general"
-        )
-    ]
-    assert client.nick == "bob_2"
-    assert client.room == "#general"
-
-
-def test_welcome_alone(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
-    frame = {
-        "type": "welcome",
-        "nick": "bob",
-        "fingerprint": ed_bob.fingerprint,
-        "room": "#lobby",
-        "members": [{"nick": "bob", "fingerprint": ed_bob.fingerprint}],
-    }
-    [line] = client.handle(frame, NOW)
-    assert line.text == "You are bob in #lobby (nobody else is here)"
-    assert client.room == "#lobby"
-    assert client.compose("x", NOW)["target"] == "#lobby"
-
-
-def test_welcome_ignores_malformed_members(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
-    frame = {"type": "welcome", "nick": "bob", "room": "#general", "members": ["x", 3, None]}
-    assert client.handle(frame, NOW)[0].text == "You are bob in #general (nobody else is here)"
-    frame["members"] = "not a list"
-    assert client.handle(frame, NOW)[0].text == "You are bob in #general (nobody else is here)"
-
-
 def test_welcome_from_real_server(server: ChatServer, alice: ChatClient, bob: ChatClient) -> None:
     assert alice.nick == "alice"
     assert bob.nick == "bob"
+    assert alice.rooms == bob.rooms == ["#general"]
 
 
 def test_join_line(bob: ChatClient) -> None:
@@ -291,6 +261,7 @@ def test_join_line(bob: ChatClient) -> None:
     assert bob.handle(frame, NOW) == [
         Line("join", NOW, "alice joined #general", "alice", "SHA256:a", "#general")
     ]
+    assert bob.directory["alice"] == "SHA256:a"
 
 
 def test_leave_line_with_and_without_reason(bob: ChatClient) -> None:
@@ -328,17 +299,20 @@ def test_leave_from_real_server(server: ChatServer, bob: ChatClient) -> None:
 
 def test_nick_line_for_someone_else(server: ChatServer, bob: ChatClient) -> None:
     frame = {"type": "nick", "old": "alice", "new": "alicia", "fingerprint": "SHA256:a"}
-    assert bob.handle(frame, NOW) == [Line("nick", NOW, "alice is now known as alicia", "alicia")]
+    assert bob.handle(frame, NOW) == [
+        Line("nick", NOW, "alice is now known as alicia", "alicia", "SHA256:a")
+    ]
     assert bob.nick == "bob"
+    assert bob.directory["alicia"] == "SHA256:a"
 
 
 def test_nick_line_for_self_updates_nick(
     server: ChatServer, bob: ChatClient, ed_bob: IdentityKey
 ) -> None:
-    out = server.receive(BOB, {"type": "nick", "nick": "robert"}, NOW)
+    out = command(server, BOB, "nick", "robert")
     frame = dict(out)[BOB]
     assert frame["fingerprint"] == ed_bob.fingerprint
-    assert bob.handle(frame, NOW) == [Line("nick", NOW, "bob is now known as robert", "robert")]
+    assert bob.handle(frame, NOW) == [Line("notice", NOW, "You are now known as robert")]
     assert bob.nick == "robert"
 
 
@@ -350,29 +324,41 @@ def test_text_frames(bob: ChatClient, kind: str) -> None:
 @pytest.mark.parametrize(
     ("frame", "text"),
     [
-        (
-            {"type": "join", "room": "#general"},
-            "malformed 'join' frame from server: 'nick' must be a string",
-        ),
+        ({"type": "join", "room": "#general"}, "'join' frame from server: 'nick' must be a string"),
         (
             {"type": "leave", "nick": "a", "room": "#general"},
-            "malformed 'leave' frame from server: 'fingerprint' must be a string",
+            "'leave' frame from server: 'fingerprint' must be a string",
+        ),
+        ({"type": "nick", "old": "a"}, "'nick' frame from server: 'new' must be a string"),
+        ({"type": "notice"}, "'notice' frame from server: 'text' must be a string"),
+        ({"type": "welcome", "nick": 1}, "'welcome' frame from server: 'nick' must be a string"),
+        (
+            {"type": "welcome", "nick": "a"},
+            "'welcome' frame from server: 'server' must be a string",
+        ),
+        ({"type": "joined"}, "'joined' frame from server: 'room' must be a string"),
+        ({"type": "parted", "room": 5}, "'parted' frame from server: 'room' must be a string"),
+        ({"type": "info", "lines": []}, "'info' frame from server: 'title' must be a string"),
+        (
+            {"type": "topic", "room": "#a", "topic": "t"},
+            "'topic' frame from server: 'by' must be a string",
+        ),
+        ({"type": "whois", "found": False}, "'whois' frame from server: 'query' must be a string"),
+        ({"type": "bye"}, "'bye' frame from server: 'reason' must be a string"),
+        (
+            {"type": "history", "room": "#a", "messages": {}},
+            "'history' frame from server: 'messages' must be a list",
         ),
         (
-            {"type": "nick", "old": "a"},
-            "malformed 'nick' frame from server: 'new' must be a string",
-        ),
-        ({"type": "notice"}, "malformed 'notice' frame from server: 'text' must be a string"),
-        (
-            {"type": "welcome", "nick": 1},
-            "malformed 'welcome' frame from server: 'nick' must be a string",
+            {"type": "history", "messages": []},
+            "'history' frame from server: 'room' must be a string",
         ),
     ],
 )
 def test_malformed_frames_give_error_line(
     bob: ChatClient, frame: dict[str, Any], text: str
 ) -> None:
-    assert bob.handle(frame, NOW) == [Line("error", NOW, text)]
+    assert bob.handle(frame, NOW) == [Line("error", NOW, "malformed " + text)]
 
 
 def test_unknown_frame_gives_error_line(bob: ChatClient) -> None:
@@ -390,13 +376,31 @@ def _clock(timestamp: float) -> str:
 
 def test_render_verified_message() -> None:
     line = Line("message", NOW, "hello there", "alice", "SHA256:a", "#general", True)
-    assert line.render() == f"[{_clock(NOW)}] ✓ <alice> hello there"
+    assert line.render("#general") == f"[{_clock(NOW)}] ✓ <alice> hello there"
 
 
 @pytest.mark.parametrize("verified", [False, None])
 def test_render_unverified_message(verified: bool | None) -> None:
     line = Line("message", NOW, "hello there", "alice", "SHA256:a", "#general", verified)
-    assert line.render() == f"[{_clock(NOW)}] ✗ UNVERIFIED <alice> hello there"
+    assert line.render("#general") == f"[{_clock(NOW)}] ✗ UNVERIFIED <alice> hello there"
+
+
+def test_render_names_a_room_other_than_the_current_one() -> None:
+    line = Line("message", NOW, "hi", "alice", "SHA256:a", "#rust", True)
+    assert line.render("#general") == f"[{_clock(NOW)}] #rust ✓ <alice> hi"
+    assert line.render("#rust") == f"[{_clock(NOW)}] ✓ <alice> hi"
+    assert line.render() == f"[{_clock(NOW)}] #rust ✓ <alice> hi"
+    topic = Line("topic", NOW, "bob set the topic of #rust: x", "bob", room="#rust")
+    assert topic.render("#general") == f"[{_clock(NOW)}] #rust *** bob set the topic of #rust: x"
+
+
+def test_render_action_and_private() -> None:
+    action = Line("action", NOW, "waves", "alice", "SHA256:a", "#general", True)
+    assert action.render("#general") == f"[{_clock(NOW)}] ✓ * alice waves"
+    private = Line("private", NOW, "psst", "alice", "SHA256:a", "", True)
+    assert private.render("#general") == f"[{_clock(NOW)}] ✓ *alice* psst"
+    forged = Line("private", NOW, "psst", "alice", "SHA256:a", "", False)
+    assert forged.render("#general") == f"[{_clock(NOW)}] ✗ UNVERIFIED *alice* psst"
 
 
 def test_render_error_and_other_lines() -> None:
@@ -418,7 +422,7 @@ def test_render_clock_matches_localtime() -> None:
 
 def test_render_relayed_message(server: ChatServer, alice: ChatClient, bob: ChatClient) -> None:
     [line] = bob.handle(relay(server, alice.compose("hi", NOW)), NOW)
-    assert line.render() == f"[{_clock(NOW)}] ✓ <alice> hi"
+    assert line.render(bob.room) == f"[{_clock(NOW)}] ✓ <alice> hi"
 
 
 def test_to_json_drops_empty_fields() -> None:
@@ -430,7 +434,7 @@ def test_to_json_drops_empty_fields() -> None:
 
 
 def test_to_json_keeps_false_and_full_fields() -> None:
-    line = Line("message", NOW, "hi", "alice", "SHA256:a", "#general", False)
+    line = Line("message", NOW, "hi", "alice", "SHA256:a", "#general", False, False, True)
     assert line.to_json() == {
         "kind": "message",
         "timestamp": NOW,
@@ -439,6 +443,8 @@ def test_to_json_keeps_false_and_full_fields() -> None:
         "fingerprint": "SHA256:a",
         "room": "#general",
         "verified": False,
+        "key_changed": False,
+        "history": True,
     }
     assert Line("message", NOW, "hi", "alice", verified=True).to_json() == {
         "kind": "message",
@@ -456,7 +462,9 @@ def test_message_signed_for_another_room_is_unverified(
     server: ChatServer, alice: ChatClient, bob: ChatClient
 ) -> None:
     relayed = relay(server, alice.compose("meant for #general", NOW))
-    bob.room = "#secret"
+    bob.handle({"type": "joined", "room": "#secret", "members": []}, NOW)
+    bob.handle({"type": "parted", "room": "#general"}, NOW)
+    assert (bob.rooms, bob.room) == (["#secret"], "#secret")
     (line,) = bob.handle(relayed, NOW)
     assert line.verified is False
     assert line.room == "#general"
@@ -481,6 +489,21 @@ def test_nick_shown_with_another_key_is_flagged(
     assert f"[WARNING: alice now has key {impostor.identity.fingerprint}]" in line.render()
 
 
+def test_nick_learned_from_joined_members_is_flagged_with_another_key(
+    server: ChatServer, bob: ChatClient
+) -> None:
+    impostor = ChatClient(IdentityKey.generate("ed25519"), "alice")
+    frame = impostor.compose("hi", NOW)
+    relayed = {
+        "type": "message",
+        "from": "alice",
+        "key": base64.b64encode(impostor.identity.spki_der).decode(),
+        **{k: v for k, v in frame.items() if k != "type"},
+    }
+    # Bob learned alice's key from the member list of #general, before she said anything.
+    assert bob.handle(relayed, NOW)[0].key_changed is True
+
+
 def test_join_with_another_key_for_a_known_nick_is_flagged(bob: ChatClient) -> None:
     join = {"type": "join", "room": "#general", "nick": "carol", "fingerprint": "SHA256:one"}
     assert "WARNING" not in bob.handle(join, NOW)[0].text
@@ -493,3 +516,27 @@ def test_render_neutralizes_line_breaks_and_escapes() -> None:
     rendered = line.render()
     assert "\n" not in rendered and "\r" not in rendered and "\x1b" not in rendered
     assert rendered.endswith("<al\ufffdice> hi\ufffd[12:00:00] ✓ <bob> fake\ufffd[2J")
+
+
+def test_render_neutralizes_the_room_name() -> None:
+    line = Line("notice", NOW, "x", room="#a\x1b[2J")
+    assert "\x1b" in line.room
+    assert line.render("#general") == f"[{_clock(NOW)}] #a\ufffd[2J *** x"
+
+
+def test_render_neutralizes_the_fingerprint_in_a_key_warning() -> None:
+    line = Line("message", NOW, "hi", "alice", "SHA256:\x1b[2J", "", True, key_changed=True)
+    rendered = line.render()
+    assert "\x1b" not in rendered
+    assert rendered.endswith("[WARNING: alice now has key SHA256:\ufffd[2J]")
+
+
+def test_hostile_sender_field_cannot_reach_the_terminal(
+    server: ChatServer, alice: ChatClient, bob: ChatClient
+) -> None:
+    first = relay(server, alice.compose("hello", NOW))
+    bob.handle(first, NOW)
+    forged = {**relay(server, alice.compose("again", NOW)), "sender": "\x1b]0;owned\x07"}
+    (line,) = bob.handle(forged, NOW)
+    assert (line.verified, line.key_changed) == (False, True)
+    assert "\x1b" not in line.render() and "\x07" not in line.render()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import signal
@@ -31,6 +32,22 @@ FINGERPRINT = re.compile(r"\[KEY\] Server fingerprint (SHA256:\S+)")
 WELCOME = re.compile(r"You are (\S+) in #general")
 
 Predicate = str | re.Pattern[str] | Callable[[str], bool]
+
+
+CLOCK = r"\[\d{2}:\d{2}:\d{2}\]"
+
+
+def json_event(**fields: Any) -> Callable[[str], bool]:
+    """A predicate for --json lines whose object has all of ``fields``."""
+
+    def match(line: str) -> bool:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(event, dict) and all(event.get(k) == v for k, v in fields.items())
+
+    return match
 
 
 def _matcher(predicate: Predicate) -> Callable[[str], bool]:
@@ -134,6 +151,25 @@ class Process:
             f"(exit code {self.proc.poll()})\n{self.describe()}"
         )
 
+    def wait_for_lines(
+        self,
+        predicate: Predicate,
+        count: int,
+        timeout: float = WAIT,
+        stream: str = "stdout",
+        start: int = 0,
+    ) -> list[str]:
+        """The first ``count`` lines (from index ``start``) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        found: list[str] = []
+        position = start
+        while len(found) < count:
+            remaining = max(0.0, deadline - time.monotonic())
+            line = self.wait_for_line(predicate, remaining, stream, position)
+            position = self.snapshot(stream).index(line, position) + 1
+            found.append(line)
+        return found
+
     def describe(self) -> str:
         return (
             f"--- {self.name} {' '.join(self.argv[1:])}\n"
@@ -234,14 +270,28 @@ class Harness:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tlschat.cli", *args]
 
-    def server(self, data_dir: Path | None = None, port: int = 0, name: str = "server") -> Server:
+    def server(
+        self,
+        data_dir: Path | None = None,
+        port: int = 0,
+        name: str = "server",
+        extra: tuple[str, ...] = (),
+    ) -> Server:
+        """A server that is listening; ``extra`` are more `tlschat server` flags."""
         data_dir = data_dir if data_dir is not None else self.root / name
         argv = self.command(
-            "server", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)
+            "server", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), *extra
         )
         server = Server(name, argv, self.env, self.root)
         self.processes.append(server)
         return server
+
+    def start(self, name: str, *args: str) -> Process:
+        """Any `tlschat` command as a process, without waiting for anything (e.g. a server
+        expected to refuse its configuration)."""
+        process = Process(name, self.command(*args), self.env, self.root)
+        self.processes.append(process)
+        return process
 
     def home(self, name: str, key_type: str | None = "ed25519") -> Path:
         """A client home; with ``key_type``, its identity is made now (`tlschat keygen`)."""
@@ -300,6 +350,18 @@ class Harness:
     def fingerprint(self, data_dir: Path) -> str:
         result = subprocess.run(
             self.command("fingerprint", "--data-dir", str(data_dir)),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=EXIT_WAIT,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    def key_fingerprint(self, home: Path) -> str:
+        """The fingerprint of the identity in ``home`` (`tlschat fingerprint --home`)."""
+        result = subprocess.run(
+            self.command("fingerprint", "--home", str(home)),
             env=self.env,
             capture_output=True,
             text=True,

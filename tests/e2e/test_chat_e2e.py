@@ -11,15 +11,13 @@ import json
 import re
 import signal
 import socket
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tlschat.protocol import IdentityKey
 
-from .harness import EXIT_WAIT, HOST, Client, Harness, Server, stop
+from .harness import CLOCK, EXIT_WAIT, HOST, Client, Harness, Server, json_event, stop
 
 SERVER_TRACE = [
     "[TLS] Step 1: ClientHello received",
@@ -39,7 +37,6 @@ CLIENT_TRACE = [
     "[TLS] Step 6: Server Finished verified ✅",
     "[TLS] ✅ Handshake complete — Secure channel established",
 ]
-CLOCK = r"\[\d{2}:\d{2}:\d{2}\]"
 CHANGED_KEY = "REMOTE HOST IDENTIFICATION HAS CHANGED"
 
 
@@ -50,19 +47,6 @@ def message_line(nick: str, text: str) -> re.Pattern[str]:
 
 def notice_line(text: str) -> re.Pattern[str]:
     return re.compile(rf"^{CLOCK} \*\*\* {re.escape(text)}$")
-
-
-def json_event(**fields: Any) -> Callable[[str], bool]:
-    """A predicate for --json lines whose object has all of ``fields``."""
-
-    def match(line: str) -> bool:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return False
-        return isinstance(event, dict) and all(event.get(k) == v for k, v in fields.items())
-
-    return match
 
 
 def fingerprint_of(home: Path) -> str:
@@ -101,7 +85,7 @@ def test_three_clients_chat_join_and_leave(harness: Harness, server: Server) -> 
 
     bob = harness.joined_client("bob", server.port, json=True)
     alice.wait_for_line(notice_line("bob joined #general"))
-    assert bob.find(json_event(kind="welcome", text="You are bob in #general with alice"))
+    assert bob.find(json_event(kind="joined", text="You are bob in #general with alice"))
 
     carol = harness.joined_client("carol", server.port)
     alice.wait_for_line(notice_line("carol joined #general"))

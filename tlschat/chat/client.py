@@ -1,9 +1,15 @@
-"""The client's chat logic: composing signed messages and checking the ones received. Pure."""
+"""The client's chat logic: commands, signed messages, and checking what arrives. Pure.
+
+The glue feeds it typed lines (:meth:`ChatClient.user_input`) and received frames
+(:meth:`ChatClient.handle`), shows the :class:`Line` objects they return, and sends whatever
+:meth:`ChatClient.take_outbox` hands back.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..protocol.alerts import ProtocolError
@@ -20,6 +26,9 @@ from .frames import (
 )
 
 DEFAULT_ROOM = "#general"
+ACTION_PREFIX = "/me "
+# Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
+MAX_SECONDS = 10**11
 
 
 @dataclass(frozen=True)
@@ -34,118 +43,456 @@ class Line:
     room: str = ""
     verified: bool | None = None
     key_changed: bool | None = None
+    history: bool | None = None
 
-    def render(self) -> str:
-        """One terminal line; nothing from the network can add lines or escape sequences."""
+    def render(self, current_room: str = "") -> str:
+        """One terminal line; nothing from the network can add lines or escape sequences.
+
+        Room lines from a room other than ``current_room`` name their room.
+        """
         clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
-        text = neutralize(self.text)
-        if self.kind == "message":
+        text, nick = neutralize(self.text), neutralize(self.nick)
+        room = self.room
+        where = f"{neutralize(room)} " if room.startswith("#") and room != current_room else ""
+        if self.kind in ("message", "action", "private"):
             mark = "✓" if self.verified else "✗ UNVERIFIED"
-            line = f"[{clock}] {mark} <{neutralize(self.nick)}> {text}"
+            if self.kind == "message":
+                shown = f"<{nick}> {text}"
+            elif self.kind == "action":
+                shown = f"* {nick} {text}"
+            else:
+                shown = f"*{nick}* {text}"
+            line = f"[{clock}] {where}{mark} {shown}"
             if self.key_changed:
-                line += f" [WARNING: {neutralize(self.nick)} now has key {self.fingerprint}]"
+                line += f" [WARNING: {nick} now has key {neutralize(self.fingerprint)}]"
             return line
         if self.kind == "error":
             return f"[{clock}] !!! {text}"
-        return f"[{clock}] *** {text}"
+        return f"[{clock}] {where}*** {text}"
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in ("", None)}
 
 
+@dataclass(frozen=True)
+class ClientCommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Callable[[ChatClient, str, float], list[Line]]
+
+
 class ChatClient:
-    """One user's view: who they are, where they talk, and what has been verified."""
+    """One user's view: who they are, where they talk, whom they ignore, what verified."""
 
     def __init__(self, identity: IdentityKey, nick: str = "") -> None:
         self.identity = identity
         self.wanted_nick = nick
         self.nick = ""
+        self.rooms: list[str] = []
         self.room = DEFAULT_ROOM
+        self.quit_requested = False
+        self.dismissed = ""
+        self.outbox: list[dict[str, Any]] = []
         self._counter = 0
         self._last_seen: dict[str, int] = {}
         # The first key seen for each nick this session; another key later is flagged loudly.
         self._nick_keys: dict[str, str] = {}
+        self.directory: dict[str, str] = {}
+        self.ignored: set[str] = set()
+        self.last_private: tuple[str, str] | None = None
+        self._pending_private: dict[str, list[str]] = {}
+
+    # ----- the glue's interface -----
 
     def hello_frame(self) -> dict[str, Any]:
         return {"type": "hello", "nick": self.wanted_nick}
 
-    def compose(self, body: str, now: float) -> dict[str, Any]:
+    def take_outbox(self) -> list[dict[str, Any]]:
+        frames, self.outbox = self.outbox, []
+        return frames
+
+    def user_input(self, text: str, now: float) -> list[Line]:
+        """One line the user typed: a command, or a message to the current room."""
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return []
+        if text.startswith("/") and not text.startswith("//"):
+            name, _, args = text[1:].partition(" ")
+            command = CLIENT_COMMANDS.get(name.lower())
+            if command is not None:
+                return command.handler(self, args.strip(), now)
+            self.outbox.append({"type": "command", "name": name.lower(), "args": args.strip()})
+            return []
+        if not self.room:  # everyone starts in #general; this is after parting every room
+            return self._error("you are in no room; /join one to talk", now)
+        self.outbox.append(self.compose(text[1:] if text.startswith("//") else text, now))
+        return []
+
+    def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
         """A signed 'say' frame; the counter never repeats, even across restarts of the client."""
         self._counter = max(self._counter + 1, int(now * 1_000_000))
         message = SignedMessage.create(
-            self.identity, self.room, self._counter, int(now * 1000), body
+            self.identity, target or self.room, self._counter, int(now * 1000), body
         )
         return say_frame(message)
 
+    # ----- client commands -----
+
+    def _notice(self, text: str, now: float) -> list[Line]:
+        return [Line("notice", now, text)]
+
+    def _error(self, text: str, now: float) -> list[Line]:
+        return [Line("error", now, text)]
+
+    def _cmd_help(self, args: str, now: float) -> list[Line]:
+        lines = [Line("info", now, "Client commands:")]
+        lines += [
+            Line("info", now, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()
+        ]
+        self.outbox.append({"type": "command", "name": "help", "args": ""})
+        return lines
+
+    def _cmd_me(self, args: str, now: float) -> list[Line]:
+        if not args:
+            return self._error("usage: /me ACTION", now)
+        self.outbox.append(self.compose(ACTION_PREFIX + args, now))
+        return []
+
+    def _cmd_msg(self, args: str, now: float) -> list[Line]:
+        nick, _, body = args.partition(" ")
+        if not nick or not body.strip():
+            return self._error("usage: /msg NICK TEXT", now)
+        fingerprint = self.directory.get(nick.casefold())
+        if fingerprint is None:
+            # Learn the key first: the message is signed for its recipient's fingerprint.
+            self._pending_private.setdefault(nick.casefold(), []).append(body)
+            self.outbox.append({"type": "command", "name": "whois", "args": nick})
+            return []
+        self.outbox.append(self.compose(body, now, "@" + fingerprint))
+        return []
+
+    def _cmd_reply(self, args: str, now: float) -> list[Line]:
+        if self.last_private is None:
+            return self._error("nobody has sent you a private message yet", now)
+        if not args:
+            return self._error("usage: /reply TEXT", now)
+        _, fingerprint = self.last_private
+        self.outbox.append(self.compose(args, now, "@" + fingerprint))
+        return []
+
+    def _cmd_ignore(self, args: str, now: float) -> list[Line]:
+        if not args:
+            shown = ", ".join(sorted(self.ignored)) or "nobody"
+            return self._notice(f"Ignoring: {shown}", now)
+        fingerprint = self.directory.get(
+            args.casefold(), args if args.startswith("SHA256:") else ""
+        )
+        if not fingerprint:
+            return self._error(f"unknown nick {args}; /whois it first", now)
+        self.ignored.add(fingerprint)
+        return self._notice(f"Ignoring {args} ({fingerprint})", now)
+
+    def _cmd_unignore(self, args: str, now: float) -> list[Line]:
+        fingerprint = self.directory.get(args.casefold(), args)
+        if fingerprint not in self.ignored:
+            return self._error(f"you are not ignoring {args}", now)
+        self.ignored.discard(fingerprint)
+        return self._notice(f"No longer ignoring {args}", now)
+
+    def _cmd_part(self, args: str, now: float) -> list[Line]:
+        self.outbox.append({"type": "command", "name": "part", "args": args or self.room})
+        return []
+
+    def _cmd_topic(self, args: str, now: float) -> list[Line]:
+        room_given = args.startswith("#")
+        full = args if room_given else f"{self.room} {args}".strip()
+        self.outbox.append({"type": "command", "name": "topic", "args": full})
+        return []
+
+    def _cmd_names(self, args: str, now: float) -> list[Line]:
+        self.outbox.append({"type": "command", "name": "names", "args": args or self.room})
+        return []
+
+    def _cmd_quit(self, args: str, now: float) -> list[Line]:
+        self.quit_requested = True
+        return []
+
+    # ----- frames from the server -----
+
     def handle(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
+        handler = FRAME_HANDLERS.get(kind)
+        if handler is None:
+            return self._error(f"unknown frame type {kind!r} from server", now)
         try:
-            if kind == "message":
-                return [self._message(frame)]
-            if kind == "welcome":
-                self.nick = field_str(frame, "nick", 64)
-                self.room = field_str(frame, "room", 64)
-                members = frame.get("members")
-                others = [
-                    str(member.get("nick"))
-                    for member in (members if isinstance(members, list) else [])
-                    if isinstance(member, dict) and member.get("nick") != self.nick
-                ]
-                company = f"with {', '.join(others)}" if others else "(nobody else is here)"
-                text = f"You are {self.nick} in {self.room} {company}"
-                return [Line("welcome", now, text, self.nick, room=self.room)]
-            if kind in ("join", "leave"):
-                nick, room = field_str(frame, "nick", 64), field_str(frame, "room", 64)
-                verb = "joined" if kind == "join" else "left"
-                reason = frame.get("reason")
-                suffix = f" ({reason})" if kind == "leave" and isinstance(reason, str) else ""
-                fingerprint = field_str(frame, "fingerprint", 64)
-                if kind == "join" and self._key_changed(nick, fingerprint):
-                    suffix = f" [WARNING: not the key {nick} had before; now {fingerprint}]"
-                return [Line(kind, now, f"{nick} {verb} {room}{suffix}", nick, fingerprint, room)]
-            if kind == "nick":
-                old, new = field_str(frame, "old", 64), field_str(frame, "new", 64)
-                if fingerprints_equal(
-                    field_str(frame, "fingerprint", 64), self.identity.fingerprint
-                ):
-                    self.nick = new
-                return [Line("nick", now, f"{old} is now known as {new}", new)]
-            if kind in ("notice", "motd", "error"):
-                return [Line(kind, now, field_str(frame, "text", 8192))]
+            return handler(self, frame, now)
         except FrameError as error:
-            return [Line("error", now, f"malformed {kind!r} frame from server: {error}")]
-        return [Line("error", now, f"unknown frame type {kind!r} from server")]
+            return self._error(f"malformed {kind!r} frame from server: {error}", now)
+
+    def _learn(self, nick: str, fingerprint: str) -> None:
+        self.directory[nick.casefold()] = fingerprint
 
     def _key_changed(self, nick: str, fingerprint: str) -> bool:
         first = self._nick_keys.setdefault(nick.casefold(), fingerprint)
         return not fingerprints_equal(first, fingerprint)
 
-    def _message(self, frame: dict[str, Any]) -> Line:
+    def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
+        self.nick = field_str(frame, "nick", 64)
+        server = field_str(frame, "server", 256)
+        role = " (operator)" if frame.get("operator") is True else ""
+        return self._notice(f"Welcome to {server}, {self.nick}{role}", now)
+
+    def _on_joined(self, frame: dict[str, Any], now: float) -> list[Line]:
+        room = field_str(frame, "room", 64)
+        if room not in self.rooms:
+            self.rooms.append(room)
+        self.room = room
+        members = frame.get("members")
+        others = []
+        for member in members if isinstance(members, list) else []:
+            if isinstance(member, dict):
+                nick, fingerprint = member.get("nick"), member.get("fingerprint")
+                if isinstance(nick, str) and isinstance(fingerprint, str):
+                    self._learn(nick, fingerprint)
+                    self._key_changed(nick, fingerprint)
+                    if nick != self.nick:
+                        others.append(nick)
+        company = f"with {', '.join(others)}" if others else "(nobody else is here)"
+        text = f"You are {self.nick} in {room} {company}"
+        lines = [Line("joined", now, text, self.nick, room=room)]
+        topic = frame.get("topic")
+        if isinstance(topic, str) and topic:
+            lines.append(Line("topic", now, f"Topic of {room}: {topic}", room=room))
+        return lines
+
+    def _on_parted(self, frame: dict[str, Any], now: float) -> list[Line]:
+        room = field_str(frame, "room", 64)
+        if room in self.rooms:
+            self.rooms.remove(room)
+        if self.room == room:
+            self.room = self.rooms[-1] if self.rooms else ""
+        now_in = f"; now talking in {self.room}" if self.room else "; /join a room to talk"
+        return self._notice(f"You left {room}{now_in}", now)
+
+    def _on_presence(self, frame: dict[str, Any], now: float) -> list[Line]:
+        kind = frame["type"]
+        nick, room = field_str(frame, "nick", 64), field_str(frame, "room", 64)
+        fingerprint = field_str(frame, "fingerprint", 64)
+        verb = "joined" if kind == "join" else "left"
+        reason = frame.get("reason")
+        suffix = f" ({reason})" if kind == "leave" and isinstance(reason, str) else ""
+        if kind == "join":
+            self._learn(nick, fingerprint)
+            if self._key_changed(nick, fingerprint):
+                suffix = f" [WARNING: not the key {nick} had before; now {fingerprint}]"
+        return [Line(kind, now, f"{nick} {verb} {room}{suffix}", nick, fingerprint, room)]
+
+    def _on_nick(self, frame: dict[str, Any], now: float) -> list[Line]:
+        old, new = field_str(frame, "old", 64), field_str(frame, "new", 64)
+        fingerprint = field_str(frame, "fingerprint", 64)
+        self._learn(new, fingerprint)
+        if fingerprints_equal(fingerprint, self.identity.fingerprint):
+            self.nick = new
+            return self._notice(f"You are now known as {new}", now)
+        return [Line("nick", now, f"{old} is now known as {new}", new, fingerprint)]
+
+    def _on_text(self, frame: dict[str, Any], now: float) -> list[Line]:
+        kind = frame["type"]
+        return [Line("error" if kind == "error" else kind, now, field_str(frame, "text", 8192))]
+
+    def _on_motd(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """A message of the day may have several lines (--motd-file): one Line each."""
+        text = field_str(frame, "text", 8192)
+        return [Line("motd", now, part) for part in text.replace("\r\n", "\n").split("\n")]
+
+    def _on_info(self, frame: dict[str, Any], now: float) -> list[Line]:
+        title = field_str(frame, "title", 256)
+        rows = frame.get("lines")
+        texts = [row for row in rows if isinstance(row, str)] if isinstance(rows, list) else []
+        return [Line("info", now, f"{title}:")] + [Line("info", now, f"  {t}") for t in texts]
+
+    def _on_topic(self, frame: dict[str, Any], now: float) -> list[Line]:
+        room, topic = field_str(frame, "room", 64), field_str(frame, "topic", 1024)
+        by = field_str(frame, "by", 64)
+        return [Line("topic", now, f"{by} set the topic of {room}: {topic}", by, room=room)]
+
+    def _on_whois(self, frame: dict[str, Any], now: float) -> list[Line]:
+        query = field_str(frame, "query", 64)
+        pending = self._pending_private.pop(query.casefold(), [])
+        if frame.get("found") is False:
+            lines = self._error(f"no such nick: {query}", now)
+            if pending:
+                lines += self._error(f"{len(pending)} private message(s) to {query} not sent", now)
+            return lines
+        fingerprint = field_str(frame, "fingerprint", 64)
+        nick = field_str(frame, "nick", 64)
+        self._learn(nick, fingerprint)
+        self._learn(query, fingerprint)
+        for body in pending:
+            self.outbox.append(self.compose(body, now, "@" + fingerprint))
+        if pending:
+            return []
+        texts = [f"{nick} is {fingerprint}"]
+        if frame.get("online") is True:
+            since = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(_seconds(frame, "connected_since"))
+            )
+            idle = _seconds(frame, "idle")
+            rooms = frame.get("rooms")
+            shown_rooms = (
+                ", ".join(r for r in rooms if isinstance(r, str)) if isinstance(rooms, list) else ""
+            )
+            texts += [
+                f"  online since {since}, idle {int(idle)} s",
+                f"  rooms: {shown_rooms or '-'}",
+            ]
+            away = frame.get("away")
+            if isinstance(away, str) and away:
+                texts.append(f"  away: {away}")
+            if frame.get("operator") is True:
+                texts.append("  is an operator")
+        else:
+            texts.append("  offline")
+        return [Line("info", now, text, nick, fingerprint) for text in texts]
+
+    def _on_bye(self, frame: dict[str, Any], now: float) -> list[Line]:
+        self.dismissed = field_str(frame, "reason", 1024)
+        return self._error(f"Disconnected by the server: {self.dismissed}", now)
+
+    def _on_history(self, frame: dict[str, Any], now: float) -> list[Line]:
+        room = field_str(frame, "room", 64)
+        messages = frame.get("messages")
+        if not isinstance(messages, list):
+            raise FrameError("'messages' must be a list")
+        lines = [Line("notice", now, f"Last {len(messages)} messages of {room}:", room=room)]
+        for item in messages:
+            if isinstance(item, dict):
+                line = self._message_line(item, history_room=room)
+                if line is not None:
+                    lines.append(replace(line, history=True))
+        return lines
+
+    def _on_message(self, frame: dict[str, Any], now: float) -> list[Line]:
+        line = self._message_line(frame)
+        return [] if line is None else [line]
+
+    def _message_line(self, frame: dict[str, Any], history_room: str = "") -> Line | None:
         message = parse_signed_message(frame)
         nick = field_str(frame, "from", 64)
-        verified = self._verify(message, field_b64(frame, "key", MAX_KEY_B64))
+        if message.sender in self.ignored:
+            return None
+        verified = self._verify(message, field_b64(frame, "key", MAX_KEY_B64), history_room)
+        private = message.target.startswith("@")
+        if private and verified:
+            self.last_private = (nick, message.sender)
+            self._learn(nick, message.sender)
+        body = message.body
+        kind = "private" if private else "message"
+        if body.startswith(ACTION_PREFIX):
+            kind, body = "action", body[len(ACTION_PREFIX) :]
         return Line(
-            "message",
+            kind,
             message.timestamp_ms / 1000,
-            message.body,
+            body,
             nick,
             message.sender,
-            message.target,
+            "" if private else message.target,
             verified,
             self._key_changed(nick, message.sender),
         )
 
-    def _verify(self, message: SignedMessage, key_der: bytes) -> bool:
-        """The signature is by the key named as sender, for the room shown, and not a replay."""
-        if message.target != self.room:
+    def _verify(self, message: SignedMessage, key_der: bytes, history_room: str) -> bool:
+        """Signed by the key named as sender, for where it is shown, and not a replay.
+
+        History is old by nature, so its counters are not checked against live ones; its room
+        must still be the room it was signed for.
+        """
+        if message.target.startswith("@"):
+            if not fingerprints_equal(message.target[1:], self.identity.fingerprint):
+                return False
+        elif history_room:
+            if message.target != history_room:
+                return False
+        elif message.target not in self.rooms:
             return False
         try:
             key = PeerIdentity.from_spki(key_der)
         except ProtocolError:
             return False
-        if message.counter <= self._last_seen.get(message.sender, -1):
+        if not history_room and message.counter <= self._last_seen.get(message.sender, -1):
             return False
         if not message.verify(key):
             return False
-        self._last_seen[message.sender] = message.counter
+        if not history_room:
+            self._last_seen[message.sender] = message.counter
         return True
+
+
+def _seconds(frame: dict[str, Any], name: str) -> float:
+    """A time or duration from the server (0 if absent); anything else is a malformed frame."""
+    value = frame.get(name, 0)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -MAX_SECONDS <= value <= MAX_SECONDS
+    ):
+        raise FrameError(f"'{name}' must be a number of seconds")
+    return float(value)
+
+
+CLIENT_COMMANDS: dict[str, ClientCommand] = {
+    c.name: c
+    for c in (
+        ClientCommand(
+            "help", "/help", "this help, then the server's commands", ChatClient._cmd_help
+        ),
+        ClientCommand("me", "/me ACTION", "say that you do something", ChatClient._cmd_me),
+        ClientCommand(
+            "msg", "/msg NICK TEXT", "a private message, signed for NICK's key", ChatClient._cmd_msg
+        ),
+        ClientCommand(
+            "reply", "/reply TEXT", "answer the last private message", ChatClient._cmd_reply
+        ),
+        ClientCommand(
+            "ignore",
+            "/ignore [NICK]",
+            "hide someone's messages (list if no NICK)",
+            ChatClient._cmd_ignore,
+        ),
+        ClientCommand(
+            "unignore", "/unignore NICK", "show someone's messages again", ChatClient._cmd_unignore
+        ),
+        ClientCommand(
+            "part",
+            "/part [#room]",
+            "leave a room (the current one by default)",
+            ChatClient._cmd_part,
+        ),
+        ClientCommand(
+            "topic", "/topic [#room] [TEXT]", "show or set a topic", ChatClient._cmd_topic
+        ),
+        ClientCommand("names", "/names [#room]", "who is in a room", ChatClient._cmd_names),
+        ClientCommand(
+            "quit", "/quit", "leave (also Ctrl-D, or end of input)", ChatClient._cmd_quit
+        ),
+    )
+}
+
+FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Line]]] = {
+    "welcome": ChatClient._on_welcome,
+    "joined": ChatClient._on_joined,
+    "parted": ChatClient._on_parted,
+    "join": ChatClient._on_presence,
+    "leave": ChatClient._on_presence,
+    "nick": ChatClient._on_nick,
+    "notice": ChatClient._on_text,
+    "motd": ChatClient._on_motd,
+    "error": ChatClient._on_text,
+    "info": ChatClient._on_info,
+    "topic": ChatClient._on_topic,
+    "whois": ChatClient._on_whois,
+    "bye": ChatClient._on_bye,
+    "history": ChatClient._on_history,
+    "message": ChatClient._on_message,
+}

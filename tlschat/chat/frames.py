@@ -17,6 +17,7 @@ from .envelope import MAX_BODY_BYTES, MAX_COUNTER, MAX_TARGET, SignedMessage
 
 MAX_FRAME = 64 * 1024
 NICK_PATTERN = re.compile(r"[A-Za-z0-9_\-\[\]{}|^`]{1,24}")
+ROOM_PATTERN = re.compile(r"#[A-Za-z0-9_\-]{1,32}")
 MAX_SIGNATURE_B64 = 2048
 MAX_KEY_B64 = 4096
 
@@ -91,6 +92,10 @@ def b64(data: bytes) -> str:
 
 def valid_nick(nick: str) -> bool:
     return NICK_PATTERN.fullmatch(nick) is not None
+
+
+def valid_room(room: str) -> bool:
+    return ROOM_PATTERN.fullmatch(room) is not None
 
 
 def message_fields(message: SignedMessage) -> dict[str, Any]:

@@ -37,11 +37,7 @@ CLOSE_GRACE = 3.0
 EXIT_OK = 0
 EXIT_CONNECTION_FAILED = 1
 EXIT_UNTRUSTED_SERVER = 2
-HELP = """Commands:
-  /nick NAME   change your nick
-  /help        this help
-  /quit        leave (also Ctrl-D, or end of input in --plain mode)
-Anything else is sent to the room, signed with your key."""
+EXIT_REFUSED_BY_SERVER = 3
 
 
 @dataclass
@@ -78,11 +74,11 @@ class Terminal:
     def warn(self, text: str) -> None:
         self._write(text, sys.stderr)
 
-    def show(self, line: Line) -> None:
+    def show(self, line: Line, current_room: str = "") -> None:
         if self.settings.json:
             self._write(json.dumps(line.to_json(), ensure_ascii=False), sys.stdout)
         else:
-            self._write(line.render(), sys.stdout)
+            self._write(line.render(current_room), sys.stdout)
 
 
 class ChatClientSession:
@@ -207,37 +203,32 @@ class ChatClientSession:
                 except FrameError as error:
                     self.terminal.show(Line("error", now, f"malformed frame from server: {error}"))
                     continue
-                for line in self.chat.handle(frame, now):
-                    self.terminal.show(line)
+                self._show(self.chat.handle(frame, now))
+                self._send_outbox()
             elif isinstance(event, ConnectionClosed):
                 self.closed_cleanly = True
 
+    def _show(self, lines: list[Line]) -> None:
+        for line in lines:
+            self.terminal.show(line, self.chat.room)
+
+    def _send_outbox(self) -> None:
+        for frame in self.chat.take_outbox():
+            self._send(frame)
+
     def handle_input(self, text: str) -> bool:
         """Act on one line the user typed; False once the user asked to quit."""
-        text = text.rstrip("\r\n")
-        if not text.strip():
-            return True
-        command, _, argument = text.partition(" ")
-        if command == "/quit":
-            return False
+        now = time.time()
         try:
-            if command == "/help":
-                for help_line in HELP.splitlines():
-                    self.terminal.show(Line("notice", time.time(), help_line))
-            elif command == "/nick":
-                self._send({"type": "nick", "nick": argument.strip()})
-            elif command.startswith("/") and not command.startswith("//"):
-                self.terminal.show(
-                    Line("error", time.time(), f"unknown command {command}; try /help")
-                )
-            else:
-                body = text[1:] if text.startswith("//") else text
-                self._send(self.chat.compose(body, time.time()))
+            self._show(self.chat.user_input(text, now))
+            self._send_outbox()
         except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
-            self.terminal.show(Line("error", time.time(), "not sent: the line is not valid UTF-8"))
+            self.chat.take_outbox()
+            self._show([Line("error", now, "not sent: the line is not valid UTF-8")])
         except ValueError as error:  # too big for one application message
-            self.terminal.show(Line("error", time.time(), f"not sent: {error}"))
-        return True
+            self.chat.take_outbox()
+            self._show([Line("error", now, f"not sent: {error}")])
+        return not self.chat.quit_requested
 
     async def receive_until_closed(self) -> int:
         """Show what arrives until the server closes; the exit code that closing deserves."""
@@ -257,7 +248,7 @@ class ChatClientSession:
         except (ConnectionError, OSError) as error:
             self.terminal.warn(f"[!] Connection lost: {error}")
             return EXIT_CONNECTION_FAILED
-        return EXIT_OK
+        return EXIT_REFUSED_BY_SERVER if self.chat.dismissed else EXIT_OK
 
     async def close(self) -> None:
         """Send close_notify and give the server a moment to answer with its own."""

@@ -8,8 +8,6 @@ import itertools
 import logging
 import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
@@ -26,26 +24,15 @@ from ..protocol import (
     ServerConnection,
 )
 from ..protocol.alerts import AlertDescription
-from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
+from ..store import SQLiteStore
+from .config import ServerSettings
 from .keys import load_or_create_server_identity
 
 log = logging.getLogger("tlschat.server")
 
 READ_SIZE = 65536
-# A client whose unsent output grows past this has stopped reading; it is disconnected rather
-# than allowed to hold the server's memory.
-DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 SHUTDOWN_GRACE = 3.0
-
-
-@dataclass
-class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8443
-    data_dir: Path = Path("data")
-    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
-    max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER
-    motd: str = ""
+DATABASE_FILE = "chat.db"
 
 
 class ClientLink:
@@ -59,6 +46,7 @@ class ClientLink:
         self.writer = writer
         self.peer = peer
         self.finished = asyncio.Event()
+        self.bye_reason = ""
 
     def flush(self, max_buffer: int) -> None:
         data = self.connection.data_to_send()
@@ -73,7 +61,8 @@ class ClientLink:
 class ChatService:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.chat = ChatServer(motd=settings.motd)
+        self.store = SQLiteStore(settings.data_dir / DATABASE_FILE)
+        self.chat = ChatServer(settings.chat_settings(), self.store)
         self.links: dict[int, ClientLink] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
@@ -121,6 +110,7 @@ class ChatService:
                 [asyncio.ensure_future(link.finished.wait()) for link in stragglers],
                 timeout=SHUTDOWN_GRACE,
             )
+        self.store.close()
         log.info("[SHUTDOWN] Server stopped")
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
@@ -135,6 +125,9 @@ class ChatService:
             if data is None:
                 data = encoded[id(frame)] = encode_frame(frame)
             link.connection.send_data(data)
+            if frame["type"] == "bye":
+                link.bye_reason = str(frame.get("reason", ""))
+                link.connection.close()
             link.flush(self.settings.max_write_buffer)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -164,6 +157,7 @@ class ChatService:
             connection.abort(AlertDescription.internal_error, "server error")
             link.flush(self.settings.max_write_buffer)
         finally:
+            reason = link.bye_reason or reason
             self.links.pop(link.session_id, None)
             self.deliver(self.chat.disconnect(link.session_id, reason))
             with contextlib.suppress(ConnectionError, OSError):
@@ -196,7 +190,7 @@ class ChatService:
                 log.info("[TLS] %s%s", prefix, event.text)
             elif isinstance(event, HandshakeComplete):
                 log.info("[TLS] Client %s identity %s", link.peer, event.peer.fingerprint)
-                self.chat.connect(link.session_id, event.peer, link.peer, time.time())
+                self.deliver(self.chat.connect(link.session_id, event.peer, link.peer, time.time()))
             elif isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
             elif isinstance(event, KeyUpdated):

@@ -1,0 +1,394 @@
+"""ChatServer messages: room isolation, private messages, history, persisted counters, flood."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.frames import b64, decode_frame, encode_frame
+from tlschat.chat.server import ChatServer
+from tlschat.protocol.identity import IdentityKey
+from tlschat.store import SQLiteStore, StoredMessage
+
+from .helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAVE,
+    NOW,
+    NOW_MS,
+    Frames,
+    command,
+    error,
+    hello,
+    make_server,
+    relayed,
+    say,
+)
+
+
+def feed(client: ChatClient, session_id: int, out: Frames, now: float = NOW) -> list[Line]:
+    """Hand ``client`` the frames addressed to ``session_id``, through the wire encoding."""
+    lines: list[Line] = []
+    for target, frame in out:
+        if target == session_id:
+            lines += client.handle(decode_frame(encode_frame(frame)), now)
+    return lines
+
+
+# --- rooms -----------------------------------------------------------------------------------
+
+
+def test_room_message_reaches_only_that_room(room: ChatServer, ed_alice: IdentityKey) -> None:
+    command(room, ALICE, "join", "#rust")
+    command(room, BOB, "join", "#rust")
+    frame = say(ed_alice, target="#rust", body="borrow checker")
+    assert room.receive(ALICE, frame, NOW) == [(BOB, relayed(frame, "alice", ed_alice))]
+    # And a #general message still reaches all of #general.
+    general = say(ed_alice, counter=2)
+    assert [sid for sid, _ in room.receive(ALICE, general, NOW)] == [BOB, CAROL]
+
+
+def test_say_to_a_room_you_are_not_in_is_refused(room: ChatServer, ed_carol: IdentityKey) -> None:
+    command(room, ALICE, "join", "#rust")
+    assert room.receive(CAROL, say(ed_carol, target="#rust"), NOW) == error(
+        CAROL, "message rejected: you are not in #rust"
+    )
+
+
+def test_other_sessions_of_the_sender_hear_its_room_messages(
+    room: ChatServer, ed_alice: IdentityKey
+) -> None:
+    hello(room, 10, ed_alice, "alice")
+    assert [sid for sid, _ in room.receive(ALICE, say(ed_alice), NOW)] == [BOB, CAROL, 10]
+
+
+# --- private messages ------------------------------------------------------------------------
+
+
+def test_private_message_reaches_every_session_of_the_key_only(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    hello(room, 10, ed_bob, "bob")
+    hello(room, 11, ed_alice, "alice")
+    frame = say(ed_alice, target="@" + ed_bob.fingerprint, body="psst")
+    message = relayed(frame, "alice", ed_alice)
+    assert message["target"] == "@" + ed_bob.fingerprint
+    assert room.receive(ALICE, frame, NOW) == [(BOB, message), (10, message)]
+    assert room.store.last_counter(ed_alice.fingerprint) == 1
+
+
+def test_private_messages_need_no_shared_room(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    command(room, BOB, "part", "#general")
+    frame = say(ed_alice, target="@" + ed_bob.fingerprint)
+    assert room.receive(ALICE, frame, NOW) == [(BOB, relayed(frame, "alice", ed_alice))]
+
+
+def test_private_messages_are_not_stored(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    room.receive(ALICE, say(ed_alice, target="@" + ed_bob.fingerprint), NOW)
+    assert room.store.recent_messages("#general", 10) == []
+    assert room.store.recent_messages("@" + ed_bob.fingerprint, 10) == []
+
+
+def test_private_message_to_an_offline_key(
+    room: ChatServer, ed_alice: IdentityKey, ed_dave: IdentityKey
+) -> None:
+    frame = say(ed_alice, target="@" + ed_dave.fingerprint)
+    assert room.receive(ALICE, frame, NOW) == error(
+        ALICE, "message not delivered: that user is not online"
+    )
+    # Not delivered, so its counter is not used up.
+    assert room.store.last_counter(ed_alice.fingerprint) == -1
+
+
+def test_private_message_to_a_key_that_left(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    room.disconnect(BOB, "quit")
+    frame = say(ed_alice, target="@" + ed_bob.fingerprint)
+    assert room.receive(ALICE, frame, NOW) == error(
+        ALICE, "message not delivered: that user is not online"
+    )
+
+
+@pytest.mark.parametrize("target", ["@bob", "@SHA256:short", "@", "@SHA256:" + "A" * 44])
+def test_malformed_private_target_refused(
+    room: ChatServer, ed_alice: IdentityKey, target: str
+) -> None:
+    assert room.receive(ALICE, say(ed_alice, target=target), NOW) == error(
+        ALICE, "message rejected: a private message names a fingerprint"
+    )
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def test_room_message_is_stored(room: ChatServer, ed_alice: IdentityKey) -> None:
+    frame = say(ed_alice, counter=7, body="for the record")
+    room.receive(ALICE, frame, NOW)
+    [stored] = room.store.recent_messages("#general", 10)
+    assert stored == StoredMessage(
+        "#general",
+        ed_alice.fingerprint,
+        "alice",
+        ed_alice.spki_der,
+        7,
+        NOW_MS,
+        "for the record",
+        stored.signature,
+    )
+    assert relayed(frame, "alice", ed_alice)["sig"] == b64(stored.signature)
+
+
+class FailingStore(SQLiteStore):
+    def append_message(self, message: StoredMessage) -> None:
+        raise OSError("disk full")
+
+
+def test_room_message_is_stored_before_it_is_relayed(
+    ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    server = make_server(FailingStore(":memory:"))
+    hello(server, ALICE, ed_alice, "alice")
+    hello(server, BOB, ed_bob, "bob")
+    # If storing fails nothing is handed back to relay.
+    with pytest.raises(OSError, match="disk full"):
+        server.receive(ALICE, say(ed_alice), NOW)
+
+
+def test_history_is_sent_on_join_oldest_first(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey, ed_dave: IdentityKey
+) -> None:
+    frames = [say(ed_alice, counter=1, body="one"), say(ed_bob, counter=1, body="two")]
+    room.receive(ALICE, frames[0], NOW)
+    room.receive(BOB, frames[1], NOW)
+    out = hello(room, DAVE, ed_dave, "dave")
+    assert [(sid, frame["type"]) for sid, frame in out] == [
+        (DAVE, "welcome"),
+        (DAVE, "joined"),
+        (DAVE, "history"),
+        (ALICE, "join"),
+        (BOB, "join"),
+        (CAROL, "join"),
+    ]
+    assert out[2] == (
+        DAVE,
+        {
+            "type": "history",
+            "room": "#general",
+            "messages": [
+                relayed(frames[0], "alice", ed_alice),
+                relayed(frames[1], "bob", ed_bob),
+            ],
+        },
+    )
+
+
+def test_history_keeps_the_nick_of_the_time(
+    room: ChatServer, ed_alice: IdentityKey, ed_dave: IdentityKey
+) -> None:
+    room.receive(ALICE, say(ed_alice), NOW)
+    command(room, ALICE, "nick", "alicia")
+    out = hello(room, DAVE, ed_dave, "dave")
+    assert out[2][1]["messages"][0]["from"] == "alice"
+
+
+def test_history_limit(ed_alice: IdentityKey, ed_dave: IdentityKey) -> None:
+    server = make_server(history_limit=2)
+    hello(server, ALICE, ed_alice, "alice")
+    frames = [say(ed_alice, counter=n, body=f"message {n}") for n in (1, 2, 3)]
+    for frame in frames:
+        server.receive(ALICE, frame, NOW)
+    out = hello(server, DAVE, ed_dave, "dave")
+    assert out[2] == (
+        DAVE,
+        {
+            "type": "history",
+            "room": "#general",
+            "messages": [relayed(frame, "alice", ed_alice) for frame in frames[1:]],
+        },
+    )
+
+
+def test_history_per_room_on_join_command(
+    room: ChatServer, ed_alice: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    command(room, ALICE, "join", "#rust")
+    rust = say(ed_alice, counter=1, target="#rust", body="in rust")
+    room.receive(ALICE, rust, NOW)
+    room.receive(ALICE, say(ed_alice, counter=2, body="in general"), NOW)
+    out = command(room, CAROL, "join", "#rust")
+    assert out[1] == (
+        CAROL,
+        {"type": "history", "room": "#rust", "messages": [relayed(rust, "alice", ed_alice)]},
+    )
+
+
+def test_no_history_frame_for_an_empty_room(room: ChatServer) -> None:
+    assert [frame["type"] for _, frame in command(room, BOB, "join", "#new")] == ["joined"]
+
+
+def test_history_limit_zero_sends_no_history(ed_alice: IdentityKey, ed_dave: IdentityKey) -> None:
+    server = make_server(history_limit=0)
+    hello(server, ALICE, ed_alice, "alice")
+    server.receive(ALICE, say(ed_alice), NOW)
+    # Messages are still stored; they are just not replayed.
+    assert len(server.store.recent_messages("#general", 10)) == 1
+    out = hello(server, DAVE, ed_dave, "dave")
+    assert [frame["type"] for _, frame in out] == ["welcome", "joined", "join"]
+
+
+def test_history_survives_a_restart(
+    tmp_path: Path, ed_alice: IdentityKey, ed_dave: IdentityKey
+) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    server = make_server(store)
+    hello(server, ALICE, ed_alice, "alice")
+    frame = say(ed_alice, body="still here")
+    server.receive(ALICE, frame, NOW)
+    store.close()
+    restarted = make_server(SQLiteStore(tmp_path / "chat.db"))
+    out = hello(restarted, DAVE, ed_dave, "dave")
+    assert out[2][1]["messages"] == [relayed(frame, "alice", ed_alice)]
+
+
+def test_history_verifies_in_a_client_even_after_later_messages(
+    room: ChatServer, ed_alice: IdentityKey, ed_dave: IdentityKey
+) -> None:
+    command(room, ALICE, "join", "#rust")
+    old = say(ed_alice, counter=5, target="#rust", body="old news")
+    room.receive(ALICE, old, NOW)
+
+    dave = ChatClient(ed_dave, "dave")
+    feed(dave, DAVE, hello(room, DAVE, ed_dave, "dave"))  # nothing said in #general yet
+    assert dave.rooms == ["#general"]
+    # A later live message from alice raises the counter dave has seen from her.
+    live = feed(dave, DAVE, room.receive(ALICE, say(ed_alice, counter=10, body="new"), NOW))
+    assert [(line.text, line.verified) for line in live] == [("new", True)]
+
+    lines = feed(dave, DAVE, command(room, DAVE, "join", "#rust"))
+    assert lines[-1] == Line(
+        "message",
+        NOW_MS / 1000,
+        "old news",
+        "alice",
+        ed_alice.fingerprint,
+        "#rust",
+        verified=True,
+        key_changed=False,
+        history=True,
+    )
+    assert lines[-2] == Line("notice", NOW, "Last 1 messages of #rust:", room="#rust")
+
+
+# --- counters survive a restart --------------------------------------------------------------
+
+
+def test_replay_refused_by_a_restarted_server(
+    tmp_path: Path, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    server = make_server(store)
+    hello(server, ALICE, ed_alice, "alice")
+    hello(server, BOB, ed_bob, "bob")
+    frame = say(ed_alice, counter=42)
+    private = say(ed_alice, counter=43, target="@" + ed_bob.fingerprint)
+    assert len(server.receive(ALICE, frame, NOW)) == 1
+    assert len(server.receive(ALICE, private, NOW)) == 1
+    store.close()
+
+    restarted = make_server(SQLiteStore(tmp_path / "chat.db"))
+    hello(restarted, ALICE, ed_alice, "alice")
+    hello(restarted, BOB, ed_bob, "bob")
+    for replayed in (frame, private):
+        assert restarted.receive(ALICE, replayed, NOW) == error(
+            ALICE, "message rejected: replayed or out-of-order counter"
+        )
+    assert len(restarted.receive(ALICE, say(ed_alice, counter=44), NOW)) == 1
+
+
+# --- flood control ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flood(ed_alice: IdentityKey, ed_bob: IdentityKey) -> ChatServer:
+    server = make_server(rate_per_second=1, burst=3)
+    hello(server, ALICE, ed_alice, "alice")
+    hello(server, BOB, ed_bob, "bob")
+    return server
+
+
+def _send(server: ChatServer, key: IdentityKey, counter: int, now: float) -> Frames:
+    ts = NOW_MS + int((now - NOW) * 1000)
+    return server.receive(ALICE, say(key, counter=counter, ts=ts, body=f"#{counter}"), now)
+
+
+def test_flood_control_burst_then_rate(flood: ChatServer, ed_alice: IdentityKey) -> None:
+    for counter in (1, 2, 3):
+        assert [sid for sid, _ in _send(flood, ed_alice, counter, NOW)] == [BOB]
+    assert _send(flood, ed_alice, 4, NOW) == error(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+    )
+    # Nothing relayed, stored or counted for the refused message.
+    assert len(flood.store.recent_messages("#general", 10)) == 3
+    assert flood.store.last_counter(ed_alice.fingerprint) == 3
+    # A second later one token is back: one more message, not two.
+    assert [sid for sid, _ in _send(flood, ed_alice, 4, NOW + 1)] == [BOB]
+    assert _send(flood, ed_alice, 5, NOW + 1) == error(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+    )
+
+
+def test_flood_control_reports_the_wait(flood: ChatServer, ed_alice: IdentityKey) -> None:
+    for counter in (1, 2, 3):
+        _send(flood, ed_alice, counter, NOW)
+    assert _send(flood, ed_alice, 4, NOW + 0.5) == error(
+        ALICE, "flood control: message not sent; you can send again in 0.5 s"
+    )
+
+
+def test_flood_control_is_per_key(
+    flood: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    for counter in (1, 2, 3):
+        _send(flood, ed_alice, counter, NOW)
+    assert [sid for sid, _ in flood.receive(BOB, say(ed_bob), NOW)] == [ALICE]
+
+
+def test_flood_control_counts_private_messages(
+    flood: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    target = "@" + ed_bob.fingerprint
+    for counter in (1, 2, 3):
+        assert len(flood.receive(ALICE, say(ed_alice, counter=counter, target=target), NOW)) == 1
+    assert flood.receive(ALICE, say(ed_alice, counter=4, target=target), NOW) == error(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+    )
+
+
+def test_refused_messages_do_not_use_up_tokens(flood: ChatServer, ed_alice: IdentityKey) -> None:
+    for _ in range(5):
+        bad = say(ed_alice, counter=1, target="#nowhere")
+        assert flood.receive(ALICE, bad, NOW)[0][1]["type"] == "error"
+    for counter in (1, 2, 3):
+        assert [sid for sid, _ in _send(flood, ed_alice, counter, NOW)] == [BOB]
+
+
+# --- size ------------------------------------------------------------------------------------
+
+
+def test_max_body_bytes(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
+    server = make_server(max_body_bytes=10)
+    hello(server, ALICE, ed_alice, "alice")
+    hello(server, BOB, ed_bob, "bob")
+    assert len(server.receive(ALICE, say(ed_alice, counter=1, body="x" * 10), NOW)) == 1
+    for counter, body in ((2, "x" * 11), (3, "é" * 6)):
+        assert server.receive(ALICE, say(ed_alice, counter=counter, body=body), NOW) == error(
+            ALICE, "message rejected: longer than 10 bytes"
+        )

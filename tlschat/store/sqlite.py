@@ -1,0 +1,153 @@
+"""SQLite store (WAL): one file in the server's data directory."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .base import Ban, StoredMessage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    nick TEXT NOT NULL,
+    key_der BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+CREATE TABLE IF NOT EXISTS nicks (
+    nick_folded TEXT PRIMARY KEY,
+    nick TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS counters (
+    fingerprint TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bans (
+    fingerprint TEXT PRIMARY KEY,
+    until REAL,
+    reason TEXT NOT NULL,
+    by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topics (
+    room TEXT PRIMARY KEY,
+    topic TEXT NOT NULL
+);
+"""
+
+
+class SQLiteStore:
+    """Every write commits at once: in WAL mode a commit is in the OS's hands when it returns, so
+    a killed server process loses nothing it had relayed."""
+
+    def __init__(self, path: Path | str) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def append_message(self, message: StoredMessage) -> None:
+        self._db.execute(
+            "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
+            " signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.room,
+                message.sender,
+                message.nick,
+                message.key_der,
+                message.counter,
+                message.timestamp_ms,
+                message.body,
+                message.signature,
+            ),
+        )
+
+    def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
+        rows = self._db.execute(
+            "SELECT room, sender, nick, key_der, counter, timestamp_ms, body, signature"
+            " FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
+            (room, limit),
+        ).fetchall()
+        return [StoredMessage(*row) for row in reversed(rows)]
+
+    def nick_owner(self, nick: str) -> str | None:
+        row = self._db.execute(
+            "SELECT fingerprint FROM nicks WHERE nick_folded = ?", (nick.casefold(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def nick_of(self, fingerprint: str) -> str | None:
+        row = self._db.execute(
+            "SELECT nick FROM nicks WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def register_nick(self, nick: str, fingerprint: str) -> bool:
+        owner = self.nick_owner(nick)
+        if owner is not None and owner != fingerprint:
+            return False
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM nicks WHERE fingerprint = ?", (fingerprint,))
+            self._db.execute(
+                "INSERT INTO nicks (nick_folded, nick, fingerprint) VALUES (?, ?, ?)",
+                (nick.casefold(), nick, fingerprint),
+            )
+        return True
+
+    def last_counter(self, fingerprint: str) -> int:
+        row = self._db.execute(
+            "SELECT counter FROM counters WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return -1 if row is None else int(row[0])
+
+    def set_last_counter(self, fingerprint: str, counter: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (fingerprint, counter) VALUES (?, ?)"
+            " ON CONFLICT (fingerprint) DO UPDATE SET counter = excluded.counter",
+            (fingerprint, counter),
+        )
+
+    def add_ban(self, ban: Ban) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO bans (fingerprint, until, reason, by) VALUES (?, ?, ?, ?)",
+            (ban.fingerprint, ban.until, ban.reason, ban.by),
+        )
+
+    def remove_ban(self, fingerprint: str) -> bool:
+        cursor = self._db.execute("DELETE FROM bans WHERE fingerprint = ?", (fingerprint,))
+        return cursor.rowcount > 0
+
+    def active_ban(self, fingerprint: str, now: float) -> Ban | None:
+        row = self._db.execute(
+            "SELECT fingerprint, until, reason, by FROM bans WHERE fingerprint = ?",
+            (fingerprint,),
+        ).fetchone()
+        if row is None:
+            return None
+        ban = Ban(*row)
+        if ban.until is not None and ban.until <= now:
+            self.remove_ban(fingerprint)
+            return None
+        return ban
+
+    def set_topic(self, room: str, topic: str) -> None:
+        self._db.execute(
+            "INSERT INTO topics (room, topic) VALUES (?, ?)"
+            " ON CONFLICT (room) DO UPDATE SET topic = excluded.topic",
+            (room, topic),
+        )
+
+    def topics(self) -> dict[str, str]:
+        return {str(room): str(topic) for room, topic in self._db.execute("SELECT * FROM topics")}
+
+    def close(self) -> None:
+        self._db.close()
