@@ -66,6 +66,24 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--max-message-bytes", type=int, help="longest chat message in UTF-8 bytes (4096)"
     )
     server.add_argument("--handshake-timeout", type=float, help="seconds a handshake may take (10)")
+    server.add_argument("--max-connections", type=int, help="connections in all (10000)")
+    server.add_argument(
+        "--max-connections-per-ip", type=int, help="connections from one address (64)"
+    )
+    server.add_argument(
+        "--max-unauthenticated",
+        type=int,
+        help="handshakes in progress; past it the oldest is dropped (256)",
+    )
+    server.add_argument("--idle-timeout", type=float, help="seconds of silence before a ping (300)")
+    server.add_argument(
+        "--ping-timeout", type=float, help="seconds to answer a ping before disconnect (60)"
+    )
+    server.add_argument(
+        "--max-write-buffer",
+        type=int,
+        help="unsent bytes to one client before it is dropped as a slow reader (4 MiB)",
+    )
     server.add_argument("-v", "--verbose", action="store_true", help="log protocol details")
 
 
@@ -78,6 +96,12 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     client.add_argument("--json", action="store_true", help="with --plain: JSON lines out")
     client.add_argument("--pin", metavar="FINGERPRINT", help="trust only this server key")
     client.add_argument("--quiet", action="store_true", help="no handshake trace")
+    client.add_argument(
+        "--no-reconnect",
+        action="store_false",
+        dest="reconnect",
+        help="exit when the connection is lost instead of reconnecting with backoff",
+    )
     _add_home(client)
 
 
@@ -133,6 +157,12 @@ def _run_server(args: argparse.Namespace) -> int:
         "burst": args.burst,
         "max_message_bytes": args.max_message_bytes,
         "handshake_timeout": args.handshake_timeout,
+        "max_connections": args.max_connections,
+        "max_connections_per_ip": args.max_connections_per_ip,
+        "max_unauthenticated": args.max_unauthenticated,
+        "idle_timeout": args.idle_timeout,
+        "ping_timeout": args.ping_timeout,
+        "max_write_buffer": args.max_write_buffer,
     }
     try:
         settings = load_settings(args.config, overrides)
@@ -160,6 +190,7 @@ def _run_client(args: argparse.Namespace) -> int:
         pin=args.pin,
         quiet=args.quiet,
         key_type=args.key_type,
+        reconnect=args.reconnect,
     )
     try:
         return asyncio.run(run_client(settings))

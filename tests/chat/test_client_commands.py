@@ -67,7 +67,7 @@ def test_frame_handler_table() -> None:
     assert sorted(FRAME_HANDLERS) == sorted(
         [
             "welcome", "joined", "parted", "join", "leave", "nick", "notice", "motd", "error",
-            "info", "topic", "whois", "bye", "history", "message",
+            "info", "topic", "whois", "bye", "history", "message", "ping", "pong",
         ]
     )  # fmt: skip
 
@@ -736,3 +736,25 @@ def test_text_typed_before_the_joined_frame_goes_to_general() -> None:
     assert client.user_input("first!", NOW) == []
     (frame,) = client.take_outbox()
     assert frame["type"] == "say" and frame["target"] == "#general"
+
+
+def test_ping_is_answered_with_pong_and_shows_nothing(alice: ChatClient) -> None:
+    assert alice.handle({"type": "ping"}, NOW) == []
+    assert alice.take_outbox() == [{"type": "pong"}]
+    assert alice.handle({"type": "pong"}, NOW) == []
+
+
+def test_prepare_reconnect_rejoins_rooms_and_restores_the_current_one(
+    net: Net, alice: ChatClient
+) -> None:
+    net.type(ALICE, "/join #rust")
+    net.type(ALICE, "/join #go")
+    net.type(ALICE, "/join #rust")  # back to #rust as the current room
+    alice.prepare_reconnect()
+    alice.prepare_reconnect()  # a failed attempt in between changes nothing
+    assert (alice.rooms, alice.room, alice.wanted_nick) == ([], "#general", "alice")
+    alice.handle({"type": "welcome", "server": "s", "nick": "alice", "fingerprint": "x"}, NOW)
+    assert alice.take_outbox() == [
+        {"type": "command", "name": "join", "args": "#go"},
+        {"type": "command", "name": "join", "args": "#rust"},
+    ]

@@ -655,3 +655,8 @@ def test_leave_reports_away(room: ChatServer, ed_alice: IdentityKey) -> None:
             "reason": "quit",
         },
     )
+
+
+def test_ping_and_pong(room: ChatServer) -> None:
+    assert room.receive(ALICE, {"type": "ping"}, NOW) == [(ALICE, {"type": "pong"})]
+    assert room.receive(ALICE, {"type": "pong"}, NOW) == []

@@ -102,11 +102,27 @@ class ChatClient:
         self.ignored: set[str] = set()
         self.last_private: tuple[str, str] | None = None
         self._pending_private: dict[str, list[str]] = {}
+        self._rejoin: list[str] = []
 
     # ----- the glue's interface -----
 
     def hello_frame(self) -> dict[str, Any]:
         return {"type": "hello", "nick": self.wanted_nick}
+
+    def prepare_reconnect(self) -> None:
+        """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.
+
+        Idempotent, since several attempts may fail before one gets through.
+        """
+        if self.rooms:
+            current = self.room
+            self._rejoin = [room for room in self.rooms if room not in (DEFAULT_ROOM, current)]
+            if current and (self._rejoin or current != DEFAULT_ROOM):
+                self._rejoin.append(current)
+        self.wanted_nick = self.nick or self.wanted_nick
+        self.rooms, self.room = [], DEFAULT_ROOM
+        self.outbox.clear()
+        self._pending_private.clear()
 
     def take_outbox(self) -> list[dict[str, Any]]:
         frames, self.outbox = self.outbox, []
@@ -240,6 +256,9 @@ class ChatClient:
     def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.nick = field_str(frame, "nick", 64)
         server = field_str(frame, "server", 256)
+        for room in self._rejoin:
+            self.outbox.append({"type": "command", "name": "join", "args": room})
+        self._rejoin = []
         role = " (operator)" if frame.get("operator") is True else ""
         return self._notice(f"Welcome to {server}, {self.nick}{role}", now)
 
@@ -355,6 +374,13 @@ class ChatClient:
         else:
             texts.append("  offline")
         return [Line("info", now, text, nick, fingerprint) for text in texts]
+
+    def _on_ping(self, frame: dict[str, Any], now: float) -> list[Line]:
+        self.outbox.append({"type": "pong"})
+        return []
+
+    def _on_pong(self, frame: dict[str, Any], now: float) -> list[Line]:
+        return []
 
     def _on_bye(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.dismissed = field_str(frame, "reason", 1024)
@@ -495,4 +521,6 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "bye": ChatClient._on_bye,
     "history": ChatClient._on_history,
     "message": ChatClient._on_message,
+    "ping": ChatClient._on_ping,
+    "pong": ChatClient._on_pong,
 }

@@ -90,6 +90,10 @@ def notice_frame(text: str) -> dict[str, Any]:
     return {"type": "notice", "text": text}
 
 
+def bye_frame(reason: str) -> dict[str, Any]:
+    return {"type": "bye", "reason": reason}
+
+
 def info_frame(title: str, lines: list[str]) -> dict[str, Any]:
     return {"type": "info", "title": title, "lines": lines}
 
@@ -161,6 +165,10 @@ class ChatServer:
         if session is None or session.dismissed:
             return []
         kind = frame["type"]
+        if kind == "pong":
+            return []
+        if kind == "ping":
+            return [(session_id, {"type": "pong"})]
         try:
             if kind == "hello":
                 return self._on_hello(session, frame, now)
@@ -219,7 +227,7 @@ class ChatServer:
     def _bye(self, session_id: int, reason: str) -> list[Outgoing]:
         if session_id in self.sessions:
             self.sessions[session_id].dismissed = True
-        return [(session_id, {"type": "bye", "reason": reason})]
+        return [(session_id, bye_frame(reason))]
 
     # ----- hello, rooms -----
 

@@ -30,6 +30,7 @@ from ..protocol import (
     ProtocolError,
     ServerAuthenticated,
 )
+from ..protocol.alerts import AlertDescription
 from .trust import decide
 
 READ_SIZE = 65536
@@ -38,6 +39,8 @@ EXIT_OK = 0
 EXIT_CONNECTION_FAILED = 1
 EXIT_UNTRUSTED_SERVER = 2
 EXIT_REFUSED_BY_SERVER = 3
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class ClientSettings:
     pin: str | None = None
     quiet: bool = False
     key_type: str = "rsa"
+    reconnect: bool = True
 
 
 class Terminal:
@@ -82,10 +86,10 @@ class Terminal:
 
 
 class ChatClientSession:
-    def __init__(self, settings: ClientSettings, identity: IdentityKey) -> None:
+    def __init__(self, settings: ClientSettings, identity: IdentityKey, chat: ChatClient) -> None:
         self.settings = settings
         self.terminal = Terminal(settings)
-        self.chat = ChatClient(identity, settings.nick)
+        self.chat = chat
         self.known_hosts = KnownHosts(settings.home / "known_hosts")
         self.connection = ClientConnection(
             ConnectionConfig(identity=identity, max_message=MAX_FRAME), now=time.monotonic()
@@ -94,6 +98,9 @@ class ChatClientSession:
         self.writer: asyncio.StreamWriter | None = None
         self.closed_cleanly = False
         self.asked_user = False
+        # The transport failed (refused, reset, cut without close_notify): worth reconnecting,
+        # unlike a clean close, a refusal by the server, or a protocol attack.
+        self.lost = False
 
     def _flush(self) -> None:
         data = self.connection.data_to_send()
@@ -112,6 +119,7 @@ class ChatClientSession:
         try:
             self.reader, self.writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
         except OSError as error:
+            self.lost = True
             self.terminal.warn(f"[!] Cannot connect to {host}:{port}: {error}")
             return EXIT_CONNECTION_FAILED
         self.connection.start_handshake()
@@ -121,9 +129,11 @@ class ChatClientSession:
             return await self._finish_handshake(ask)
         except ProtocolError as error:
             self._flush()
+            self.lost = error.alert in (AlertDescription.truncated, AlertDescription.server_busy)
             self.terminal.warn(f"[!] Handshake failed: {error}")
             return EXIT_CONNECTION_FAILED
         except (ConnectionError, OSError) as error:
+            self.lost = True
             self.terminal.warn(f"[!] Connection lost during the handshake: {error}")
             return EXIT_CONNECTION_FAILED
 
@@ -243,9 +253,11 @@ class ChatClientSession:
                 self._flush()
         except ProtocolError as error:
             self._flush()
+            self.lost = error.alert == AlertDescription.truncated
             self.terminal.warn(f"[!] Connection closed: {error}")
             return EXIT_CONNECTION_FAILED
         except (ConnectionError, OSError) as error:
+            self.lost = True
             self.terminal.warn(f"[!] Connection lost: {error}")
             return EXIT_CONNECTION_FAILED
         return EXIT_REFUSED_BY_SERVER if self.chat.dismissed else EXIT_OK
@@ -282,26 +294,50 @@ async def _read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
     threading.Thread(target=pump, name="stdin", daemon=True).start()
 
 
-async def _plain_input(session: ChatClientSession, quit_requested: asyncio.Event) -> None:
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
-    await _read_stdin_lines(queue)
-    while not quit_requested.is_set():
-        line = await queue.get()
-        if line is None or not session.handle_input(line):
-            return
+class UserInput:
+    """The lines the user types, from stdin (line mode) or the prompt, kept across reconnects.
 
+    ``None`` in the queue means the input ended (end of stdin, Ctrl-D, Ctrl-C at the prompt).
+    """
 
-async def _interactive_input(session: ChatClientSession, quit_requested: asyncio.Event) -> None:
-    from prompt_toolkit import PromptSession
+    def __init__(self, plain: bool) -> None:
+        self.plain = plain
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.ended = False
+        self._prompting: asyncio.Future[None] | None = None
 
-    prompt: PromptSession[str] = PromptSession()
-    while not quit_requested.is_set():
-        try:
-            line = await prompt.prompt_async("You: ")
-        except (EOFError, KeyboardInterrupt):
-            return
-        if not session.handle_input(line):
-            return
+    async def start(self) -> None:
+        if self.plain:
+            await _read_stdin_lines(self.lines)
+        else:
+            self._prompting = asyncio.ensure_future(self._prompt())
+
+    async def _prompt(self) -> None:
+        from prompt_toolkit import PromptSession
+
+        prompt: PromptSession[str] = PromptSession()
+        while True:
+            try:
+                line = await prompt.prompt_async("You: ")
+            except (EOFError, KeyboardInterrupt):
+                self.lines.put_nowait(None)
+                return
+            self.lines.put_nowait(line)
+
+    async def feed(self, session: ChatClientSession) -> None:
+        """Hand lines to ``session`` until the input ends or the user quits."""
+        while True:
+            line = await self.lines.get()
+            if line is None:
+                self.ended = True
+                return
+            if not session.handle_input(line):
+                self.ended = True
+                return
+
+    def stop(self) -> None:
+        if self._prompting is not None:
+            self._prompting.cancel()
 
 
 async def _ask_interactively(question: str) -> bool:
@@ -319,56 +355,84 @@ async def run_client(settings: ClientSettings) -> int:
     identity, created = IdentityKey.load_or_create(
         settings.home / "identity.pem", settings.key_type
     )
-    session = ChatClientSession(settings, identity)
+    chat = ChatClient(identity, settings.nick)
+    terminal = Terminal(settings)
     if created:
-        session.terminal.warn(
-            f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}"
-        )
+        terminal.warn(f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}")
     ask = None if settings.plain else _ask_interactively
-    code = await session.connect(ask)
-    if code == EXIT_CONNECTION_FAILED and session.asked_user:
-        # The server may have timed the handshake out while the user read the fingerprint; the
-        # key is in known_hosts now, so a second attempt needs no question.
-        session.shutdown_transport()
-        session.terminal.warn("[*] Reconnecting with the server's key now trusted")
-        session = ChatClientSession(settings, identity)
-        code = await session.connect(ask)
-    if code != EXIT_OK:
-        session.shutdown_transport()
-        return code
     quit_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, quit_requested.set)
+    user_input = UserInput(settings.plain)
     if settings.plain:
-        user_input = asyncio.ensure_future(_plain_input(session, quit_requested))
-        code = await _chat(session, user_input, quit_requested)
-    else:
-        from prompt_toolkit.patch_stdout import patch_stdout
+        return await _sessions(settings, identity, chat, ask, user_input, quit_requested)
+    from prompt_toolkit.patch_stdout import patch_stdout
 
-        with patch_stdout(raw=True):
-            user_input = asyncio.ensure_future(_interactive_input(session, quit_requested))
+    with patch_stdout(raw=True):
+        try:
+            return await _sessions(settings, identity, chat, ask, user_input, quit_requested)
+        finally:
+            user_input.stop()
+
+
+async def _sessions(
+    settings: ClientSettings,
+    identity: IdentityKey,
+    chat: ChatClient,
+    ask: Callable[[str], Awaitable[bool]] | None,
+    user_input: UserInput,
+    quit_requested: asyncio.Event,
+) -> int:
+    """Connect, chat, and after a lost connection reconnect with backoff, rejoining rooms."""
+    attempt = 0
+    chatted = False
+    while True:
+        session = ChatClientSession(settings, identity, chat)
+        code = await session.connect(ask)
+        if code == EXIT_CONNECTION_FAILED and session.asked_user:
+            # The server may have timed the handshake out while the user read the fingerprint;
+            # the key is in known_hosts now, so a second attempt needs no question.
+            session.shutdown_transport()
+            session.terminal.warn("[*] Reconnecting with the server's key now trusted")
+            session = ChatClientSession(settings, identity, chat)
+            code = await session.connect(ask)
+        if code == EXIT_OK:
+            if not chatted:
+                await user_input.start()
+            chatted, attempt = True, 0
             code = await _chat(session, user_input, quit_requested)
-    session.shutdown_transport()
-    return code
+        session.shutdown_transport()
+        if not (settings.reconnect and chatted and session.lost):
+            return code
+        if quit_requested.is_set() or user_input.ended:
+            return code
+        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
+        attempt += 1
+        session.terminal.warn(
+            f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})"
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(quit_requested.wait(), delay)
+            return code
+        chat.prepare_reconnect()
 
 
 async def _chat(
-    session: ChatClientSession, user_input: asyncio.Future[None], quit_requested: asyncio.Event
+    session: ChatClientSession, user_input: UserInput, quit_requested: asyncio.Event
 ) -> int:
     receiving = asyncio.ensure_future(session.receive_until_closed())
+    feeding = asyncio.ensure_future(user_input.feed(session))
     quitting = asyncio.ensure_future(quit_requested.wait())
-    waiting: set[asyncio.Future[Any]] = {receiving, user_input, quitting}
+    waiting: set[asyncio.Future[Any]] = {receiving, feeding, quitting}
     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    feeding.cancel()
+    quitting.cancel()
     if receiving.done():
-        user_input.cancel()
-        quitting.cancel()
         if session.closed_cleanly:
             session.terminal.warn("[*] Server closed the connection")
         return receiving.result()
-    user_input.cancel()
-    quitting.cancel()
     await session.close()
     try:
         return await asyncio.wait_for(receiving, CLOSE_GRACE)

@@ -33,6 +33,7 @@ class AlertDescription(IntEnum):
     key_exhausted = 201
     handshake_timeout = 202
     too_many_records = 203
+    server_busy = 204
 
 
 class ProtocolError(Exception):

@@ -31,6 +31,13 @@ def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
     return hmac.new(salt or _ZEROS, ikm, hashlib.sha256).digest()
 
 
+def hkdf_expand(secret: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869) with SHA-256: ``length`` bytes, at most 255 hash blocks."""
+    if not 0 < length <= 255 * HASH_LENGTH:
+        raise ValueError(f"HKDF-Expand output of {length} bytes is out of range")
+    return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(secret)
+
+
 def hkdf_expand_label(
     secret: bytes, label: bytes, context: bytes, length: int, prefix: bytes = LABEL_PREFIX
 ) -> bytes:
@@ -45,7 +52,7 @@ def hkdf_expand_label(
         + bytes([len(context)])
         + context
     )
-    return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(secret)
+    return hkdf_expand(secret, info, length)
 
 
 def derive_secret(

@@ -78,11 +78,25 @@ class DirectionKeys:
     def _nonce(self) -> bytes:
         return (self._iv ^ self.sequence).to_bytes(NONCE_LENGTH, "big")
 
+    def _protect(self, aad: bytes, plaintext: bytes) -> bytes:
+        """AEAD-encrypt under this direction's key with the current sequence number's nonce."""
+        return self._aead.encrypt(self._nonce(), plaintext, aad)
+
+    def _unprotect(self, aad: bytes, ciphertext: bytes) -> bytes:
+        """AEAD-decrypt ``ciphertext || tag``; a tag that does not verify is bad_record_mac."""
+        try:
+            return self._aead.decrypt(self._nonce(), ciphertext, aad)
+        except InvalidTag:
+            raise ProtocolError(
+                AlertDescription.bad_record_mac,
+                f"record {self.sequence} failed authentication",
+            ) from None
+
     def seal(self, content_type: int, content: bytes) -> bytes:
         if self.sequence > self.limit:
             raise ProtocolError(AlertDescription.key_exhausted, "write key used past its limit")
         header = record_header(ContentType.application_data, len(content) + 1 + TAG_LENGTH)
-        sealed = self._aead.encrypt(self._nonce(), content + bytes([content_type]), header)
+        sealed = self._protect(header, content + bytes([content_type]))
         self.sequence += 1
         return header + sealed
 
@@ -94,13 +108,7 @@ class DirectionKeys:
             )
         if len(fragment) < 1 + TAG_LENGTH:
             raise ProtocolError(AlertDescription.bad_record_mac, "record shorter than its tag")
-        try:
-            inner = self._aead.decrypt(self._nonce(), fragment, header)
-        except InvalidTag:
-            raise ProtocolError(
-                AlertDescription.bad_record_mac,
-                f"record {self.sequence} failed authentication",
-            ) from None
+        inner = self._unprotect(header, fragment)
         self.sequence += 1
         content_type = inner[-1]
         if content_type not in ContentType.__members__.values():

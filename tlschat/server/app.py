@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -11,7 +12,7 @@ import time
 from typing import Any
 
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
-from ..chat.server import ChatServer, Outgoing, error_frame, notice_frame
+from ..chat.server import ChatServer, Outgoing, bye_frame, error_frame, notice_frame
 from ..protocol import (
     ConnectionClosed,
     ConnectionConfig,
@@ -47,6 +48,7 @@ class ClientLink:
         self.peer = peer
         self.finished = asyncio.Event()
         self.bye_reason = ""
+        self.pinged = False
 
     def flush(self, max_buffer: int) -> None:
         data = self.connection.data_to_send()
@@ -64,6 +66,10 @@ class ChatService:
         self.store = SQLiteStore(settings.data_dir / DATABASE_FILE)
         self.chat = ChatServer(settings.chat_settings(), self.store)
         self.links: dict[int, ClientLink] = {}
+        # Handshakes in progress, oldest first: when there are too many, the oldest is dropped,
+        # since a real client finishes in milliseconds and a slowloris never does.
+        self.pending: dict[int, ClientLink] = {}
+        self.per_address: collections.Counter[str] = collections.Counter()
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._config: ConnectionConfig | None = None
@@ -130,15 +136,41 @@ class ChatService:
                 link.connection.close()
             link.flush(self.settings.max_write_buffer)
 
+    def _refusal(self, address: str) -> str:
+        if len(self.links) >= self.settings.max_connections:
+            return "the server is full"
+        if self.per_address[address] >= self.settings.max_connections_per_ip:
+            return "too many connections from your address"
+        return ""
+
+    def _refuse(self, link: ClientLink, reason: str) -> None:
+        """End a connection that is not served, with server_busy (plaintext before keys)."""
+        log.info("[!] %s: refused: %s", link.peer, reason)
+        link.bye_reason = f"refused: {reason}"
+        link.connection.abort(AlertDescription.server_busy, reason)
+        link.flush(self.settings.max_write_buffer)
+        link.writer.close()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if peername else ""
         peer = str(tuple(peername[:2])) if peername else "(unknown)"
-        log.info("[+] Client connected from %s", peer)
         assert self._config is not None
         connection = ServerConnection(self._config, now=loop.time())
         link = ClientLink(next(self._ids), connection, writer, peer)
+        refusal = self._refusal(address)
+        if refusal:
+            self._refuse(link, refusal)
+            return
+        log.info("[+] Client connected from %s", peer)
         self.links[link.session_id] = link
+        self.per_address[address] += 1
+        self.pending[link.session_id] = link
+        if len(self.pending) > self.settings.max_unauthenticated:
+            oldest = next(iter(self.pending.values()))
+            self.pending.pop(oldest.session_id)
+            self._refuse(oldest, "too many handshakes in progress")
         reason = "quit"
         try:
             await self._serve(link, reader)
@@ -159,6 +191,10 @@ class ChatService:
         finally:
             reason = link.bye_reason or reason
             self.links.pop(link.session_id, None)
+            self.pending.pop(link.session_id, None)
+            self.per_address[address] -= 1
+            if not self.per_address[address]:
+                del self.per_address[address]
             self.deliver(self.chat.disconnect(link.session_id, reason))
             with contextlib.suppress(ConnectionError, OSError):
                 await asyncio.wait_for(writer.drain(), timeout=1.0)
@@ -169,13 +205,27 @@ class ChatService:
     async def _serve(self, link: ClientLink, reader: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
         connection = link.connection
+        settings = self.settings
         while True:
-            timeout = None if connection.deadline is None else connection.deadline - loop.time()
+            if connection.deadline is not None:
+                timeout: float | None = connection.deadline - loop.time()
+            elif connection.is_connected:
+                timeout = settings.ping_timeout if link.pinged else settings.idle_timeout
+            else:
+                timeout = None
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
             except TimeoutError:
-                connection.handle_timer(loop.time())
+                if connection.deadline is not None:
+                    connection.handle_timer(loop.time())
+                    continue
+                if link.pinged:
+                    self.deliver([(link.session_id, bye_frame("idle: no answer to ping"))])
+                    return
+                link.pinged = True
+                self.deliver([(link.session_id, {"type": "ping"})])
                 continue
+            link.pinged = False
             events = connection.receive_data(data) if data else connection.receive_eof()
             self._handle_events(link, events)
             link.flush(self.settings.max_write_buffer)
@@ -189,6 +239,7 @@ class ChatService:
                 prefix = f"Step {event.step}: " if event.step else ""
                 log.info("[TLS] %s%s", prefix, event.text)
             elif isinstance(event, HandshakeComplete):
+                self.pending.pop(link.session_id, None)
                 log.info("[TLS] Client %s identity %s", link.peer, event.peer.fingerprint)
                 self.deliver(self.chat.connect(link.session_id, event.peer, link.peer, time.time()))
             elif isinstance(event, DataReceived):

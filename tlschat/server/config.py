@@ -37,6 +37,11 @@ class ServerSettings:
     max_message_bytes: int = MAX_BODY_BYTES
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER
+    max_connections: int = 10000
+    max_connections_per_ip: int = 64
+    max_unauthenticated: int = 256
+    idle_timeout: float = 300.0
+    ping_timeout: float = 60.0
 
     def check(self) -> None:
         for name in ("operators", "allowlist"):
@@ -56,6 +61,11 @@ class ServerSettings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.history < 0 or self.burst < 1 or self.rate <= 0:
             raise ConfigError("history must be >= 0, burst >= 1 and rate > 0")
+        limits = (self.max_connections, self.max_connections_per_ip, self.max_unauthenticated)
+        if min(limits) < 1 or self.max_write_buffer < 65536:
+            raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
+        if min(self.handshake_timeout, self.idle_timeout, self.ping_timeout) <= 0:
+            raise ConfigError("timeouts must be positive")
         if not 1 <= self.max_message_bytes <= MAX_BODY_BYTES:
             raise ConfigError(f"max_message_bytes must be in [1, {MAX_BODY_BYTES}]")
 
@@ -92,6 +102,11 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_message_bytes": int,
     "handshake_timeout": (int, float),
     "max_write_buffer": int,
+    "max_connections": int,
+    "max_connections_per_ip": int,
+    "max_unauthenticated": int,
+    "idle_timeout": (int, float),
+    "ping_timeout": (int, float),
 }
 
 
