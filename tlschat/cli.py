@@ -93,6 +93,17 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     client.add_argument("--port", type=int, default=DEFAULT_PORT)
     client.add_argument("--nick", default=default_nick(), help="the nick to ask for")
     client.add_argument("--plain", action="store_true", help="line mode: stdin in, stdout out")
+    client.add_argument(
+        "--line",
+        action="store_true",
+        help="the interactive line prompt instead of the full-screen UI",
+    )
+    client.add_argument(
+        "--no-bell",
+        action="store_false",
+        dest="bell",
+        help="full-screen UI: no terminal bell on mentions and private messages",
+    )
     client.add_argument("--json", action="store_true", help="with --plain: JSON lines out")
     client.add_argument("--pin", metavar="FINGERPRINT", help="trust only this server key")
     client.add_argument("--quiet", action="store_true", help="no handshake trace")
@@ -191,6 +202,8 @@ def _run_client(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         key_type=args.key_type,
         reconnect=args.reconnect,
+        fullscreen=not (args.plain or args.line) and sys.stdin.isatty() and sys.stdout.isatty(),
+        bell=args.bell,
     )
     try:
         return asyncio.run(run_client(settings))

@@ -7,6 +7,7 @@ The glue feeds it typed lines (:meth:`ChatClient.user_input`) and received frame
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -29,6 +30,7 @@ DEFAULT_ROOM = "#general"
 ACTION_PREFIX = "/me "
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,21 @@ class Line:
         return f"[{clock}] {where}*** {text}"
 
     def to_json(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value not in ("", None)}
+        # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
+        return {
+            key: _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+            for key, value in asdict(self).items()
+            if value not in ("", None)
+        }
+
+
+@dataclass(frozen=True)
+class Member:
+    """Someone in a room, as the server last described them."""
+
+    nick: str
+    fingerprint: str
+    away: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,11 @@ class ChatClient:
         self.last_private: tuple[str, str] | None = None
         self._pending_private: dict[str, list[str]] = {}
         self._rejoin: list[str] = []
+        # Who is in each room we are in, by casefolded nick (for a member list).
+        self.members: dict[str, dict[str, Member]] = {}
+        # The round trip of the last ping/pong, in seconds (None before the first pong).
+        self.latency: float | None = None
+        self._ping_sent: float | None = None
 
     # ----- the glue's interface -----
 
@@ -121,8 +142,15 @@ class ChatClient:
                 self._rejoin.append(current)
         self.wanted_nick = self.nick or self.wanted_nick
         self.rooms, self.room = [], DEFAULT_ROOM
+        self.members.clear()
+        self._ping_sent = None
         self.outbox.clear()
         self._pending_private.clear()
+
+    def ping(self, now: float) -> None:
+        """Queue a ping; the pong that answers it sets :attr:`latency`."""
+        self._ping_sent = now
+        self.outbox.append({"type": "ping"})
 
     def take_outbox(self) -> list[dict[str, Any]]:
         frames, self.outbox = self.outbox, []
@@ -269,14 +297,20 @@ class ChatClient:
         self.room = room
         members = frame.get("members")
         others = []
+        present: dict[str, Member] = {}
         for member in members if isinstance(members, list) else []:
             if isinstance(member, dict):
                 nick, fingerprint = member.get("nick"), member.get("fingerprint")
                 if isinstance(nick, str) and isinstance(fingerprint, str):
+                    away = member.get("away")
+                    present[nick.casefold()] = Member(
+                        nick, fingerprint, away if isinstance(away, str) else ""
+                    )
                     self._learn(nick, fingerprint)
                     self._key_changed(nick, fingerprint)
                     if nick != self.nick:
                         others.append(nick)
+        self.members[room] = present
         company = f"with {', '.join(others)}" if others else "(nobody else is here)"
         text = f"You are {self.nick} in {room} {company}"
         lines = [Line("joined", now, text, self.nick, room=room)]
@@ -289,6 +323,7 @@ class ChatClient:
         room = field_str(frame, "room", 64)
         if room in self.rooms:
             self.rooms.remove(room)
+        self.members.pop(room, None)
         if self.room == room:
             self.room = self.rooms[-1] if self.rooms else ""
         now_in = f"; now talking in {self.room}" if self.room else "; /join a room to talk"
@@ -301,6 +336,14 @@ class ChatClient:
         verb = "joined" if kind == "join" else "left"
         reason = frame.get("reason")
         suffix = f" ({reason})" if kind == "leave" and isinstance(reason, str) else ""
+        present = self.members.get(room)
+        if present is not None:
+            if kind == "join":
+                away = frame.get("away")
+                away = away if isinstance(away, str) else ""
+                present[nick.casefold()] = Member(nick, fingerprint, away)
+            else:
+                present.pop(nick.casefold(), None)
         if kind == "join":
             self._learn(nick, fingerprint)
             if self._key_changed(nick, fingerprint):
@@ -311,6 +354,10 @@ class ChatClient:
         old, new = field_str(frame, "old", 64), field_str(frame, "new", 64)
         fingerprint = field_str(frame, "fingerprint", 64)
         self._learn(new, fingerprint)
+        for present in self.members.values():
+            member = present.pop(old.casefold(), None)
+            if member is not None:
+                present[new.casefold()] = replace(member, nick=new)
         if fingerprints_equal(fingerprint, self.identity.fingerprint):
             self.nick = new
             return self._notice(f"You are now known as {new}", now)
@@ -380,6 +427,9 @@ class ChatClient:
         return []
 
     def _on_pong(self, frame: dict[str, Any], now: float) -> list[Line]:
+        if self._ping_sent is not None:
+            self.latency = max(0.0, now - self._ping_sent)
+            self._ping_sent = None
         return []
 
     def _on_bye(self, frame: dict[str, Any], now: float) -> list[Line]:

@@ -73,8 +73,9 @@ def field_b64(frame: dict[str, Any], name: str, max_length: int) -> bytes:
 
 
 # Characters that would let a body rewrite the screen: C0/C1 controls (newline included) and the
-# bidirectional overrides of "Trojan Source" (CVE-2021-42574). Tab is harmless.
-_UNSAFE_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# bidirectional overrides of "Trojan Source" (CVE-2021-42574). Tab is harmless. Lone surrogates
+# (JSON "\ud800") cannot be printed at all: writing one to a UTF-8 terminal raises.
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def has_unsafe_text(text: str) -> bool:

@@ -16,8 +16,10 @@ from ..protocol.identity import PeerIdentity, fingerprints_equal
 from ..store.base import Ban, Store, StoredMessage
 from .envelope import SignedMessage
 from .frames import (
+    MAX_FRAME,
     FrameError,
     b64,
+    encode_frame,
     field_str,
     has_unsafe_text,
     message_fields,
@@ -94,8 +96,32 @@ def bye_frame(reason: str) -> dict[str, Any]:
     return {"type": "bye", "reason": reason}
 
 
+# Room for what is added to a fitted frame: its "type", and the "... and N more" line.
+FIT_MARGIN = 256
+
+
+def fit_list(frame: dict[str, Any], key: str, items: list[Any], newest_last: bool = False) -> int:
+    """Set ``frame[key]`` to as many ``items`` as keep the frame within one application message
+    (MAX_FRAME, which the channel enforces): the first ones, or the last with ``newest_last``.
+    Lists that grow with what users stored (history, rooms, members) would otherwise make a reply
+    no connection can carry. Returns how many were left out."""
+    budget = MAX_FRAME - FIT_MARGIN - len(encode_frame({**frame, key: []}))
+    kept: list[Any] = []
+    for item in reversed(items) if newest_last else items:
+        budget -= len(encode_frame(item)) + 1  # the item and its comma
+        if budget < 0:
+            break
+        kept.append(item)
+    frame[key] = kept[::-1] if newest_last else kept
+    return len(items) - len(kept)
+
+
 def info_frame(title: str, lines: list[str]) -> dict[str, Any]:
-    return {"type": "info", "title": title, "lines": lines}
+    frame: dict[str, Any] = {"type": "info", "title": title}
+    left_out = fit_list(frame, "lines", lines)
+    if left_out:
+        frame["lines"].append(f"… and {left_out} more")
+    return frame
 
 
 def parse_duration(text: str) -> float | None:
@@ -288,10 +314,9 @@ class ChatServer:
         if self.settings.history_limit > 0:
             history = self.store.recent_messages(room, self.settings.history_limit)
             if history:
-                frames = [self._stored_frame(m) for m in history]
-                out.append(
-                    (session.session_id, {"type": "history", "room": room, "messages": frames})
-                )
+                frame: dict[str, Any] = {"type": "history", "room": room}
+                fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
+                out.append((session.session_id, frame))
         join = {"type": "join", "room": room, **session.describe()}
         return out + self._to_room(room, join, exclude=session.session_id)
 

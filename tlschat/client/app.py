@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..chat.client import ChatClient, Line
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
@@ -55,6 +55,22 @@ class ClientSettings:
     quiet: bool = False
     key_type: str = "rsa"
     reconnect: bool = True
+    fullscreen: bool = False
+    bell: bool = True
+
+
+class Output(Protocol):
+    """Where a session's output goes: :class:`Terminal` here, the full-screen UI in tui.py."""
+
+    def trace(self, text: str) -> None: ...
+
+    def warn(self, text: str) -> None: ...
+
+    def show(self, line: Line, current_room: str = "") -> None: ...
+
+    def status(self, state: str, detail: str = "") -> None:
+        """The connection's state changed: connecting, connected (detail: the server's
+        fingerprint), reconnecting (detail: when), or disconnected."""
 
 
 class Terminal:
@@ -84,11 +100,20 @@ class Terminal:
         else:
             self._write(line.render(current_room), sys.stdout)
 
+    def status(self, state: str, detail: str = "") -> None:
+        """Line modes say it all in trace and warning lines already."""
+
 
 class ChatClientSession:
-    def __init__(self, settings: ClientSettings, identity: IdentityKey, chat: ChatClient) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        identity: IdentityKey,
+        chat: ChatClient,
+        output: Output | None = None,
+    ) -> None:
         self.settings = settings
-        self.terminal = Terminal(settings)
+        self.terminal: Output = output if output is not None else Terminal(settings)
         self.chat = chat
         self.known_hosts = KnownHosts(settings.home / "known_hosts")
         self.connection = ClientConnection(
@@ -116,6 +141,7 @@ class ChatClientSession:
     async def connect(self, ask: Callable[[str], Awaitable[bool]] | None) -> int:
         """Open the socket and complete the handshake; an exit code if it fails, else EXIT_OK."""
         host, port = self.settings.host, self.settings.port
+        self.terminal.status("connecting", f"{host}:{port}")
         try:
             self.reader, self.writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
         except OSError as error:
@@ -163,6 +189,7 @@ class ChatClientSession:
                     self.terminal.trace(
                         f"[TLS] Server {event.peer.fingerprint} | Cipher: {event.suite}"
                     )
+                    self.terminal.status("connected", event.peer.fingerprint)
                     self._send(self.chat.hello_frame())
                     self._handle_events(pending)
                     return EXIT_OK
@@ -225,6 +252,11 @@ class ChatClientSession:
     def _send_outbox(self) -> None:
         for frame in self.chat.take_outbox():
             self._send(frame)
+
+    def ping(self) -> None:
+        """Ask the server for a pong; the chat client measures the round trip (its latency)."""
+        self.chat.ping(time.time())
+        self._send_outbox()
 
     def handle_input(self, text: str) -> bool:
         """Act on one line the user typed; False once the user asked to quit."""
@@ -356,6 +388,10 @@ async def run_client(settings: ClientSettings) -> int:
         settings.home / "identity.pem", settings.key_type
     )
     chat = ChatClient(identity, settings.nick)
+    if settings.fullscreen:
+        from .tui import run_tui
+
+        return await run_tui(settings, identity, chat, created)
     terminal = Terminal(settings)
     if created:
         terminal.warn(f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}")
@@ -384,19 +420,20 @@ async def _sessions(
     ask: Callable[[str], Awaitable[bool]] | None,
     user_input: UserInput,
     quit_requested: asyncio.Event,
+    output: Output | None = None,
 ) -> int:
     """Connect, chat, and after a lost connection reconnect with backoff, rejoining rooms."""
     attempt = 0
     chatted = False
     while True:
-        session = ChatClientSession(settings, identity, chat)
+        session = ChatClientSession(settings, identity, chat, output)
         code = await session.connect(ask)
         if code == EXIT_CONNECTION_FAILED and session.asked_user:
             # The server may have timed the handshake out while the user read the fingerprint;
             # the key is in known_hosts now, so a second attempt needs no question.
             session.shutdown_transport()
             session.terminal.warn("[*] Reconnecting with the server's key now trusted")
-            session = ChatClientSession(settings, identity, chat)
+            session = ChatClientSession(settings, identity, chat, output)
             code = await session.connect(ask)
         if code == EXIT_OK:
             if not chatted:
@@ -405,14 +442,17 @@ async def _sessions(
             code = await _chat(session, user_input, quit_requested)
         session.shutdown_transport()
         if not (settings.reconnect and chatted and session.lost):
+            session.terminal.status("disconnected")
             return code
         if quit_requested.is_set() or user_input.ended:
+            session.terminal.status("disconnected")
             return code
         delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
         attempt += 1
         session.terminal.warn(
             f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})"
         )
+        session.terminal.status("reconnecting", f"in {delay:.0f} s (attempt {attempt})")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(quit_requested.wait(), delay)
             return code

@@ -46,7 +46,10 @@ def public_key_der(key: PublicKey) -> bytes:
 
 
 def fingerprints_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    # A peer's string may hold a lone surrogate (JSON "\ud800"): compare it, don't crash on it.
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _pss() -> padding.PSS:
@@ -119,7 +122,7 @@ class PeerIdentity:
         try:
             certificate = x509.load_der_x509_certificate(certificate_der)
             key = certificate.public_key()
-        except (ValueError, UnsupportedAlgorithm):
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):  # not a ValueError
             raise ProtocolError(
                 AlertDescription.bad_certificate, "unparseable X.509 certificate"
             ) from None

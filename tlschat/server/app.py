@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import signal
+import socket
 import time
 from typing import Any
 
@@ -32,6 +33,9 @@ from .keys import load_or_create_server_identity
 log = logging.getLogger("tlschat.server")
 
 READ_SIZE = 65536
+# The kernel's send buffer for each client, so that max_write_buffer (our own queue) is what
+# bounds the memory a client that stops reading can hold, not an autotuned few megabytes.
+KERNEL_SEND_BUFFER = 256 * 1024
 SHUTDOWN_GRACE = 3.0
 DATABASE_FILE = "chat.db"
 
@@ -57,6 +61,7 @@ class ClientLink:
         self.writer.write(data)
         if self.writer.transport.get_write_buffer_size() > max_buffer:
             log.warning("[!] %s stopped reading; disconnecting", self.peer)
+            self.bye_reason = "stopped reading"
             self.writer.transport.abort()
 
 
@@ -156,6 +161,10 @@ class ChatService:
         peername = writer.get_extra_info("peername")
         address = str(peername[0]) if peername else ""
         peer = str(tuple(peername[:2])) if peername else "(unknown)"
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
         assert self._config is not None
         connection = ServerConnection(self._config, now=loop.time())
         link = ClientLink(next(self._ids), connection, writer, peer)
@@ -226,6 +235,8 @@ class ChatService:
                 self.deliver([(link.session_id, {"type": "ping"})])
                 continue
             link.pinged = False
+            if not data and link.bye_reason:
+                return  # we ended it ourselves (e.g. aborted a slow reader): not a truncation
             events = connection.receive_data(data) if data else connection.receive_eof()
             self._handle_events(link, events)
             link.flush(self.settings.max_write_buffer)

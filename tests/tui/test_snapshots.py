@@ -1,0 +1,61 @@
+"""Snapshot tests of the main screens (pytest-textual-snapshot; update with --snapshot-update).
+
+The scene is deterministic: fixed Ed25519 keys (deterministic signatures), fixed times, TZ=UTC.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tlschat.client.tui import ConfirmScreen
+
+from .scene import SERVER, play, scene_app
+
+SIZE = (120, 32)
+Compare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def played(pilot: Pilot[Any]) -> None:
+    play(pilot.app)  # type: ignore[arg-type]
+    await pilot.pause()
+
+
+def test_main_screen(snap_compare: Compare, tmp_path: Path) -> None:
+    assert snap_compare(scene_app(tmp_path), terminal_size=SIZE, run_before=played)
+
+
+def test_private_conversation_with_trace_collapsed(snap_compare: Compare, tmp_path: Path) -> None:
+    assert snap_compare(
+        scene_app(tmp_path), terminal_size=SIZE, run_before=played, press=["ctrl+n", "ctrl+t"]
+    )
+
+
+def test_trust_on_first_use_question(snap_compare: Compare, tmp_path: Path) -> None:
+    async def ask(pilot: Pilot[Any]) -> None:
+        message = f"New server chat.example.org:8443 with key fingerprint {SERVER.fingerprint}"
+        pilot.app.push_screen(
+            ConfirmScreen(
+                message,
+                "Trust this server and remember its key? [y/N]",
+                "Trust (y)",
+                "Refuse (n)",
+            )
+        )
+        await pilot.pause()
+
+    assert snap_compare(scene_app(tmp_path), terminal_size=SIZE, run_before=ask)

@@ -1,0 +1,563 @@
+"""The full-screen client: a Textual app that is only a view over the line modes' session.
+
+Connecting, the trust decision, the chat logic and reconnecting are all
+:class:`~tlschat.client.app.ChatClientSession`, :class:`~tlschat.chat.client.ChatClient` and
+``_sessions``, exactly as in ``--plain`` and ``--line``. This module implements their
+:class:`~tlschat.client.app.Output` (lines, trace, warnings, connection state), feeds their
+:class:`~tlschat.client.app.UserInput` queue, and asks the trust question in a modal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events, on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Collapsible, Input, OptionList, RichLog, Static
+from textual.widgets.option_list import Option
+
+from ..chat.client import ChatClient, Line
+from ..protocol import IdentityKey
+from .app import CLOSE_GRACE, EXIT_OK, ChatClientSession, ClientSettings, UserInput, _sessions
+from .view import (
+    PASTE_CONFIRM_LINES,
+    SERVER_BUFFER,
+    Buffers,
+    Completer,
+    History,
+    command_help,
+    command_table,
+    day_line,
+    day_of,
+    nick_colour,
+    own_line,
+    pane_rows,
+    read_marker,
+    render_line,
+    short_fingerprint,
+)
+
+PING_INTERVAL = 10.0
+KEYS_HELP = (
+    "Enter send · Tab complete · ↑↓ history · Ctrl+N/P next/previous room · "
+    "PgUp/PgDn scroll · Ctrl+T trace · Ctrl+Q quit"
+)
+STATE_STYLES = {
+    "connecting": "bold yellow",
+    "connected": "bold green",
+    "reconnecting": "bold yellow",
+    "disconnected": "bold red",
+}
+
+
+class TuiInput(UserInput):
+    """The session's input queue, filled by the input line instead of stdin or a prompt."""
+
+    def __init__(self) -> None:
+        super().__init__(plain=False)
+        self.session: ChatClientSession | None = None
+
+    async def start(self) -> None:
+        """Nothing to start: the app puts lines in the queue."""
+
+    async def feed(self, session: ChatClientSession) -> None:
+        self.session = session
+        await super().feed(session)
+
+
+class ScreenOutput:
+    """The sessions' :class:`~tlschat.client.app.Output`: everything goes to the app."""
+
+    def __init__(self, app: ChatApp) -> None:
+        self.app = app
+
+    def trace(self, text: str) -> None:
+        if not self.app.settings.quiet:
+            self.app.add_trace(text)
+
+    def warn(self, text: str) -> None:
+        self.app.add_trace(text)
+        now = time.time()
+        if text.startswith("[KNOWN_HOSTS]"):
+            self.app.trust_message = text
+        kind = "error" if text.startswith(("[!]", "@")) or "WARNING" in text else "notice"
+        for part in text.splitlines():
+            self.app.add_line(Line(kind, now, part))
+
+    def show(self, line: Line, current_room: str = "") -> None:
+        self.app.add_line(line)
+
+    def status(self, state: str, detail: str = "") -> None:
+        self.app.set_state(state, detail)
+
+
+class ChatInput(Input):
+    """The input line: history on Up/Down, completion on Tab, multi-line paste guarded."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history_previous", "previous line", show=False),
+        Binding("down", "history_next", "next line", show=False),
+        Binding("tab", "complete", "complete", show=False, priority=True),
+    ]
+
+    class Pasted(Message):
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.history = History()
+
+    def action_history_previous(self) -> None:
+        self.value = self.history.previous(self.value)
+        self.cursor_position = len(self.value)
+
+    def action_history_next(self) -> None:
+        self.value = self.history.next()
+        self.cursor_position = len(self.value)
+
+    def action_complete(self) -> None:
+        app = self.app
+        if isinstance(app, ChatApp):
+            app.complete_input()
+
+    def _on_paste(self, event: events.Paste) -> None:
+        lines = [line for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.stop()
+            self.post_message(self.Pasted(lines))
+            return
+        super()._on_paste(event)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question: trusting a new server, or sending a long paste."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+
+    def __init__(self, message: str, question: str, yes: str, no: str) -> None:
+        super().__init__()
+        self.message, self.question, self.yes, self.no = message, question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text(self.message), id="message")
+            yield Static(Text(self.question), id="question")
+            with Horizontal(id="buttons"):
+                yield Button(self.yes, variant="warning", id="yes")
+                yield Button(self.no, variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ChatApp(App[int]):
+    """Rooms on the left, messages in the middle, members on the right, status and input below."""
+
+    TITLE = "tlschat"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit_chat", "quit", priority=True),
+        Binding("ctrl+n", "step_buffer(1)", "next room", priority=True),
+        Binding("ctrl+p", "step_buffer(-1)", "previous room", priority=True),
+        Binding("pageup", "page(-1)", "scroll up", priority=True),
+        Binding("pagedown", "page(1)", "scroll down", priority=True),
+        Binding("ctrl+t", "toggle_trace", "handshake trace", priority=True),
+    ]
+    CSS = """
+    #main { height: 1fr; }
+    #rooms { width: 22; height: 1fr; border: round $primary; }
+    #centre { width: 1fr; }
+    #trace-box { height: auto; padding: 0; border: none; }
+    #trace-box Contents { padding: 0 1; }
+    #trace { height: 8; }
+    #messages { height: 1fr; border: round $primary; padding: 0 1; }
+    #members { width: 30; height: 1fr; border: round $primary; padding: 0 1; }
+    #status { height: 1; background: $primary-darken-2; color: $text; }
+    #hint { height: 1; color: $text-muted; padding: 0 1; }
+    #input { height: 3; }
+    ConfirmScreen { align: center middle; }
+    #dialog {
+        width: 84; max-width: 95%; height: auto;
+        border: thick $warning; background: $surface; padding: 1 2;
+    }
+    #question { margin-top: 1; text-style: bold; }
+    #buttons { height: auto; margin-top: 1; }
+    #buttons Button { margin-right: 2; }
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        identity: IdentityKey,
+        chat: ChatClient,
+        connect: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.identity = identity
+        self.chat = chat
+        self.connect = connect
+        self.output = ScreenOutput(self)
+        self.user_input = TuiInput()
+        self.quit_requested = asyncio.Event()
+        self.buffers = Buffers()
+        self.completer = Completer()
+        self.commands = command_table()
+        self.state = "disconnected"
+        self.state_detail = ""
+        self.server_fingerprint = ""
+        self.trust_message = ""
+        self.exit_code = EXIT_OK
+        self.finished = False
+        self._chat_room = ""
+        self._pending: list[Line] = []
+        self._view_ready = False
+
+    # ----- layout -----
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield OptionList(id="rooms")
+            with Vertical(id="centre"):
+                with Collapsible(title="Handshake trace (Ctrl+T)", collapsed=False, id="trace-box"):
+                    yield RichLog(id="trace", wrap=True, max_lines=500, min_width=20)
+                yield RichLog(id="messages", wrap=True, max_lines=10000, min_width=20)
+            yield Static(id="members")
+        yield Static(id="status")
+        yield Static(KEYS_HELP, id="hint")
+        yield ChatInput(id="input", placeholder="Type a message or /help")
+
+    def on_mount(self) -> None:
+        self.query_one("#rooms", OptionList).border_title = "Rooms"
+        self.query_one("#members", Static).border_title = "Members"
+        self.query_one("#input", ChatInput).focus()
+        self._view_ready = True
+        for line in self._pending:
+            self.add_line(line)
+        self._pending.clear()
+        self.refresh_rooms()
+        self.refresh_members()
+        self.refresh_status()
+        self.switch_to(self.buffers.current)
+        if self.connect:
+            self.run_worker(self._run_sessions(), name="sessions", exit_on_error=True)
+            self.set_interval(PING_INTERVAL, self.ping)
+
+    # ----- the sessions -----
+
+    async def _run_sessions(self) -> None:
+        code = await _sessions(
+            self.settings,
+            self.identity,
+            self.chat,
+            self.ask_trust,
+            self.user_input,
+            self.quit_requested,
+            self.output,
+        )
+        self.exit_code, self.finished = code, True
+        if self.chat.quit_requested or self.user_input.ended or self.quit_requested.is_set():
+            self.exit(code)
+            return
+        self.add_line(Line("error", time.time(), "Disconnected; press Ctrl+Q to leave."))
+
+    async def ask_trust(self, question: str) -> bool:
+        """Trust on first use, as a modal showing the server's fingerprint."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(result: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(bool(result))
+
+        message = self.trust_message.removeprefix("[KNOWN_HOSTS] ")
+        self.push_screen(
+            ConfirmScreen(message, question.strip(), "Trust (y)", "Refuse (n)"), callback=done
+        )
+        return await answer
+
+    def ping(self) -> None:
+        session = self.user_input.session
+        if session is not None and self.state == "connected":
+            with contextlib.suppress(ConnectionError, OSError, ValueError):
+                if session.connection.is_connected and not session.connection.close_notify_sent:
+                    session.ping()
+        self.refresh_status()
+
+    # ----- what the sessions show -----
+
+    def add_trace(self, text: str) -> None:
+        if not self._view_ready:
+            return
+        self.query_one("#trace", RichLog).write(Text(text, style="dim"))
+
+    def add_line(self, line: Line) -> None:
+        if not self._view_ready:
+            self._pending.append(line)
+            return
+        if self.chat.room in self.chat.rooms and self.chat.room != self._chat_room:
+            # A join (or a part, or a rejoin after reconnecting) moved the chat: follow it.
+            self._chat_room = self.chat.room
+            if self.buffers.current != self.chat.room:
+                self.switch_to(self.chat.room)
+        name, ring = self.buffers.add(line, self.chat.nick)
+        if name == self.buffers.current:
+            buffer = self.buffers.get(name)
+            log = self.query_one("#messages", RichLog)
+            at_end = log.scroll_y >= log.max_scroll_y
+            if len(buffer.lines) > 1 and day_of(buffer.lines[-2].timestamp) != day_of(
+                line.timestamp
+            ):
+                log.write(day_line(line.timestamp), scroll_end=at_end)
+            log.write(render_line(line, self.chat.nick), scroll_end=at_end)
+        if ring and self.settings.bell:
+            self.bell()
+        self.refresh_rooms()
+        self.refresh_members()
+        self.refresh_status()
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        self.state, self.state_detail = state, detail
+        if state == "connected":
+            self.server_fingerprint = detail
+            self.set_timer(1.0, self.ping)
+        self.refresh_status()
+
+    # ----- panes -----
+
+    def switch_to(self, name: str) -> None:
+        buffer = self.buffers.switch(name)
+        if name.startswith("#") and name in self.chat.rooms:
+            self.chat.room = name
+            self._chat_room = name
+        marker = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
+        log = self.query_one("#messages", RichLog)
+        log.clear()
+        log.border_title = name
+        for row in pane_rows(buffer, marker):
+            if isinstance(row, Line):
+                log.write(render_line(row, self.chat.nick))
+            elif row == "marker":
+                log.write(read_marker())
+            else:
+                log.write(day_line(float(row.removeprefix("day:"))))
+        log.scroll_end(animate=False)
+        self.refresh_rooms()
+        self.refresh_members()
+
+    def refresh_rooms(self) -> None:
+        rooms = self.query_one("#rooms", OptionList)
+        names = self.buffers.names()
+        options = []
+        for name in names:
+            buffer = self.buffers.get(name)
+            label = Text(buffer.label())
+            if buffer.mentioned:
+                label.stylize("bold magenta")
+            elif buffer.unread:
+                label.stylize("bold")
+            options.append(Option(label, id=name))
+        rooms.clear_options()
+        rooms.add_options(options)
+        rooms.highlighted = names.index(self.buffers.current)
+
+    def refresh_members(self) -> None:
+        members = self.query_one("#members", Static)
+        current = self.buffers.current
+        text = Text()
+        if current.startswith("#"):
+            present = sorted(self.chat.members.get(current, {}).values(), key=lambda m: m.nick)
+            members.border_title = f"Members ({len(present)})"
+            for member in present:
+                text.append("z " if member.away else "  ", style="dim")
+                text.append(f"{member.nick:<15}", style=f"bold {nick_colour(member.fingerprint)}")
+                text.append(f" {short_fingerprint(member.fingerprint)}\n", style="dim")
+        elif current.startswith("@"):
+            members.border_title = "Conversation"
+            nick = current[1:]
+            fingerprint = self.chat.directory.get(nick.casefold(), "")
+            text.append(nick, style=f"bold {nick_colour(fingerprint)}")
+            text.append(f"\n{fingerprint or 'key not known yet'}", style="dim")
+        else:
+            members.border_title = "Server"
+            text.append(f"{self.settings.host}:{self.settings.port}\n", style="bold")
+            text.append(self.server_fingerprint or "not connected", style="dim")
+        members.update(text)
+
+    def refresh_status(self) -> None:
+        status = self.query_one("#status", Static)
+        text = Text(" ")
+        text.append(f"{self.settings.host}:{self.settings.port}", style="bold")
+        if self.server_fingerprint:
+            text.append(f"  server {short_fingerprint(self.server_fingerprint, 12)}")
+        text.append("  ●", style=STATE_STYLES.get(self.state, ""))
+        text.append(f" {self.state}", style=STATE_STYLES.get(self.state, ""))
+        if self.state_detail and self.state != "connected":
+            text.append(f" {self.state_detail}")
+        if self.state == "connected" and self.chat.latency is not None:
+            text.append(f"  {self.chat.latency * 1000:.0f} ms")
+        if self.chat.nick:
+            text.append(f"  you: {self.chat.nick}")
+        status.update(text)
+
+    # ----- input -----
+
+    @on(Input.Submitted, "#input")
+    def submitted(self, event: Input.Submitted) -> None:
+        field = self.query_one("#input", ChatInput)
+        text = event.value
+        field.value = ""
+        field.history.add(text)
+        self.submit(text)
+
+    @on(Input.Changed, "#input")
+    def changed(self, event: Input.Changed) -> None:
+        hint = command_help(event.value, self.commands) or KEYS_HELP
+        self.query_one("#hint", Static).update(Text(hint))
+
+    @on(ChatInput.Pasted)
+    def pasted(self, event: ChatInput.Pasted) -> None:
+        lines = event.lines
+        if len(lines) <= PASTE_CONFIRM_LINES:
+            for line in lines:
+                self.submit(line)
+            return
+
+        def done(send: bool | None) -> None:
+            if send:
+                for line in lines:
+                    self.submit(line)
+            self.query_one("#input", ChatInput).focus()
+
+        preview = "\n".join(lines[:5]) + ("\n…" if len(lines) > 5 else "")
+        self.push_screen(
+            ConfirmScreen(
+                preview,
+                f"Send these {len(lines)} lines as {len(lines)} messages?",
+                "Send (y)",
+                "Cancel (n)",
+            ),
+            callback=done,
+        )
+
+    @on(OptionList.OptionSelected, "#rooms")
+    def room_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None and event.option.id != self.buffers.current:
+            self.switch_to(event.option.id)
+        self.query_one("#input", ChatInput).focus()
+
+    def submit(self, text: str) -> None:
+        """One line from the user: a UI command, or a line for the session (echoed if a message)."""
+        now = time.time()
+        if not text.strip():
+            return
+        if text.strip().lower() == "/trust":
+            self.show_trust()
+            return
+        current = self.buffers.current
+        is_command = text.startswith("/") and not text.startswith("//")
+        if not is_command and current.startswith("@"):
+            text = f"/msg {current[1:]} {text[1:] if text.startswith('//') else text}"
+        elif not is_command and current == SERVER_BUFFER:
+            self.add_line(Line("error", now, "this is the server buffer; Ctrl+N to a room"))
+            return
+        elif not is_command and current not in self.chat.rooms:
+            self.add_line(Line("error", now, f"you are not in {current}; /join {current}"))
+            return
+        target = current if current.startswith("#") else self.chat.room
+        echo = own_line(text, self.chat.nick, self.identity.fingerprint, target, now)
+        if echo is not None and self.state == "connected":
+            self.add_line(echo)
+        self.user_input.lines.put_nowait(text)
+
+    def show_trust(self) -> None:
+        now = time.time()
+        host, port = self.settings.host, self.settings.port
+        session = self.user_input.session
+        lines = [f"Server {host}:{port} key: {self.server_fingerprint or 'not connected yet'}"]
+        if self.settings.pin:
+            lines.append(f"Pinned with --pin {self.settings.pin}")
+        if session is not None:
+            found = session.known_hosts.lookup(host, port)
+            where = session.known_hosts.path
+            if found is None:
+                lines.append(f"No entry for {host}:{port} in {where}")
+            else:
+                number, fingerprint = found
+                entry = f"{session.known_hosts.host_key(host, port)} {fingerprint}"
+                lines.append(f"known_hosts entry {where}:{number}: {entry}")
+        for text in lines:
+            self.add_line(Line("info", now, text))
+
+    def complete_input(self) -> None:
+        field = self.query_one("#input", ChatInput)
+        current = self.buffers.current
+        nicks = {m.nick for m in self.chat.members.get(current, {}).values()}
+        nicks |= {name[1:] for name in self.buffers.names() if name.startswith("@")}
+        nicks.discard(self.chat.nick)
+        rooms = set(self.chat.rooms) | {n for n in self.buffers.names() if n.startswith("#")}
+        result = self.completer.complete(
+            field.value, field.cursor_position, sorted(nicks), self.commands, sorted(rooms)
+        )
+        if result is not None:
+            field.value, field.cursor_position = result
+
+    # ----- actions -----
+
+    def action_step_buffer(self, offset: int) -> None:
+        self.switch_to(self.buffers.step(offset))
+
+    def action_page(self, direction: int) -> None:
+        log = self.query_one("#messages", RichLog)
+        if direction < 0:
+            log.scroll_page_up(animate=False)
+        else:
+            log.scroll_page_down(animate=False)
+
+    def action_toggle_trace(self) -> None:
+        box = self.query_one("#trace-box", Collapsible)
+        box.collapsed = not box.collapsed
+
+    def action_quit_chat(self) -> None:
+        """Leave cleanly: close_notify if connected; give up after the close grace."""
+        if self.finished or not self.connect:
+            self.exit(self.exit_code)
+            return
+        self.quit_requested.set()
+        self.user_input.lines.put_nowait(None)
+        self.set_timer(CLOSE_GRACE + 1.0, lambda: self.exit(self.exit_code))
+
+
+async def run_tui(
+    settings: ClientSettings, identity: IdentityKey, chat: ChatClient, created: bool
+) -> int:
+    app = ChatApp(settings, identity, chat)
+    if created:
+        app.output.warn(
+            f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}"
+        )
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, app.action_quit_chat)
+    code = await app.run_async()
+    return app.exit_code if code is None else code

@@ -1,0 +1,375 @@
+"""What the full-screen client shows, as pure functions and plain objects (no terminal, no IO).
+
+The UI (tui.py) routes each :class:`~tlschat.chat.client.Line` into a :class:`Buffer` (a room, a
+private conversation, or the server buffer), renders it with :func:`render_line`, and completes
+input with :class:`Completer`. Everything here is unit-tested without Textual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rich.text import Text
+
+from ..chat.client import CLIENT_COMMANDS, Line
+from ..chat.frames import neutralize
+from ..chat.server import COMMANDS as SERVER_COMMANDS
+
+SERVER_BUFFER = "tlschat"
+PASTE_CONFIRM_LINES = 3
+# Readable on dark and light backgrounds; a nick keeps its colour as long as its key.
+NICK_COLOURS = (
+    "#e06c75",
+    "#98c379",
+    "#e5c07b",
+    "#61afef",
+    "#c678dd",
+    "#56b6c2",
+    "#d19a66",
+    "#be5046",
+    "#7ec699",
+    "#f08d49",
+    "#cc99cd",
+    "#67cdcc",
+)
+MESSAGE_KINDS = ("message", "action", "private")
+# Commands the full-screen client answers itself, on top of the chat client's and the server's.
+UI_COMMANDS = {"trust": ("/trust", "the server's fingerprint and its known_hosts entry")}
+
+
+def nick_colour(fingerprint: str) -> str:
+    """A colour derived from the key, so an impostor's nick does not look the same."""
+    if not fingerprint:
+        return "default"
+    digest = hashlib.sha256(fingerprint.encode("utf-8")).digest()
+    return NICK_COLOURS[digest[0] % len(NICK_COLOURS)]
+
+
+def short_fingerprint(fingerprint: str, length: int = 8) -> str:
+    """``SHA256:AbCdEf12…`` → ``AbCdEf12``: enough to tell keys apart at a glance."""
+    _, _, digest = fingerprint.partition(":")
+    return (digest or fingerprint)[:length]
+
+
+def is_mention(line: Line, own_nick: str) -> bool:
+    """Someone else's message that names ``own_nick`` as a word."""
+    if (
+        line.kind not in MESSAGE_KINDS
+        or not own_nick
+        or line.nick.casefold() == own_nick.casefold()
+    ):
+        return False
+    pattern = rf"(?<![\w\-\[\]{{}}|^`]){re.escape(own_nick)}(?![\w\-\[\]{{}}|^`])"
+    return re.search(pattern, line.text, re.IGNORECASE) is not None
+
+
+def day_of(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(timestamp))
+
+
+def day_line(timestamp: float) -> Text:
+    label = time.strftime("%A %d %B %Y", time.localtime(timestamp))
+    return Text(f"─── {label} ───", style="bold cyan")
+
+
+def read_marker() -> Text:
+    return Text("──────── new since you last looked ────────", style="bold yellow")
+
+
+def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text:
+    """One line of the message pane: time, verified mark, coloured nick, and loud warnings."""
+    clock = time.strftime("%H:%M:%S", time.localtime(line.timestamp))
+    text = Text(f"{clock} ", style="dim")
+    if show_room and line.room:
+        text.append(f"{neutralize(line.room)} ", style="dim")
+    body, nick = neutralize(line.text), neutralize(line.nick)
+    if line.kind in MESSAGE_KINDS:
+        if line.verified:
+            text.append("✓ ", style="bold green")
+        else:
+            text.append("✗ UNVERIFIED ", style="bold white on red")
+        colour = nick_colour(line.fingerprint)
+        if line.kind == "message":
+            text.append(f"<{nick}>", style=f"bold {colour}")
+            text.append(f" {body}")
+        elif line.kind == "action":
+            text.append(f"* {nick}", style=f"bold {colour}")
+            text.append(f" {body}")
+        else:
+            text.append(f"*{nick}*", style=f"bold {colour}")
+            text.append(f" {body}")
+        if line.history:
+            text.append("  (history)", style="dim")
+        if is_mention(line, own_nick):
+            text.stylize("on #3a2e00", len(clock) + 1)
+        if line.key_changed:
+            warning = Text(
+                f"\n⚠ KEY CHANGED: {nick} now signs with {neutralize(line.fingerprint)}, "
+                "not the key this nick had before. Verify it before trusting this message!",
+                style="bold white on red",
+            )
+            text.append_text(warning)
+        return text
+    if line.kind == "error":
+        text.append(f"!!! {body}", style="bold red")
+    elif "[WARNING:" in body:
+        text.append(f"⚠ {body}", style="bold white on red")
+    elif line.kind in ("join", "leave", "nick"):
+        text.append("→ " if line.kind == "join" else "← " if line.kind == "leave" else "~ ")
+        text.append(body, style="dim")
+    elif line.kind in ("topic", "motd"):
+        text.append(f"*** {body}", style="italic")
+    else:
+        text.append(f"*** {body}", style="")
+    return text
+
+
+def own_line(text: str, nick: str, fingerprint: str, room: str, now: float) -> Line | None:
+    """The user's own message as the server will relay it to others (it never echoes it back).
+
+    ``room`` is where the text goes: ``#room``, or ``@nick`` for a private conversation. None for
+    commands other than /me and /msg (their answers come from the server or the chat client).
+    """
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return None
+    if text.startswith("/") and not text.startswith("//"):
+        name, _, args = text[1:].partition(" ")
+        name = name.lower()
+        if name == "me" and args.strip() and room:
+            return Line("action", now, args.strip(), nick, fingerprint, room, True)
+        if name == "msg":
+            target, _, body = args.strip().partition(" ")
+            if target and body.strip():
+                return Line("private", now, body, nick, fingerprint, "@" + target, True)
+        return None
+    if not room:
+        return None
+    body = text[1:] if text.startswith("//") else text
+    kind = "private" if room.startswith("@") else "message"
+    return Line(kind, now, body, nick, fingerprint, room, True)
+
+
+def command_table() -> dict[str, tuple[str, str]]:
+    """Every slash command: the chat client's, the server's, and the UI's, with usage and help."""
+    table: dict[str, tuple[str, str]] = {}
+    for name, command in SERVER_COMMANDS.items():
+        table[name] = (command.usage, command.summary)
+    for name, client_command in CLIENT_COMMANDS.items():
+        table[name] = (client_command.usage, client_command.summary)
+    table.update(UI_COMMANDS)
+    return dict(sorted(table.items()))
+
+
+def command_help(text: str, table: dict[str, tuple[str, str]]) -> str:
+    """Inline help for the command being typed: its usage and summary, or the candidates."""
+    if not text.startswith("/") or text.startswith("//"):
+        return ""
+    name, space, _ = text[1:].partition(" ")
+    name = name.lower()
+    if name in table:
+        usage, summary = table[name]
+        return f"{usage} — {summary}"
+    if space:
+        return f"/{name}: unknown here; the server will say if it knows it"
+    matches = [f"/{n}" for n in table if n.startswith(name)]
+    return "  ".join(matches) if matches else "no such command; /help lists them"
+
+
+@dataclass
+class Buffer:
+    """A room, a private conversation (``@nick``), or the server buffer."""
+
+    name: str
+    lines: list[Line] = field(default_factory=list)
+    unread: int = 0
+    mentioned: bool = False
+    # Index of the first line not yet seen: where the read marker goes.
+    read_upto: int = 0
+
+    @property
+    def is_private(self) -> bool:
+        return self.name.startswith("@")
+
+    def label(self) -> str:
+        mark = " @" if self.mentioned else ""
+        count = f" ({self.unread})" if self.unread else ""
+        return f"{self.name}{count}{mark}"
+
+
+class Buffers:
+    """The room list: which buffer each line goes to, unread counts, mentions, the current one."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Buffer] = {SERVER_BUFFER: Buffer(SERVER_BUFFER)}
+        self.current = SERVER_BUFFER
+
+    def names(self) -> list[str]:
+        rooms = sorted(n for n in self.buffers if n.startswith("#"))
+        private = sorted((n for n in self.buffers if n.startswith("@")), key=str.casefold)
+        return [SERVER_BUFFER, *rooms, *private]
+
+    def get(self, name: str) -> Buffer:
+        if name not in self.buffers:
+            self.buffers[name] = Buffer(name)
+        return self.buffers[name]
+
+    def find_private(self, nick: str) -> str:
+        """The existing buffer for a conversation with ``nick`` (any case), or a new name."""
+        for name in self.buffers:
+            if name.startswith("@") and name[1:].casefold() == nick.casefold():
+                return name
+        return "@" + nick
+
+    def route(self, line: Line) -> str:
+        """The buffer for ``line``: its room, its private conversation, or the current buffer."""
+        if line.kind == "private":
+            return self.find_private(line.room[1:] if line.room.startswith("@") else line.nick)
+        if line.room.startswith("#"):
+            return line.room
+        return self.current
+
+    def add(self, line: Line, own_nick: str = "") -> tuple[str, bool]:
+        """File ``line``; its buffer's name and whether it should ring (a mention or a private
+        message from someone else)."""
+        name = self.route(line)
+        buffer = self.get(name)
+        buffer.lines.append(line)
+        own = bool(own_nick) and line.nick.casefold() == own_nick.casefold()
+        mention = is_mention(line, own_nick)
+        private = line.kind == "private" and not own and not line.history
+        if name != self.current:
+            if line.kind in MESSAGE_KINDS and not own:
+                buffer.unread += 1
+            buffer.mentioned = buffer.mentioned or mention or private
+        else:
+            buffer.read_upto = len(buffer.lines)
+        return name, (mention or private) and not line.history
+
+    def switch(self, name: str) -> Buffer:
+        """Make ``name`` current; its read marker stays where the user last left off."""
+        old = self.buffers.get(self.current)
+        if old is not None:
+            old.read_upto = len(old.lines)
+        buffer = self.get(name)
+        self.current = name
+        buffer.unread = 0
+        buffer.mentioned = False
+        return buffer
+
+    def step(self, offset: int) -> str:
+        names = self.names()
+        index = names.index(self.current) if self.current in names else 0
+        return names[(index + offset) % len(names)]
+
+    def close(self, name: str) -> None:
+        if name != SERVER_BUFFER:
+            self.buffers.pop(name, None)
+            if self.current == name:
+                self.current = SERVER_BUFFER
+
+
+def pane_rows(buffer: Buffer, marker_at: int | None) -> list[Line | str]:
+    """The lines of a buffer with day-change rows ("day:<timestamp>") and the read marker
+    ("marker") inserted where they belong."""
+    rows: list[Line | str] = []
+    last_day = ""
+    for index, line in enumerate(buffer.lines):
+        if marker_at is not None and index == marker_at and index > 0:
+            rows.append("marker")
+        day = day_of(line.timestamp)
+        if day != last_day:
+            if last_day:
+                rows.append(f"day:{line.timestamp}")
+            last_day = day
+        rows.append(line)
+    return rows
+
+
+class Completer:
+    """Tab completion of nicks, commands and rooms; pressing Tab again cycles the candidates."""
+
+    def __init__(self) -> None:
+        self._candidates: list[str] = []
+        self._index = 0
+        self._start = 0
+        self._last: tuple[str, int] | None = None
+
+    def complete(
+        self,
+        text: str,
+        cursor: int,
+        nicks: Iterable[str],
+        commands: Iterable[str],
+        rooms: Iterable[str],
+    ) -> tuple[str, int] | None:
+        """The text and cursor after completing the word before ``cursor``, or None."""
+        if self._last == (text, cursor) and self._candidates:
+            self._index = (self._index + 1) % len(self._candidates)
+            return self._apply(text, cursor)
+        start = cursor
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        word = text[start:cursor]
+        if not word:
+            return None
+        pool: Sequence[str]
+        if word.startswith("/") and start == 0:
+            pool = [f"/{c}" for c in commands]
+        elif word.startswith("#"):
+            pool = list(rooms)
+        else:
+            pool = list(nicks)
+        found = sorted({c for c in pool if c.casefold().startswith(word.casefold())}, key=str.lower)
+        if not found:
+            return None
+        self._candidates, self._index, self._start = found, 0, start
+        return self._apply(text, cursor)
+
+    def _apply(self, text: str, cursor: int) -> tuple[str, int]:
+        candidate = self._candidates[self._index]
+        # A nick at the start of the line addresses someone: "bob: ".
+        first_nick = self._start == 0 and not candidate.startswith(("/", "#"))
+        suffix = (":" if first_nick else "") + ("" if text[cursor:].startswith(" ") else " ")
+        before = text[: self._start]
+        new = before + candidate + suffix + text[cursor:]
+        new_cursor = len(before + candidate + suffix)
+        self._last = (new, new_cursor)
+        return new, new_cursor
+
+    def reset(self) -> None:
+        self._last = None
+        self._candidates = []
+
+
+class History:
+    """Lines the user entered, browsed with Up and Down like a shell."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self.entries: list[str] = []
+        self.limit = limit
+        self._position = 0
+        self._draft = ""
+
+    def add(self, text: str) -> None:
+        if text and (not self.entries or self.entries[-1] != text):
+            self.entries.append(text)
+            del self.entries[: -self.limit]
+        self._position = len(self.entries)
+        self._draft = ""
+
+    def previous(self, current: str) -> str:
+        if self._position == len(self.entries):
+            self._draft = current
+        self._position = max(0, self._position - 1)
+        return self.entries[self._position] if self.entries else current
+
+    def next(self) -> str:
+        self._position = min(len(self.entries), self._position + 1)
+        if self._position == len(self.entries):
+            return self._draft
+        return self.entries[self._position]
