@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tlschat.chat.frames import MAX_FRAME, encode_frame
 from tlschat.chat.server import COMMANDS, MAX_ROOMS_PER_USER, ChatServer
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store import Ban
@@ -890,3 +891,19 @@ def test_rooms_counts_keys_not_sessions() -> None:
         hello(server, session_id, key, "twin")
     (reply,) = command(server, 1, "rooms")
     assert reply[1]["lines"] == ["#general (1 member)"]
+
+
+def test_joined_lists_each_key_once_and_fits_one_frame() -> None:
+    server = make_server(max_body_bytes=4096)
+    twin = IdentityKey.generate("ed25519")
+    hello(server, 1, twin, "twin")
+    hello(server, 2, twin, "twin")
+    for session_id in range(3, 703):  # 702 keys: more than one frame's worth of members
+        hello(server, session_id, IdentityKey.generate("ed25519"), f"user{session_id}")
+    out = hello(server, 800, IdentityKey.generate("ed25519"), "late")
+    (joined,) = [frame for _, frame in out if frame["type"] == "joined"]
+    fingerprints = [member["fingerprint"] for member in joined["members"]]
+    assert len(fingerprints) == len(set(fingerprints))
+    assert fingerprints.count(twin.fingerprint) == 1
+    assert 400 < len(joined["members"]) < 702
+    assert len(encode_frame(joined)) <= MAX_FRAME

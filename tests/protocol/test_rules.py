@@ -1246,3 +1246,16 @@ def test_data_after_close_notify_in_a_later_call_sets_the_error(keys: Keys) -> N
 def test_config_out_of_range_is_refused(keys: Keys, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ConnectionConfig(identity=keys["ed25519"], **options)
+
+
+def test_two_sessions_between_the_same_identities_share_no_traffic_secret(keys: Keys) -> None:
+    """Forward secrecy: each connection's X25519 key is fresh, so its secrets are its own."""
+    first = connected_pair(keys)
+    second = connected_pair(keys)
+    secrets = {
+        side._write_keys.secret
+        for pair in (first, second)
+        for side in pair
+        if side._write_keys is not None
+    }
+    assert len(secrets) == 4

@@ -321,11 +321,11 @@ class ChatServer:
         return out + self._to_room(room, join, exclude=session.session_id)
 
     def _room_state(self, room: str) -> dict[str, Any]:
-        return {
-            "room": room,
-            "topic": self.topics.get(room, ""),
-            "members": [s.describe() for s in self._members(room)],
-        }
+        """A room's topic and members, one entry per key, cut to fit one frame."""
+        members = {s.fingerprint: s.describe() for s in self._members(room)}
+        state: dict[str, Any] = {"room": room, "topic": self.topics.get(room, "")}
+        fit_list(state, "members", list(members.values()))
+        return state
 
     @staticmethod
     def _stored_frame(message: StoredMessage) -> dict[str, Any]:
@@ -536,9 +536,9 @@ class ChatServer:
                 "connected_since": first.connected_at,
                 "idle": now - max(s.last_active for s in online),
                 "away": first.away,
-                "rooms": sorted({room for s in online for room in s.rooms}),
                 "operator": self.is_operator(fingerprint),
             }
+            fit_list(reply, "rooms", sorted({room for s in online for room in s.rooms}))
         else:
             reply |= {"nick": self.store.nick_of(fingerprint) or args, "online": False}
         return [(session.session_id, reply)]
