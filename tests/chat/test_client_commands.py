@@ -67,7 +67,7 @@ def test_frame_handler_table() -> None:
     assert sorted(FRAME_HANDLERS) == sorted(
         [
             "welcome", "joined", "parted", "join", "leave", "nick", "notice", "motd", "error",
-            "info", "topic", "whois", "bye", "history", "message", "ping", "pong",
+            "info", "topic", "whois", "bye", "history", "message", "ping", "pong", "away",
         ]
     )  # fmt: skip
 
@@ -758,3 +758,13 @@ def test_prepare_reconnect_rejoins_rooms_and_restores_the_current_one(
         {"type": "command", "name": "join", "args": "#go"},
         {"type": "command", "name": "join", "args": "#rust"},
     ]
+
+
+def test_away_frame_updates_the_member_list_quietly(
+    net: Net, alice: ChatClient, ed_bob: IdentityKey
+) -> None:
+    _, shown = net.type(BOB, "/away lunch")
+    assert shown[ALICE] == []
+    assert alice.members["#general"]["bob"].away == "lunch"
+    net.type(BOB, "/back")
+    assert alice.members["#general"]["bob"].away == ""

@@ -503,16 +503,37 @@ def test_topic_usage(room: ChatServer, args: str) -> None:
 # --- away, back ------------------------------------------------------------------------------
 
 
-def test_away_marks_every_session_of_the_key(room: ChatServer, ed_bob: IdentityKey) -> None:
+def away_event(key: IdentityKey, text: str) -> dict[str, str]:
+    return {"type": "away", "nick": "bob", "fingerprint": key.fingerprint, "away": text}
+
+
+def test_away_marks_every_session_of_the_key_and_tells_the_room(
+    room: ChatServer, ed_bob: IdentityKey
+) -> None:
     hello(room, 10, ed_bob, "bob")
-    assert command(room, BOB, "away", "lunch") == [notice(BOB, "You are marked away: lunch")]
+    everyone = [ALICE, BOB, CAROL, 10]
+    assert command(room, BOB, "away", "lunch") == [
+        notice(BOB, "You are marked away: lunch"),
+        *[(target, away_event(ed_bob, "lunch")) for target in everyone],
+    ]
     assert room.sessions[BOB].away == room.sessions[10].away == "lunch"
-    assert command(room, 10, "back") == [notice(10, "You are back")]
+    assert command(room, 10, "back") == [
+        notice(10, "You are back"),
+        *[(target, away_event(ed_bob, "")) for target in everyone],
+    ]
     assert room.sessions[BOB].away == room.sessions[10].away == ""
 
 
-def test_away_without_message(room: ChatServer) -> None:
-    assert command(room, BOB, "away") == [notice(BOB, "You are marked away: away")]
+def test_away_is_not_told_to_rooms_the_key_is_not_in(room: ChatServer, ed_bob: IdentityKey) -> None:
+    command(room, ALICE, "join", "#rust")
+    command(room, ALICE, "part", "#general")
+    out = command(room, BOB, "away", "lunch")
+    assert ALICE not in [target for target, _ in out]
+
+
+def test_away_without_message(room: ChatServer, ed_bob: IdentityKey) -> None:
+    assert command(room, BOB, "away")[0] == notice(BOB, "You are marked away: away")
+    assert room.sessions[BOB].away == "away"
 
 
 @pytest.mark.parametrize("text", ["x" * 201, "two\nlines", "esc\x1b[2J"])

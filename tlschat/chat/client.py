@@ -422,6 +422,15 @@ class ChatClient:
             texts.append("  offline")
         return [Line("info", now, text, nick, fingerprint) for text in texts]
 
+    def _on_away(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """Someone in a room of ours went away or came back: only the member lists change."""
+        nick, away = field_str(frame, "nick", 64), field_str(frame, "away", 256)
+        for present in self.members.values():
+            member = present.get(nick.casefold())
+            if member is not None:
+                present[nick.casefold()] = replace(member, away=away)
+        return []
+
     def _on_ping(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.outbox.append({"type": "pong"})
         return []
@@ -571,6 +580,7 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "bye": ChatClient._on_bye,
     "history": ChatClient._on_history,
     "message": ChatClient._on_message,
+    "away": ChatClient._on_away,
     "ping": ChatClient._on_ping,
     "pong": ChatClient._on_pong,
 }

@@ -566,14 +566,23 @@ class ChatServer:
         text = args or "away"
         if len(text.encode()) > MAX_AWAY_BYTES or has_unsafe_text(text):
             raise FrameError(f"an away message is at most {MAX_AWAY_BYTES} bytes of plain text")
-        for own in self._sessions_of(session.fingerprint):
-            own.away = text
-        return [(session.session_id, notice_frame(f"You are marked away: {text}"))]
+        return [
+            (session.session_id, notice_frame(f"You are marked away: {text}")),
+            *self._set_away(session, text),
+        ]
 
     def _cmd_back(self, session: Session, args: str, now: float) -> list[Outgoing]:
-        for own in self._sessions_of(session.fingerprint):
-            own.away = ""
-        return [(session.session_id, notice_frame("You are back"))]
+        return [(session.session_id, notice_frame("You are back")), *self._set_away(session, "")]
+
+    def _set_away(self, session: Session, text: str) -> list[Outgoing]:
+        """Mark every session of the key, and tell the people who share a room with it."""
+        own = self._sessions_of(session.fingerprint)
+        for each in own:
+            each.away = text
+        event = {"type": "away", **session.describe()}
+        rooms = {room for each in own for room in each.rooms}
+        told = {s.session_id for room in rooms for s in self._members(room)}
+        return [(target, event) for target in sorted(told)]
 
     # ----- moderation -----
 
