@@ -464,3 +464,43 @@ def test_no_timeout_once_connected(keys: Keys) -> None:
     assert client.deadline is None and server.deadline is None
     assert client.handle_timer(1e9) == [] and server.handle_timer(1e9) == []
     assert client.is_connected and server.is_connected
+
+
+def test_messages_queued_together_are_sealed_into_one_record(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    for text in (b"one", b"two", b"three"):
+        client.send_data(text)
+    records = split_records(client.data_to_send())
+    assert len(records) == 1
+    assert server.receive_data(records[0]) == [
+        DataReceived(b"one"),
+        DataReceived(b"two"),
+        DataReceived(b"three"),
+    ]
+
+
+def test_a_burst_larger_than_a_record_fills_whole_records_in_order(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    messages = [bytes([i]) * 5000 for i in range(10)]  # 50 030 bytes framed
+    for message in messages:
+        client.send_data(message)
+    records = split_records(client.data_to_send())
+    assert [len(r) - 5 - 1 - TAG_LENGTH for r in records] == [MAX_PLAINTEXT] * 3 + [
+        10 * 5003 - 3 * MAX_PLAINTEXT
+    ]
+    assert server.receive_data(b"".join(records)) == [DataReceived(m) for m in messages]
+
+
+def test_queued_data_goes_out_before_a_key_update_and_close_notify(keys: Keys) -> None:
+    client, server = connected_pair(keys)
+    client.send_data(b"before the update")
+    client.update_keys()
+    client.send_data(b"after the update")
+    client.close()
+    events = server.receive_data(client.data_to_send())
+    assert events == [
+        DataReceived(b"before the update"),
+        KeyUpdated("read", 1),
+        DataReceived(b"after the update"),
+        ConnectionClosed(),
+    ]

@@ -466,9 +466,12 @@ def test_bad_client_keys(keys: Keys, presented: Any, alert: AlertDescription) ->
 
 
 def sent_records(sender: Any, *messages: bytes) -> list[bytes]:
+    """One record per message: each is taken off the connection before the next is queued."""
+    records: list[bytes] = []
     for message in messages:
         sender.send_data(message)
-    return split_records(sender.data_to_send())
+        records += split_records(sender.data_to_send())
+    return records
 
 
 def test_replayed_record_is_bad_record_mac(keys: Keys) -> None:

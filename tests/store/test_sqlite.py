@@ -242,3 +242,12 @@ def test_store_creates_its_directory(tmp_path: Path) -> None:
     path = tmp_path / "data" / "nested" / "chat.db"
     SQLiteStore(path).close()
     assert path.is_file()
+
+
+def test_appending_a_message_records_its_counter_in_the_same_transaction(
+    store: SQLiteStore,
+) -> None:
+    stored = message("#general", 7)
+    store.append_message(stored)
+    assert store.last_counter(stored.sender) == stored.counter
+    assert store.recent_messages("#general", 10) == [stored]

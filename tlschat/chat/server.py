@@ -354,7 +354,6 @@ class ChatServer:
         }
         if message.target.startswith("@"):
             return self._private(session, message, relayed)
-        self.store.set_last_counter(message.sender, message.counter)
         self.store.append_message(
             StoredMessage(
                 message.target,

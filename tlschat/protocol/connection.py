@@ -145,6 +145,8 @@ class Connection:
         self._server_hs_secret = b""
         self._application_secrets = (b"", b"")
         self._application_buffer = bytearray()
+        # Application messages queued but not yet sealed: data_to_send() seals them together.
+        self._unsealed = bytearray()
         self._idle_records = 0
         ephemeral = X25519PrivateKey.from_private_bytes(config.entropy(X25519_SHARE_LENGTH))
         self._ephemeral: X25519PrivateKey | None = ephemeral
@@ -168,6 +170,9 @@ class Connection:
         return self._write_keys.generation if self._write_keys else 0
 
     def data_to_send(self) -> bytes:
+        """Everything queued, with the application messages sent since the last call sealed
+        together into as few records as they fit (one AEAD operation for a burst)."""
+        self._seal_pending()
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
@@ -210,11 +215,10 @@ class Connection:
             raise RuntimeError(f"cannot send application data in state {self.state.name}")
         if len(data) > self.config.max_message:
             raise ValueError(f"message of {len(data)} bytes exceeds {self.config.max_message}")
-        framed = len(data).to_bytes(MESSAGE_LENGTH_BYTES, "big") + data
-        for start in range(0, len(framed), MAX_PLAINTEXT):
-            self._send_protected(
-                ContentType.application_data, framed[start : start + MAX_PLAINTEXT]
-            )
+        self._unsealed += len(data).to_bytes(MESSAGE_LENGTH_BYTES, "big")
+        self._unsealed += data
+        while len(self._unsealed) >= MAX_PLAINTEXT:
+            self._seal_chunk()
 
     def send_raw_record(self, content_type: int, content: bytes) -> None:
         """Protect and queue one record as it is (tests and the evil peer build on this)."""
@@ -224,6 +228,7 @@ class Connection:
         """Send KeyUpdate and switch to the next write key (TLS 1.3 section 4.6.3)."""
         if self.state is not State.CONNECTED or self.close_notify_sent:
             raise RuntimeError(f"cannot update keys in state {self.state.name}")
+        self._seal_pending()
         self._send_key_update(request_peer)
 
     def abort(self, alert: AlertDescription, reason: str) -> ProtocolError:
@@ -267,7 +272,21 @@ class Connection:
         self.state = State.CLOSED
         self.deadline = None
 
+    def _seal_chunk(self) -> None:
+        chunk = bytes(self._unsealed[:MAX_PLAINTEXT])
+        del self._unsealed[:MAX_PLAINTEXT]
+        self._protect(ContentType.application_data, chunk)
+
+    def _seal_pending(self) -> None:
+        while self._unsealed:
+            self._seal_chunk()
+
     def _send_protected(self, content_type: int, content: bytes) -> None:
+        """Queue one record, after the application data queued before it."""
+        self._seal_pending()
+        self._protect(content_type, content)
+
+    def _protect(self, content_type: int, content: bytes) -> None:
         keys = self._write_keys
         if keys is None:
             self._outgoing += plaintext_record(content_type, content)
@@ -279,6 +298,7 @@ class Connection:
         self._outgoing += keys.seal(content_type, content)
 
     def _send_key_update(self, request_peer: bool) -> None:
+        """KeyUpdate under the current key, then switch; callers seal pending data first."""
         assert self._write_keys is not None
         message = encode_handshake(KeyUpdate(request_update=request_peer))
         self._outgoing += self._write_keys.seal(ContentType.handshake, message)
@@ -408,6 +428,7 @@ class Connection:
             self._records.read_keys.update()
             self._events.append(KeyUpdated("read", self.read_generation))
             if message.request_update and not self.close_notify_sent:
+                self._seal_pending()
                 self._send_key_update(False)
                 self._events.append(KeyUpdated("write", self.write_generation))
             return

@@ -75,6 +75,8 @@ class ChatService:
         # since a real client finishes in milliseconds and a slowloris never does.
         self.pending: dict[int, ClientLink] = {}
         self.per_address: collections.Counter[str] = collections.Counter()
+        self._unflushed: dict[int, ClientLink] = {}
+        self._flush_scheduled = False
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._config: ConnectionConfig | None = None
@@ -139,6 +141,17 @@ class ChatService:
             if frame["type"] == "bye":
                 link.bye_reason = str(frame.get("reason", ""))
                 link.connection.close()
+            self._unflushed[link.session_id] = link
+        if self._unflushed and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        """Write what this event-loop pass queued for each client: one record and one write
+        per client for a burst of messages, instead of one per message."""
+        self._flush_scheduled = False
+        unflushed, self._unflushed = self._unflushed, {}
+        for link in unflushed.values():
             link.flush(self.settings.max_write_buffer)
 
     def _refusal(self, address: str) -> str:
@@ -198,6 +211,7 @@ class ChatService:
             connection.abort(AlertDescription.internal_error, "server error")
             link.flush(self.settings.max_write_buffer)
         finally:
+            link.flush(self.settings.max_write_buffer)
             reason = link.bye_reason or reason
             self.links.pop(link.session_id, None)
             self.pending.pop(link.session_id, None)

@@ -30,7 +30,8 @@ class Ban:
 
 class Store(Protocol):
     def append_message(self, message: StoredMessage) -> None:
-        """Durably store ``message`` before it is relayed to anyone."""
+        """Durably store ``message``, and its counter as its sender's last, in one transaction,
+        before it is relayed to anyone."""
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of ``room``, oldest first."""

@@ -55,20 +55,23 @@ class SQLiteStore:
         self._db.executescript(SCHEMA)
 
     def append_message(self, message: StoredMessage) -> None:
-        self._db.execute(
-            "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
-            " signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.room,
-                message.sender,
-                message.nick,
-                message.key_der,
-                message.counter,
-                message.timestamp_ms,
-                message.body,
-                message.signature,
-            ),
-        )
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
+                " signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.room,
+                    message.sender,
+                    message.nick,
+                    message.key_der,
+                    message.counter,
+                    message.timestamp_ms,
+                    message.body,
+                    message.signature,
+                ),
+            )
+            self._set_counter(message.sender, message.counter)
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         rows = self._db.execute(
@@ -110,6 +113,9 @@ class SQLiteStore:
         return -1 if row is None else int(row[0])
 
     def set_last_counter(self, fingerprint: str, counter: int) -> None:
+        self._set_counter(fingerprint, counter)
+
+    def _set_counter(self, fingerprint: str, counter: int) -> None:
         self._db.execute(
             "INSERT INTO counters (fingerprint, counter) VALUES (?, ?)"
             " ON CONFLICT (fingerprint) DO UPDATE SET counter = excluded.counter",
