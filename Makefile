@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
-LINTED := tlschat tests tools server.py client.py
+LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit clean
+.PHONY: setup server client test lint typecheck unit fuzz clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,46 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Coverage-guided fuzzing with atheris: every target for FUZZ_SECONDS each. New inputs go to
+# FUZZ_SCRATCH (the committed fuzz/corpus/ only seeds the run); crashing inputs land in
+# FUZZ_SCRATCH/artifacts and the target fails. Worth keeping? Copy one to fuzz/corpus/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_SCRATCH ?= .fuzz-scratch
+FUZZ_TARGETS := fuzz_record fuzz_handshake fuzz_server_connection fuzz_client_connection fuzz_frames
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	@mkdir -p $(FUZZ_SCRATCH)/artifacts
+	@failed=""; \
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_SCRATCH)/$$target; \
+		echo "== $$target for $(FUZZ_SECONDS) s"; \
+		$(BIN)/python -m fuzz.$$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_SCRATCH)/artifacts/$$target- \
+			$(FUZZ_SCRATCH)/$$target fuzz/corpus/$$target || failed="$$failed $$target"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "fuzz: crashed:$$failed (inputs in $(FUZZ_SCRATCH)/artifacts)"; exit 1; \
+	fi
+
+# Benchmarks against an asyncio+ssl relay, the same relay on TCP and ngircd (docs/BENCHMARKS.md).
+# `bench` installs ngircd with apt-get when it is missing and we are root; `bench-quick` (under
+# 2 minutes) skips ngircd if it is not installed. Both print a table and write benchmarks/results/.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --full --install-ngircd $(ARGS)
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --quick $(ARGS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(FUZZ_SCRATCH)

@@ -1,0 +1,1 @@
+"""Atheris fuzz targets: run each as ``python -m fuzz.fuzz_<name>`` (see ``make fuzz``)."""
