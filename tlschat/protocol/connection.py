@@ -524,7 +524,7 @@ class Connection:
         assert self.suite is not None and self.version is not None and self.peer is not None
         # Only the current traffic secrets are needed from here on; a later memory disclosure
         # should find no handshake or master secret to derive the rest from.
-        self._schedule = KeySchedule()
+        self._schedule.handshake_secret = self._schedule.master_secret = b""
         self._client_hs_secret = self._server_hs_secret = b""
         self._application_secrets = (b"", b"")
         self.state = State.CONNECTED

@@ -259,13 +259,21 @@ class ChatService:
             await link.writer.drain()
 
     def _handle_events(self, link: ClientLink, events: list[Event]) -> None:
+        # The trace lines of one read are logged in one call: logging costs as much per call as
+        # a good part of the handshake's own crypto.
+        trace: list[str] = []
         for event in events:
             if isinstance(event, HandshakeStep):
                 prefix = f"Step {event.step}: " if event.step else ""
-                log.info("[TLS] %s%s", prefix, event.text)
-            elif isinstance(event, HandshakeComplete):
+                trace.append(f"[TLS] {prefix}{event.text}")
+                continue
+            if isinstance(event, HandshakeComplete):
+                trace.append(f"[TLS] Client {link.peer} identity {event.peer.fingerprint}")
+            if trace:
+                log.info("%s", "\n".join(trace))
+                trace.clear()
+            if isinstance(event, HandshakeComplete):
                 self.pending.pop(link.session_id, None)
-                log.info("[TLS] Client %s identity %s", link.peer, event.peer.fingerprint)
                 self.deliver(self.chat.connect(link.session_id, event.peer, link.peer, time.time()))
             elif isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
@@ -276,6 +284,8 @@ class ChatService:
                     event.direction,
                     event.generation,
                 )
+        if trace:
+            log.info("%s", "\n".join(trace))
 
     def _on_frame(self, link: ClientLink, data: bytes, now: float) -> list[Outgoing]:
         try:
