@@ -18,7 +18,10 @@ from .servers import CLOCK_TICKS, Server, cpu_seconds
 
 CORES = os.cpu_count() or 1
 WARMUP = 1.0
-SAT_DELIVERIES_GUESS = 60_000  # deliveries/s tlschat might reach: sizes the pre-signed stock
+# What tlschat might reach at saturation, to size the stock of pre-signed messages: at most
+# 5,000 messages/s, or 150,000 deliveries/s (past it, the rest is signed in the window: reported).
+SAT_MESSAGES_GUESS = 5_000
+SAT_DELIVERIES_GUESS = 150_000
 LIGHT_RATE = 200.0  # msgs/s offered in all at the light fixed load ...
 LIGHT_MAX_DELIVERIES = 10_000.0  # ... or less, so that the room's deliveries stay at this rate
 
@@ -191,7 +194,7 @@ def run_room(
     fixed_rate = light_rate(n)
     presign = 0
     if server.kind == "tlschat":
-        per_sender_sat = SAT_DELIVERIES_GUESS / max(1, n - 1) / senders
+        per_sender_sat = min(SAT_MESSAGES_GUESS, SAT_DELIVERIES_GUESS / max(1, n - 1)) / senders
         seconds = duration + warmup + 1.0
         presign = math.ceil(seconds * (fixed_rate / senders + per_sender_sat)) + 2 * window
     specs = [
