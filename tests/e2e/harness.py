@@ -347,9 +347,9 @@ class Harness:
         client.wait_joined()
         return client
 
-    def fingerprint(self, data_dir: Path) -> str:
+    def _fingerprint(self, *args: str) -> str:
         result = subprocess.run(
-            self.command("fingerprint", "--data-dir", str(data_dir)),
+            self.command("fingerprint", *args),
             env=self.env,
             capture_output=True,
             text=True,
@@ -358,17 +358,13 @@ class Harness:
         )
         return result.stdout.strip()
 
+    def fingerprint(self, data_dir: Path) -> str:
+        """The fingerprint of the server key in ``data_dir``."""
+        return self._fingerprint("--data-dir", str(data_dir))
+
     def key_fingerprint(self, home: Path) -> str:
         """The fingerprint of the identity in ``home`` (`tlschat fingerprint --home`)."""
-        result = subprocess.run(
-            self.command("fingerprint", "--home", str(home)),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=EXIT_WAIT,
-            check=True,
-        )
-        return result.stdout.strip()
+        return self._fingerprint("--home", str(home))
 
     def proxy(self, port: int) -> RecordingProxy:
         proxy = RecordingProxy(port)
