@@ -282,7 +282,27 @@ def test_second_session_shares_a_fallback_nick(
     hello(server, BOB, ed_bob, "alice")
     out = hello(server, 10, ed_bob, "")
     assert out[0] == (10, welcome(fallback_nick(ed_bob), ed_bob))
-    assert [frame["type"] for _, frame in out] == ["welcome", "joined", "join", "join"]
+    # Presence is per key: bob's second device joining #general is news to nobody.
+    assert [frame["type"] for _, frame in out] == ["welcome", "joined"]
+
+
+def test_only_the_last_session_of_a_key_leaving_is_announced(
+    server: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    hello(server, ALICE, ed_alice, "alice")
+    hello(server, BOB, ed_bob, "bob")
+    hello(server, 10, ed_bob, "bob")
+    assert server.disconnect(10, "quit") == []
+    assert command(server, BOB, "join", "#rust")[-1][1]["type"] == "joined"
+    hello(server, 11, ed_bob, "bob")
+    command(server, 11, "join", "#rust")
+    assert command(server, 11, "part", "#rust") == [(11, {"type": "parted", "room": "#rust"})]
+    # bob's first session leaves #rust (nobody else there) and #general (11 is still there).
+    assert server.disconnect(BOB, "quit") == []
+    out = server.disconnect(11, "quit")
+    assert [(target, frame["type"], frame["room"], frame["reason"]) for target, frame in out] == [
+        (ALICE, "leave", "#general", "quit")
+    ]
 
 
 def test_online_fallback_nick_is_not_given_to_another_key(

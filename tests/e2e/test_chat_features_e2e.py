@@ -117,7 +117,11 @@ def test_nick_belongs_to_its_key_across_reconnects_restarts_and_devices(
     laptop = harness.joined_client("alice", port, home=laptop_home)
     assert laptop.nick == "alice"
     assert laptop.find("belongs to another key") is None, laptop.describe()
-    alice.wait_for_line(notice("alice joined #general"))
+    # Presence is per key, so the laptop's arrival is not announced; what it says reaches the
+    # other device, under the same nick.
+    laptop.send("hello from the laptop")
+    alice.wait_for_line(said("alice", "hello from the laptop"))
+    assert alice.find(notice("alice joined #general")) is None
     quit_cleanly(alice, laptop)
 
 

@@ -182,8 +182,7 @@ class ChatServer:
             return []
         out: list[Outgoing] = []
         for room in session.rooms:
-            event = {"type": "leave", "room": room, **session.describe(), "reason": reason}
-            out += self._to_room(room, event)
+            out += self._leave(session, room, reason)
         return out
 
     def receive(self, session_id: int, frame: dict[str, Any], now: float) -> list[Outgoing]:
@@ -317,8 +316,24 @@ class ChatServer:
                 frame: dict[str, Any] = {"type": "history", "room": room}
                 fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
                 out.append((session.session_id, frame))
+        if self._key_in_room(session, room):
+            return out  # another device of this key is here already: nobody new joined
         join = {"type": "join", "room": room, **session.describe()}
         return out + self._to_room(room, join, exclude=session.session_id)
+
+    def _key_in_room(self, session: Session, room: str) -> bool:
+        """Whether another session of ``session``'s key is in ``room``: presence is per key."""
+        return any(
+            other.fingerprint == session.fingerprint and other is not session
+            for other in self._members(room)
+        )
+
+    def _leave(self, session: Session, room: str, reason: str) -> list[Outgoing]:
+        """Tell ``room`` that ``session`` left it, unless the key is still there on another."""
+        if self._key_in_room(session, room):
+            return []
+        event = {"type": "leave", "room": room, **session.describe(), "reason": reason}
+        return self._to_room(room, event, exclude=session.session_id)
 
     def _room_state(self, room: str) -> dict[str, Any]:
         """A room's topic and members, one entry per key, cut to fit one frame."""
@@ -485,9 +500,12 @@ class ChatServer:
             raise FrameError("usage: /part #room")
         if room not in session.rooms:
             raise FrameError(f"you are not in {room}")
+        out = [
+            (session.session_id, {"type": "parted", "room": room}),
+            *self._leave(session, room, "part"),
+        ]
         session.rooms.remove(room)
-        leave = {"type": "leave", "room": room, **session.describe(), "reason": "part"}
-        return [(session.session_id, {"type": "parted", "room": room}), *self._to_room(room, leave)]
+        return out
 
     def _cmd_rooms(self, session: Session, args: str, now: float) -> list[Outgoing]:
         keys_in: dict[str, set[str]] = {}
