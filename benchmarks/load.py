@@ -47,7 +47,7 @@ from tlschat.protocol import (
     ServerAuthenticated,
 )
 
-from .servers import HOST, IRC_CHANNEL, IRC_OPERATOR
+from .servers import HOST, IRC_CHANNEL, IRC_OPERATOR, speaks_tlschat
 
 CAPACITY = 1 << 15  # send-time slots per sender (a ring: seq % CAPACITY)
 BODY_BYTES = 64
@@ -377,7 +377,7 @@ class Worker:
 
     def make_client(self, index: int, mode: str) -> Client:
         kind = self.spec.target.kind
-        if kind == "tlschat":
+        if speaks_tlschat(kind):
             identity = IdentityKey.generate(self.spec.seed_key_type)
             return TlschatClient(self, index, mode, identity, self.spec.target.fingerprint)
         if kind == "ngircd":
@@ -588,7 +588,7 @@ async def _handshake_worker(
     async def loop_handshakes(lane: int) -> None:
         index = lane
         while time.monotonic() < t_end:
-            if target.kind == "tlschat":
+            if speaks_tlschat(target.kind):
                 client: Client = TlschatClient(
                     worker, index, "handshake", identity, target.fingerprint
                 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-ORDER = ("tlschat", "ssl", "tcp", "ngircd")
+ORDER = ("tlschat", "tlschat-uvloop", "ssl", "tcp", "ngircd")
+OURS = ("tlschat", "tlschat-uvloop")
 
 
 def _f(value: Any, digits: int = 0, width: int = 9) -> str:
@@ -33,15 +34,16 @@ def _idle_counts(results: dict[str, Any]) -> list[int]:
     return sorted({int(key.split("/")[1]) for key in results if key.startswith("idle/")})
 
 
-def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each of the issue's targets: what was measured, and met / missed / not measured."""
+def targets(data: dict[str, Any], server: str = "tlschat") -> list[dict[str, Any]]:
+    """Each of the issue's targets for ``server``: what was measured, and met / missed /
+    not measured."""
     results, floor = data.get("results", {}), data.get("crypto_floor", {})
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: str, met: bool | None) -> None:
         out.append({"target": name, "measured": measured, "met": met})
 
-    hs, hs_ssl = _get(results, "handshake/tlschat"), _get(results, "handshake/ssl")
+    hs, hs_ssl = _get(results, f"handshake/{server}"), _get(results, "handshake/ssl")
     ours = hs.get("per_server_cpu_s") if hs else None
     theirs = hs_ssl.get("per_server_cpu_s") if hs_ssl else None
     ratio = _ratio(ours, theirs)
@@ -58,7 +60,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         None if share is None else share >= 0.75,
     )
     for n in (100, 1000):
-        mine = _get(results, f"fanout/saturation/{n}/tlschat")
+        mine = _get(results, f"fanout/saturation/{n}/{server}")
         ssl_run = _get(results, f"fanout/saturation/{n}/ssl")
         irc = _get(results, f"fanout/saturation/{n}/ngircd")
         cpu = mine.get("cpu_us_per_msg") if mine else None
@@ -66,7 +68,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         irc_cpu = irc.get("cpu_us_per_msg") if irc else None
         r_ssl = _ratio(cpu, ssl_cpu)
         held = mine.get("connected") if mine else None
-        note = f" (tlschat held only {held} clients)" if held is not None and held < n else ""
+        note = f" ({server} held only {held} clients)" if held is not None and held < n else ""
         add(
             f"N={n}: CPU per delivered message <= 1/3 of ssl's (saturation)",
             f"{r_ssl:.2f}x ssl ({cpu:.1f} vs {ssl_cpu:.1f} us){note}" if r_ssl else "not measured",
@@ -81,7 +83,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             None if r_irc is None else r_irc <= 1.0,
         )
     for n in _sizes(results):
-        mine = _get(results, f"fanout/fixed/{n}/tlschat")
+        mine = _get(results, f"fanout/fixed/{n}/{server}")
         others = [_get(results, f"fanout/fixed/{n}/{k}") for k in ("ssl", "ngircd")]
         p99 = mine.get("p99_ms") if mine else None
         refs = [o.get("p99_ms") for o in others if o and o.get("p99_ms") is not None]
@@ -94,7 +96,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             p99 <= min(refs),
         )
     for count in _idle_counts(results):
-        mine = _get(results, f"idle/{count}/tlschat")
+        mine = _get(results, f"idle/{count}/{server}")
         kib = mine.get("kib_per_connection") if mine else None
         add(
             f"{count:,} idle: <= 13 KiB per authenticated connection",
@@ -104,7 +106,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     held = [
         r.get("connected", 0)
         for k, r in results.items()
-        if k.startswith("idle/") and k.endswith("/tlschat") and isinstance(r, dict)
+        if k.startswith("idle/") and k.endswith(f"/{server}") and isinstance(r, dict)
     ]
     most = max(held, default=0)
     limit = data.get("settings", {}).get("file_limit")
@@ -151,19 +153,19 @@ def table(data: dict[str, Any]) -> str:
         ssl_rate = (_get(results, "handshake/ssl") or {}).get("per_server_cpu_s")
         lines += ["", "Full handshakes (new connection each, no resumption)"]
         lines.append(
-            f"{'server':8} {'per wall-s':>10} {'per CPU-s':>10} {'vs ssl':>7} {'% floor':>8} "
+            f"{'server':14} {'per wall-s':>10} {'per CPU-s':>10} {'vs ssl':>7} {'% floor':>8} "
             f"{'p50 ms':>7}  limited by"
         )
         for kind, r in hs_rows:
             per_cpu = r.get("per_server_cpu_s")
             floor_key = (
                 "floor_per_cpu_s_ed25519_client"
-                if kind == "tlschat"
+                if kind in OURS
                 else "floor_per_cpu_s_no_client_auth"
             )
             share = _ratio(per_cpu, floor.get(floor_key))
             lines.append(
-                f"{kind:8} {_f(r.get('per_wall_s'), 0, 10)} {_f(per_cpu, 0, 10)} "
+                f"{kind:14} {_f(r.get('per_wall_s'), 0, 10)} {_f(per_cpu, 0, 10)} "
                 f"{_f(_ratio(per_cpu, ssl_rate), 2, 7)} "
                 f"{_f(share * 100 if share else None, 0, 7)}% {_f(r.get('p50_ms'), 1, 7)}  "
                 f"{r.get('limited_by')}"
@@ -180,13 +182,13 @@ def table(data: dict[str, Any]) -> str:
             continue
         lines += ["", title]
         lines.append(
-            f"{'N':>5} {'server':8} {'offered/s':>9} {'deliv./s':>9} {'per CPU-s':>9} "
+            f"{'N':>5} {'server':14} {'offered/s':>9} {'deliv./s':>9} {'per CPU-s':>9} "
             f"{'CPU us':>7} {'vs ssl':>6} {'p50 ms':>7} {'p99 ms':>7}  limited by"
         )
         for n, kind, r in rows:
             ssl_cpu = (_get(results, f"fanout/{mode}/{n}/ssl") or {}).get("cpu_us_per_msg")
             lines.append(
-                f"{n:>5} {kind:8} {_f(r.get('offered_deliveries_per_s'), 0)} "
+                f"{n:>5} {kind:14} {_f(r.get('offered_deliveries_per_s'), 0)} "
                 f"{_f(r.get('delivered_per_s'), 0)} {_f(r.get('per_server_cpu_s'), 0)} "
                 f"{_f(r.get('cpu_us_per_msg'), 1, 7)} "
                 f"{_f(_ratio(r.get('cpu_us_per_msg'), ssl_cpu), 2, 6)} "
@@ -207,24 +209,25 @@ def table(data: dict[str, Any]) -> str:
     if idle_rows:
         lines += ["", "Idle authenticated connections (server RSS growth over its baseline)"]
         lines.append(
-            f"{'K':>6} {'server':8} {'held':>7} {'KiB/conn':>9} {'per GiB':>9} {'vs ssl':>7} "
+            f"{'K':>6} {'server':14} {'held':>7} {'KiB/conn':>9} {'per GiB':>9} {'vs ssl':>7} "
             f"{'connect s':>9}"
         )
         for count, kind, r in idle_rows:
             ssl_kib = (_get(results, f"idle/{count}/ssl") or {}).get("kib_per_connection")
             lines.append(
-                f"{count:>6} {kind:8} {_f(r.get('connected'), 0, 7)} "
+                f"{count:>6} {kind:14} {_f(r.get('connected'), 0, 7)} "
                 f"{_f(r.get('kib_per_connection'), 1)} {_f(r.get('connections_per_gib'), 0)} "
                 f"{_f(_ratio(r.get('kib_per_connection'), ssl_kib), 3, 7)} "
                 f"{_f(r.get('connect_s'), 1)}"
                 + (f" [failed {r['failed']}: {r['first_error'][:60]}]" if r.get("failed") else "")
             )
-    checked = targets(data)
-    if checked:
-        lines += ["", "Issue targets"]
-        for item in checked:
-            verdict = {True: "MET   ", False: "MISSED", None: "n/a   "}[item["met"]]
-            lines.append(f"  {verdict} {item['target']}: {item['measured']}")
+    for ours in OURS:
+        checked = targets(data, ours)
+        if any(item["met"] is not None for item in checked):
+            lines += ["", f"Issue targets: {ours}"]
+            for item in checked:
+                verdict = {True: "MET   ", False: "MISSED", None: "n/a   "}[item["met"]]
+                lines.append(f"  {verdict} {item['target']}: {item['measured']}")
     return "\n".join(lines)
 
 
@@ -305,7 +308,7 @@ def markdown(data: dict[str, Any]) -> str:
         row(["---"] * 6)
         for kind, r in hs:
             per_cpu = r.get("per_server_cpu_s")
-            key = "ed25519_client" if kind == "tlschat" else "no_client_auth"
+            key = "ed25519_client" if kind in OURS else "no_client_auth"
             share = _ratio(per_cpu, floor.get(f"floor_per_cpu_s_{key}"))
             row(
                 [
@@ -377,11 +380,15 @@ def markdown(data: dict[str, Any]) -> str:
                 ]
             )
         out.append("")
-    checked = targets(data)
-    if checked:
+    for ours in OURS:
+        checked = targets(data, ours)
+        if not any(item["met"] is not None for item in checked):
+            continue
+        out += [f"Targets for {ours}:", ""]
         row(["target", "measured", "verdict"])
         row(["---"] * 3)
         for item in checked:
             verdict = {True: "met", False: "**missed**", None: "not measured"}[item["met"]]
             row([item["target"], item["measured"], verdict])
+        out.append("")
     return "\n".join(out)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .load import HIST_BUCKETS, Phase, Target, WorkerPool, WorkerSpec, histogram_quantile
-from .servers import CLOCK_TICKS, Server, cpu_seconds
+from .servers import CLOCK_TICKS, Server, cpu_seconds, speaks_tlschat
 
 CORES = os.cpu_count() or 1
 WARMUP = 1.0
@@ -193,7 +193,7 @@ def run_room(
     bounds = [n * w // workers for w in range(workers + 1)]
     fixed_rate = light_rate(n)
     presign = 0
-    if server.kind == "tlschat":
+    if speaks_tlschat(server.kind):
         per_sender_sat = min(SAT_MESSAGES_GUESS, SAT_DELIVERIES_GUESS / max(1, n - 1)) / senders
         seconds = duration + warmup + 1.0
         presign = math.ceil(seconds * (fixed_rate / senders + per_sender_sat)) + 2 * window

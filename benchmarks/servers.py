@@ -1,7 +1,8 @@
 """Start and stop the four servers as subprocesses on 127.0.0.1; read their CPU and RSS from /proc.
 
 - ``tlschat``: ``python -m tlschat.cli server`` with its default settings except the limits a
-  load test must lift (flood control, connections per address, idle ping);
+  load test must lift (flood control, connections per address, idle ping); ``tlschat-uvloop``
+  the same on uvloop (``--event-loop uvloop``);
 - ``ssl`` and ``tcp``: :mod:`benchmarks.reference_relay`, the same line relay with and without TLS;
 - ``ngircd``: Debian's ngircd with a config written here (TLS on its own port, no DNS or ident
   lookups, ``MaxPenaltyTime = 0`` and an operator so that clients can set user mode ``+F``).
@@ -33,7 +34,14 @@ from cryptography.x509.oid import NameOID
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-KINDS = ("tlschat", "ssl", "tcp", "ngircd")
+KINDS = ("tlschat", "tlschat-uvloop", "ssl", "tcp", "ngircd")
+
+
+def speaks_tlschat(kind: str) -> bool:
+    """tlschat's server on asyncio's loop or (``tlschat-uvloop``) on uvloop."""
+    return kind in ("tlschat", "tlschat-uvloop")
+
+
 IRC_OPERATOR = ("bench", "benchpass")
 IRC_CHANNEL = "#bench"
 START_TIMEOUT = 30.0
@@ -269,7 +277,7 @@ def start_server(kind: str, directory: Path, tls: TLSFiles) -> Server:
     """Start one server in ``directory``; returns once it accepts connections."""
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"{kind}.log"
-    if kind == "tlschat":
+    if speaks_tlschat(kind):
         command = [
             sys.executable,
             "-m",
@@ -297,6 +305,8 @@ def start_server(kind: str, directory: Path, tls: TLSFiles) -> Server:
             "60",
             "--idle-timeout",
             "3600",
+            "--event-loop",
+            "uvloop" if kind == "tlschat-uvloop" else "asyncio",
         ]
         server = Server(kind, _spawn(command, directory, log_path), 0, directory, log_path)
         match = _wait_for_log(server, r"\[LISTENING\] Server on [^\s:]+:(\d+)")

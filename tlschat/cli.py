@@ -84,6 +84,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=int,
         help="unsent bytes to one client before it is dropped as a slow reader (4 MiB)",
     )
+    server.add_argument(
+        "--event-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        help="asyncio (default), uvloop (pip install 'tlschat[uvloop]'), auto: uvloop if installed",
+    )
     server.add_argument("-v", "--verbose", action="store_true", help="log protocol details")
 
 
@@ -146,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_server(args: argparse.Namespace) -> int:
     from .server.app import serve
-    from .server.config import ConfigError, load_settings
+    from .server.config import ConfigError, event_loop_factory, load_settings
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -174,6 +179,7 @@ def _run_server(args: argparse.Namespace) -> int:
         "idle_timeout": args.idle_timeout,
         "ping_timeout": args.ping_timeout,
         "max_write_buffer": args.max_write_buffer,
+        "event_loop": args.event_loop,
     }
     try:
         settings = load_settings(args.config, overrides)
@@ -181,7 +187,13 @@ def _run_server(args: argparse.Namespace) -> int:
         print(f"[!] Bad configuration: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings))
+        loop_factory = event_loop_factory(settings.event_loop)
+    except ConfigError as error:
+        print(f"[!] Bad configuration: {error}", file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(settings))
     except OSError as error:
         print(f"[!] Cannot start on {settings.host}:{settings.port}: {error}", file=sys.stderr)
         return 1

@@ -503,3 +503,16 @@ def test_server_shutdown_with_an_unresponsive_peer(harness: Harness, server: Ser
     assert lines.index(gone) < lines.index("[SHUTDOWN] Server stopped"), server.describe()
     alice.wait_for_line(notice_line("server is shutting down"))
     assert alice.wait_exit() == 0, alice.describe()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_chat_on_either_event_loop(harness: Harness, loop: str) -> None:
+    server = harness.server(extra=("--event-loop", loop))
+    server.wait_for_line(f"[LOOP] Event loop: {loop}")
+    alice = harness.joined_client("alice", server.port)
+    bob = harness.joined_client("bob", server.port)
+    alice.send("hello over " + loop)
+    bob.wait_for_line(message_line("alice", "hello over " + loop))
+    quit_cleanly(alice)
+    quit_cleanly(bob)
+    assert_no_traceback(server, alice, bob)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from tlschat.server.config import (
     DEFAULT_MAX_WRITE_BUFFER,
     ConfigError,
     ServerSettings,
+    event_loop_factory,
     load_settings,
 )
 
@@ -298,3 +300,25 @@ def test_motd_file_replaces_motd_stripped(tmp_path: Path) -> None:
 
 def test_history_zero_maps_to_no_history() -> None:
     assert load_settings(None, {"history": 0}).chat_settings().history_limit == 0
+
+
+def test_event_loop_choice() -> None:
+    assert load_settings(None, {}).event_loop == "asyncio"
+    assert load_settings(None, {"event_loop": "uvloop"}).event_loop == "uvloop"
+    with pytest.raises(ConfigError, match="event_loop must be one of auto, asyncio, uvloop"):
+        load_settings(None, {"event_loop": "trio"})
+
+
+def test_event_loop_factory() -> None:
+    import uvloop
+
+    assert event_loop_factory("asyncio") is None
+    assert event_loop_factory("uvloop") is uvloop.new_event_loop
+    assert event_loop_factory("auto") is uvloop.new_event_loop
+
+
+def test_event_loop_uvloop_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    assert event_loop_factory("auto") is None
+    with pytest.raises(ConfigError, match=r"pip install 'tlschat\[uvloop\]'"):
+        event_loop_factory("uvloop")

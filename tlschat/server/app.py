@@ -97,6 +97,8 @@ class ChatService:
             self._handle, self.settings.host, self.settings.port, limit=READ_SIZE
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        loop_module = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        log.info("[LOOP] Event loop: %s", "uvloop" if loop_module == "uvloop" else "asyncio")
         log.info("[LISTENING] Server on %s:%d", self.settings.host, self.port)
 
     async def stop(self) -> None:
@@ -237,7 +239,9 @@ class ChatService:
             else:
                 timeout = None
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                # asyncio.timeout schedules one timer; wait_for would also wrap each read in a task.
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(READ_SIZE)
             except TimeoutError:
                 if connection.deadline is not None:
                     connection.handle_timer(loop.time())

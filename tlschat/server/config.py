@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,10 @@ from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
 # A client whose unsent output grows past this has stopped reading; it is disconnected rather
 # than allowed to hold the server's memory.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
+# "auto": uvloop when it is installed (the `uvloop` extra), else asyncio's own loop. asyncio is
+# the default: uvloop asks a socket for its peer's address only when asked, so a peer that resets
+# right after connecting is logged without its address.
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 
 class ConfigError(ValueError):
@@ -42,6 +48,7 @@ class ServerSettings:
     max_unauthenticated: int = 256
     idle_timeout: float = 300.0
     ping_timeout: float = 60.0
+    event_loop: str = "asyncio"
 
     def check(self) -> None:
         for name in ("operators", "allowlist"):
@@ -66,6 +73,8 @@ class ServerSettings:
             raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
         if min(self.handshake_timeout, self.idle_timeout, self.ping_timeout) <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if not 1 <= self.max_message_bytes <= MAX_BODY_BYTES:
             raise ConfigError(f"max_message_bytes must be in [1, {MAX_BODY_BYTES}]")
 
@@ -107,6 +116,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_unauthenticated": int,
     "idle_timeout": (int, float),
     "ping_timeout": (int, float),
+    "event_loop": str,
 }
 
 
@@ -137,3 +147,17 @@ def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> Server
         raise ConfigError(str(error)) from None
     settings.check()
     return settings
+
+
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for ``asyncio.Runner``: None is asyncio's own loop."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("event_loop uvloop: pip install 'tlschat[uvloop]'") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory

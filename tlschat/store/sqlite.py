@@ -44,7 +44,11 @@ CREATE TABLE IF NOT EXISTS topics (
 
 class SQLiteStore:
     """Every write commits at once: in WAL mode a commit is in the OS's hands when it returns, so
-    a killed server process loses nothing it had relayed."""
+    a killed server process loses nothing it had relayed.
+
+    One server process owns the database: the senders' last counters, read for every message,
+    are cached in memory and written through.
+    """
 
     def __init__(self, path: Path | str) -> None:
         if isinstance(path, Path):
@@ -53,6 +57,7 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._counters: dict[str, int] = {}
 
     def append_message(self, message: StoredMessage) -> None:
         with self._db:
@@ -72,6 +77,7 @@ class SQLiteStore:
                 ),
             )
             self._set_counter(message.sender, message.counter)
+        self._counters[message.sender] = message.counter
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         rows = self._db.execute(
@@ -107,13 +113,19 @@ class SQLiteStore:
         return True
 
     def last_counter(self, fingerprint: str) -> int:
+        cached = self._counters.get(fingerprint)
+        if cached is not None:
+            return cached
         row = self._db.execute(
             "SELECT counter FROM counters WHERE fingerprint = ?", (fingerprint,)
         ).fetchone()
-        return -1 if row is None else int(row[0])
+        counter = -1 if row is None else int(row[0])
+        self._counters[fingerprint] = counter
+        return counter
 
     def set_last_counter(self, fingerprint: str, counter: int) -> None:
         self._set_counter(fingerprint, counter)
+        self._counters[fingerprint] = counter
 
     def _set_counter(self, fingerprint: str, counter: int) -> None:
         self._db.execute(
