@@ -85,6 +85,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="unsent bytes to one client before it is dropped as a slow reader (4 MiB)",
     )
     server.add_argument(
+        "--broker",
+        metavar="URL",
+        help="join a cluster through Redis, e.g. redis://127.0.0.1:6379/0 (default: alone, SQLite)",
+    )
+    server.add_argument(
         "--event-loop",
         choices=("auto", "asyncio", "uvloop"),
         help="asyncio (default), uvloop (pip install 'tlschat[uvloop]'), auto: uvloop if installed",
@@ -94,8 +99,19 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     client = commands.add_parser("client", help="join a chat server")
-    client.add_argument("--host", default="localhost")
-    client.add_argument("--port", type=int, default=DEFAULT_PORT)
+    client.add_argument(
+        "--host",
+        action="append",
+        metavar="HOST[:PORT][,...]",
+        help="the server (localhost); several servers of one cluster: repeat it or separate by "
+        "commas, tried in turn; known_hosts names them all by the first",
+    )
+    client.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port of a HOST given without one ({DEFAULT_PORT})",
+    )
     client.add_argument("--nick", default=default_nick(), help="the nick to ask for")
     client.add_argument("--plain", action="store_true", help="line mode: stdin in, stdout out")
     client.add_argument(
@@ -180,6 +196,7 @@ def _run_server(args: argparse.Namespace) -> int:
         "ping_timeout": args.ping_timeout,
         "max_write_buffer": args.max_write_buffer,
         "event_loop": args.event_loop,
+        "broker": args.broker,
     }
     try:
         settings = load_settings(args.config, overrides)
@@ -201,12 +218,19 @@ def _run_server(args: argparse.Namespace) -> int:
 
 
 def _run_client(args: argparse.Namespace) -> int:
+    from .client.addresses import AddressError, parse_addresses
     from .client.app import ClientSettings, run_client
 
+    try:
+        servers = parse_addresses(args.host or ["localhost"], args.port)
+    except AddressError as error:
+        print(f"[!] Bad --host: {error}", file=sys.stderr)
+        return 2
     settings = ClientSettings(
         home=args.home or default_home(),
-        host=args.host,
-        port=args.port,
+        host=servers[0].host,
+        port=servers[0].port,
+        servers=tuple(servers),
         nick=args.nick,
         plain=args.plain,
         json=args.json,

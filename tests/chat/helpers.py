@@ -71,6 +71,16 @@ def error(session_id: int, text: str) -> Frames:
     return [(session_id, {"type": "error", "text": text})]
 
 
+def rejected(session_id: int, text: str, counter: int) -> Frames:
+    """The error refusing a signed 'say' frame: it names the refused message's counter."""
+    return [(session_id, {"type": "error", "text": text, "counter": counter})]
+
+
+def sent(session_id: int, target: str, counter: int) -> tuple[int, dict[str, Any]]:
+    """The acknowledgement to the sender's session: its message was stored and relayed."""
+    return (session_id, {"type": "sent", "target": target, "counter": counter})
+
+
 def notice(session_id: int, text: str) -> tuple[int, dict[str, Any]]:
     return (session_id, {"type": "notice", "text": text})
 

@@ -30,8 +30,10 @@ from .helpers import (
     member,
     notice,
     peer_of,
+    rejected,
     relayed,
     say,
+    sent,
     welcome,
 )
 
@@ -335,7 +337,7 @@ def test_valid_message_relays_to_every_other_member(
         "body": "héllo ✓",
         "sig": frame["sig"],
     }
-    assert out == [(BOB, expected), (CAROL, expected)]
+    assert out == [(BOB, expected), (CAROL, expected), sent(ALICE, "#general", 5)]
     assert last_counter(room, ed_alice) == 5
 
 
@@ -343,12 +345,17 @@ def test_rsa_signed_message_relays_and_verifies(room: ChatServer, rsa_alice: Ide
     hello(room, DAVE, rsa_alice, "ralice")
     frame = say(rsa_alice, counter=3, body="from an RSA key")
     out = room.receive(DAVE, frame, NOW)
-    assert out == [(sid, relayed(frame, "ralice", rsa_alice)) for sid in (ALICE, BOB, CAROL)]
+    assert out == [
+        *[(sid, relayed(frame, "ralice", rsa_alice)) for sid in (ALICE, BOB, CAROL)],
+        sent(DAVE, "#general", 3),
+    ]
 
 
 def test_relayed_envelope_still_verifies(room: ChatServer, ed_bob: IdentityKey) -> None:
     out = room.receive(BOB, say(ed_bob, counter=9, body="from bob"), NOW)
-    assert [sid for sid, _ in out] == [ALICE, CAROL]
+    assert [sid for sid, _ in out] == [ALICE, CAROL, BOB]
+    assert out[1][1] == out[0][1]
+    assert out[2] == sent(BOB, "#general", 9)
     frame = out[0][1]
     assert frame["from"] == "bob"
     assert base64.b64decode(frame["key"]) == ed_bob.spki_der
@@ -371,21 +378,27 @@ def test_relay_uses_current_nick(room: ChatServer, ed_alice: IdentityKey) -> Non
 
 def test_alone_in_room_relays_to_nobody(server: ChatServer, ed_alice: IdentityKey) -> None:
     hello(server, ALICE, ed_alice, "alice")
-    assert server.receive(ALICE, say(ed_alice), NOW) == []
+    assert server.receive(ALICE, say(ed_alice), NOW) == [sent(ALICE, "#general", 1)]
     assert last_counter(server, ed_alice) == 1
 
 
 def test_increasing_counters_are_accepted(room: ChatServer, ed_alice: IdentityKey) -> None:
     for counter in (0, 1, 7, 1 << 40):
-        assert len(room.receive(ALICE, say(ed_alice, counter=counter), NOW)) == 2
+        out = room.receive(ALICE, say(ed_alice, counter=counter), NOW)
+        assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+        assert out[-1] == sent(ALICE, "#general", counter)
     assert last_counter(room, ed_alice) == 1 << 40
 
 
 def test_counters_are_per_sender(
     room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
-    assert len(room.receive(ALICE, say(ed_alice, counter=100), NOW)) == 2
-    assert len(room.receive(BOB, say(ed_bob, counter=1), NOW)) == 2
+    out = room.receive(ALICE, say(ed_alice, counter=100), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 100)
+    out = room.receive(BOB, say(ed_bob, counter=1), NOW)
+    assert [sid for sid, _ in out] == [ALICE, CAROL, BOB]
+    assert out[-1] == sent(BOB, "#general", 1)
 
 
 @pytest.mark.parametrize("skew", [MAX_CLOCK_SKEW_MS, -MAX_CLOCK_SKEW_MS, 0, 1])
@@ -393,7 +406,9 @@ def test_timestamp_within_ten_minutes_accepted(
     room: ChatServer, ed_alice: IdentityKey, skew: int
 ) -> None:
     assert MAX_CLOCK_SKEW_MS == 600_000
-    assert len(room.receive(ALICE, say(ed_alice, ts=NOW_MS + skew), NOW)) == 2
+    out = room.receive(ALICE, say(ed_alice, ts=NOW_MS + skew), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 1)
 
 
 def test_say_updates_last_active(room: ChatServer, ed_alice: IdentityKey) -> None:
@@ -405,12 +420,21 @@ def test_say_updates_last_active(room: ChatServer, ed_alice: IdentityKey) -> Non
 # --- refusals --------------------------------------------------------------------------------
 
 
-def _assert_refused(server: ChatServer, session_id: int, frame: dict[str, Any], text: str) -> None:
+def _assert_refused(
+    server: ChatServer,
+    session_id: int,
+    frame: dict[str, Any],
+    text: str,
+    counter: int | None = None,
+) -> None:
+    """``frame`` is refused with ``text``: with the message's ``counter`` if it parsed as a
+    signed message (None: it did not parse, and the error names no counter)."""
     before = {
         fp: server.store.last_counter(fp)
         for fp in {s.fingerprint for s in server.sessions.values()}
     }
-    assert server.receive(session_id, frame, NOW) == error(session_id, text)
+    expected = error(session_id, text) if counter is None else rejected(session_id, text, counter)
+    assert server.receive(session_id, frame, NOW) == expected
     after = {fp: server.store.last_counter(fp) for fp in before}
     assert after == before
     assert server.store.recent_messages(DEFAULT_ROOM, 10) == []
@@ -421,22 +445,26 @@ def test_bad_signature_refused(room: ChatServer, ed_alice: IdentityKey) -> None:
     signature = bytearray(base64.b64decode(frame["sig"]))
     signature[10] ^= 0x01
     frame["sig"] = base64.b64encode(bytes(signature)).decode()
-    _assert_refused(room, ALICE, frame, "message rejected: bad signature")
+    _assert_refused(room, ALICE, frame, "message rejected: bad signature", 3)
     # The refused counter was not consumed: the genuine message with it is accepted.
-    assert len(room.receive(ALICE, say(ed_alice, counter=3), NOW)) == 2
+    out = room.receive(ALICE, say(ed_alice, counter=3), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 3)
 
 
 def test_tampered_body_refused(room: ChatServer, ed_alice: IdentityKey) -> None:
     frame = say(ed_alice, body="pay alice 1")
     frame["body"] = "pay alice 1000"
-    _assert_refused(room, ALICE, frame, "message rejected: bad signature")
+    _assert_refused(room, ALICE, frame, "message rejected: bad signature", 1)
 
 
 @pytest.mark.parametrize("field", ["counter", "ts"])
 def test_tampered_number_refused(room: ChatServer, ed_alice: IdentityKey, field: str) -> None:
     frame = say(ed_alice, counter=3)
     frame[field] += 1
-    _assert_refused(room, ALICE, frame, "message rejected: bad signature")
+    # The error names the counter of the frame as received, tampered with or not.
+    counter = 4 if field == "counter" else 3
+    _assert_refused(room, ALICE, frame, "message rejected: bad signature", counter)
 
 
 def test_signed_by_another_key_refused(
@@ -448,25 +476,25 @@ def test_signed_by_another_key_refused(
     forged = SignedMessage(
         "#general", rsa_alice.fingerprint, 1, NOW_MS, "hi", rsa_mallory.sign(payload)
     )
-    _assert_refused(server, ALICE, say_frame(forged), "message rejected: bad signature")
+    _assert_refused(server, ALICE, say_frame(forged), "message rejected: bad signature", 1)
 
 
 def test_message_naming_another_sender_refused(
     room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
     # Alice forwards a message genuinely signed by Bob.
-    _assert_refused(room, ALICE, say(ed_bob), "message rejected: it names another sender")
+    _assert_refused(room, ALICE, say(ed_bob), "message rejected: it names another sender", 1)
     # Alice signs a message but names Bob as the sender.
     payload = signed_bytes("#general", ed_bob.fingerprint, 1, NOW_MS, "hi")
     claimed = SignedMessage("#general", ed_bob.fingerprint, 1, NOW_MS, "hi", ed_alice.sign(payload))
-    _assert_refused(room, ALICE, say_frame(claimed), "message rejected: it names another sender")
+    _assert_refused(room, ALICE, say_frame(claimed), "message rejected: it names another sender", 1)
 
 
 def test_message_for_a_room_the_sender_is_not_in_refused(
     room: ChatServer, ed_alice: IdentityKey
 ) -> None:
     _assert_refused(
-        room, ALICE, say(ed_alice, target="#other"), "message rejected: you are not in #other"
+        room, ALICE, say(ed_alice, target="#other"), "message rejected: you are not in #other", 1
     )
 
 
@@ -474,23 +502,27 @@ def test_message_retargeted_after_signing_refused(room: ChatServer, ed_alice: Id
     # Signed for #other, then relabelled #general: the target check passes, the signature fails.
     frame = say(ed_alice, target="#other")
     frame["target"] = "#general"
-    _assert_refused(room, ALICE, frame, "message rejected: bad signature")
+    _assert_refused(room, ALICE, frame, "message rejected: bad signature", 1)
 
 
 def test_replayed_message_refused(room: ChatServer, ed_alice: IdentityKey) -> None:
     frame = say(ed_alice, counter=42)
-    assert len(room.receive(ALICE, frame, NOW)) == 2
-    assert room.receive(ALICE, frame, NOW) == error(
-        ALICE, "message rejected: replayed or out-of-order counter"
+    out = room.receive(ALICE, frame, NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 42)
+    assert room.receive(ALICE, frame, NOW) == rejected(
+        ALICE, "message rejected: replayed or out-of-order counter", 42
     )
     assert len(room.store.recent_messages(DEFAULT_ROOM, 10)) == 1
 
 
 def test_lower_or_equal_counter_refused(room: ChatServer, ed_alice: IdentityKey) -> None:
-    assert len(room.receive(ALICE, say(ed_alice, counter=10), NOW)) == 2
+    out = room.receive(ALICE, say(ed_alice, counter=10), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 10)
     for frame in (say(ed_alice, counter=9), say(ed_alice, counter=10, body="different")):
-        assert room.receive(ALICE, frame, NOW) == error(
-            ALICE, "message rejected: replayed or out-of-order counter"
+        assert room.receive(ALICE, frame, NOW) == rejected(
+            ALICE, "message rejected: replayed or out-of-order counter", frame["counter"]
         )
     assert last_counter(room, ed_alice) == 10
 
@@ -500,8 +532,8 @@ def test_replay_after_reconnect_refused(room: ChatServer, ed_alice: IdentityKey)
     room.receive(ALICE, frame, NOW)
     room.disconnect(ALICE, "quit")
     hello(room, 10, ed_alice, "alice")
-    assert room.receive(10, frame, NOW) == error(
-        10, "message rejected: replayed or out-of-order counter"
+    assert room.receive(10, frame, NOW) == rejected(
+        10, "message rejected: replayed or out-of-order counter", 42
     )
 
 
@@ -512,20 +544,21 @@ def test_timestamp_skew_refused(room: ChatServer, ed_alice: IdentityKey, skew: i
         ALICE,
         say(ed_alice, ts=NOW_MS + skew),
         "message rejected: timestamp too far from the server's clock",
+        1,
     )
 
 
 def test_timestamp_is_checked_against_now(room: ChatServer, ed_alice: IdentityKey) -> None:
     frame = say(ed_alice, ts=NOW_MS)
     later = NOW + MAX_CLOCK_SKEW_MS / 1000 + 1
-    assert room.receive(ALICE, frame, later) == error(
-        ALICE, "message rejected: timestamp too far from the server's clock"
+    assert room.receive(ALICE, frame, later) == rejected(
+        ALICE, "message rejected: timestamp too far from the server's clock", 1
     )
 
 
 @pytest.mark.parametrize("body", ["", " ", " \t "])
 def test_empty_body_refused(room: ChatServer, ed_alice: IdentityKey, body: str) -> None:
-    _assert_refused(room, ALICE, say(ed_alice, body=body), "message rejected: empty message")
+    _assert_refused(room, ALICE, say(ed_alice, body=body), "message rejected: empty message", 1)
 
 
 @pytest.mark.parametrize(
@@ -602,12 +635,14 @@ def test_body_with_control_characters_is_refused(
     room: ChatServer, ed_alice: IdentityKey, body: str
 ) -> None:
     out = room.receive(ALICE, say(ed_alice, body=body), NOW)
-    assert out == error(ALICE, "message rejected: control characters are not allowed")
+    assert out == rejected(ALICE, "message rejected: control characters are not allowed", 1)
     assert last_counter(room, ed_alice) == -1
 
 
 def test_tab_in_body_is_allowed(room: ChatServer, ed_alice: IdentityKey) -> None:
-    assert len(room.receive(ALICE, say(ed_alice, body="a\tb"), NOW)) == 2
+    out = room.receive(ALICE, say(ed_alice, body="a\tb"), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 1)
 
 
 def test_refused_message_does_not_touch_other_sessions(
@@ -660,7 +695,8 @@ def test_disconnect_sends_leave_to_every_room_of_the_session(
 def test_messages_after_disconnect_skip_departed(room: ChatServer, ed_bob: IdentityKey) -> None:
     room.disconnect(ALICE, "quit")
     out = room.receive(BOB, say(ed_bob), NOW)
-    assert [sid for sid, _ in out] == [CAROL]
+    assert [sid for sid, _ in out] == [CAROL, BOB]
+    assert out[-1] == sent(BOB, "#general", 1)
 
 
 def test_leave_reports_away(room: ChatServer, ed_alice: IdentityKey) -> None:

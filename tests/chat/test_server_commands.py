@@ -25,8 +25,10 @@ from .helpers import (
     make_server,
     member,
     notice,
+    rejected,
     relayed,
     say,
+    sent,
 )
 
 SYNTAX = "(1-24 of letters, digits, _-[]{}|^`)"
@@ -285,10 +287,11 @@ def test_part_tells_the_parter_and_the_room(
     assert room.sessions[BOB].rooms == []
     # Bob no longer hears #general and may not talk there.
     assert room.receive(ALICE, say(ed_alice), NOW) == [
-        (CAROL, relayed(say(ed_alice), "alice", ed_alice))
+        (CAROL, relayed(say(ed_alice), "alice", ed_alice)),
+        sent(ALICE, "#general", 1),
     ]
-    assert room.receive(BOB, say(ed_bob), NOW) == error(
-        BOB, "message rejected: you are not in #general"
+    assert room.receive(BOB, say(ed_bob), NOW) == rejected(
+        BOB, "message rejected: you are not in #general", 1
     )
 
 
@@ -552,10 +555,14 @@ def test_private_message_to_an_away_user_notifies_the_sender(
     assert room.receive(ALICE, frame, NOW) == [
         (BOB, relayed(frame, "alice", ed_alice)),
         notice(ALICE, "bob is away: lunch"),
+        sent(ALICE, "@" + ed_bob.fingerprint, 1),
     ]
     command(room, BOB, "back")
     frame = say(ed_alice, counter=2, target="@" + ed_bob.fingerprint, body="ping")
-    assert room.receive(ALICE, frame, NOW) == [(BOB, relayed(frame, "alice", ed_alice))]
+    assert room.receive(ALICE, frame, NOW) == [
+        (BOB, relayed(frame, "alice", ed_alice)),
+        sent(ALICE, "@" + ed_bob.fingerprint, 2),
+    ]
 
 
 # --- op, deop --------------------------------------------------------------------------------
@@ -794,6 +801,12 @@ def test_unban_when_not_banned(room: ChatServer) -> None:
     assert command(room, ALICE, "unban", "bob") == error(ALICE, "bob is not banned")
 
 
+def test_unban_after_the_ban_expired(room: ChatServer) -> None:
+    # An expired ban is no ban: there is nothing to lift.
+    command(room, ALICE, "ban", "bob 30m")
+    assert command(room, ALICE, "unban", "bob", now=NOW + 1800) == error(ALICE, "bob is not banned")
+
+
 # --- mute, unmute ----------------------------------------------------------------------------
 
 
@@ -802,19 +815,24 @@ def test_mute_for_a_while(room: ChatServer, ed_alice: IdentityKey, ed_bob: Ident
         notice(BOB, "you were muted for 10m by alice"),
         notice(ALICE, "muted bob for 10m"),
     ]
-    assert room.receive(BOB, say(ed_bob, counter=1), NOW) == error(
-        BOB, "message rejected: you are muted for 10m"
+    assert room.receive(BOB, say(ed_bob, counter=1), NOW) == rejected(
+        BOB, "message rejected: you are muted for 10m", 1
     )
     later = say(ed_bob, counter=2, ts=NOW_MS + 60_000)
-    assert room.receive(BOB, later, NOW + 60) == error(
-        BOB, "message rejected: you are muted for 9m"
+    assert room.receive(BOB, later, NOW + 60) == rejected(
+        BOB, "message rejected: you are muted for 9m", 2
     )
     # Private messages are still allowed.
     private = say(ed_bob, counter=3, target="@" + ed_alice.fingerprint, body="why?")
-    assert room.receive(BOB, private, NOW) == [(ALICE, relayed(private, "bob", ed_bob))]
+    assert room.receive(BOB, private, NOW) == [
+        (ALICE, relayed(private, "bob", ed_bob)),
+        sent(BOB, "@" + ed_alice.fingerprint, 3),
+    ]
     # The mute ends by itself.
     after = say(ed_bob, counter=4, ts=NOW_MS + 600_000)
-    assert [sid for sid, _ in room.receive(BOB, after, NOW + 600)] == [ALICE, CAROL]
+    out = room.receive(BOB, after, NOW + 600)
+    assert [sid for sid, _ in out] == [ALICE, CAROL, BOB]
+    assert out[-1] == sent(BOB, "#general", 4)
 
 
 def test_mute_for_good(room: ChatServer, ed_bob: IdentityKey) -> None:
@@ -823,7 +841,9 @@ def test_mute_for_good(room: ChatServer, ed_bob: IdentityKey) -> None:
         notice(ALICE, "muted bob"),
     ]
     late = say(ed_bob, ts=NOW_MS + 10**9)
-    assert room.receive(BOB, late, NOW + 10**6) == error(BOB, "message rejected: you are muted")
+    assert room.receive(BOB, late, NOW + 10**6) == rejected(
+        BOB, "message rejected: you are muted", 1
+    )
     # A refused message does not use up its counter.
     assert room.store.last_counter(ed_bob.fingerprint) == -1
 
@@ -843,7 +863,9 @@ def test_unmute(room: ChatServer, ed_bob: IdentityKey) -> None:
         notice(BOB, "you were unmuted by alice"),
         notice(ALICE, "unmuted bob"),
     ]
-    assert [sid for sid, _ in room.receive(BOB, say(ed_bob), NOW)] == [ALICE, CAROL]
+    out = room.receive(BOB, say(ed_bob), NOW)
+    assert [sid for sid, _ in out] == [ALICE, CAROL, BOB]
+    assert out[-1] == sent(BOB, "#general", 1)
 
 
 def test_unmute_when_not_muted(room: ChatServer) -> None:

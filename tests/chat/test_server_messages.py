@@ -21,11 +21,12 @@ from .helpers import (
     NOW_MS,
     Frames,
     command,
-    error,
     hello,
     make_server,
+    rejected,
     relayed,
     say,
+    sent,
 )
 
 
@@ -45,16 +46,21 @@ def test_room_message_reaches_only_that_room(room: ChatServer, ed_alice: Identit
     command(room, ALICE, "join", "#rust")
     command(room, BOB, "join", "#rust")
     frame = say(ed_alice, target="#rust", body="borrow checker")
-    assert room.receive(ALICE, frame, NOW) == [(BOB, relayed(frame, "alice", ed_alice))]
+    assert room.receive(ALICE, frame, NOW) == [
+        (BOB, relayed(frame, "alice", ed_alice)),
+        sent(ALICE, "#rust", 1),
+    ]
     # And a #general message still reaches all of #general.
     general = say(ed_alice, counter=2)
-    assert [sid for sid, _ in room.receive(ALICE, general, NOW)] == [BOB, CAROL]
+    out = room.receive(ALICE, general, NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 2)
 
 
 def test_say_to_a_room_you_are_not_in_is_refused(room: ChatServer, ed_carol: IdentityKey) -> None:
     command(room, ALICE, "join", "#rust")
-    assert room.receive(CAROL, say(ed_carol, target="#rust"), NOW) == error(
-        CAROL, "message rejected: you are not in #rust"
+    assert room.receive(CAROL, say(ed_carol, target="#rust"), NOW) == rejected(
+        CAROL, "message rejected: you are not in #rust", 1
     )
 
 
@@ -62,7 +68,9 @@ def test_other_sessions_of_the_sender_hear_its_room_messages(
     room: ChatServer, ed_alice: IdentityKey
 ) -> None:
     hello(room, 10, ed_alice, "alice")
-    assert [sid for sid, _ in room.receive(ALICE, say(ed_alice), NOW)] == [BOB, CAROL, 10]
+    out = room.receive(ALICE, say(ed_alice), NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, 10, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 1)
 
 
 # --- private messages ------------------------------------------------------------------------
@@ -76,7 +84,11 @@ def test_private_message_reaches_every_session_of_the_key_only(
     frame = say(ed_alice, target="@" + ed_bob.fingerprint, body="psst")
     message = relayed(frame, "alice", ed_alice)
     assert message["target"] == "@" + ed_bob.fingerprint
-    assert room.receive(ALICE, frame, NOW) == [(BOB, message), (10, message)]
+    assert room.receive(ALICE, frame, NOW) == [
+        (BOB, message),
+        (10, message),
+        sent(ALICE, "@" + ed_bob.fingerprint, 1),
+    ]
     assert room.store.last_counter(ed_alice.fingerprint) == 1
 
 
@@ -85,7 +97,10 @@ def test_private_messages_need_no_shared_room(
 ) -> None:
     command(room, BOB, "part", "#general")
     frame = say(ed_alice, target="@" + ed_bob.fingerprint)
-    assert room.receive(ALICE, frame, NOW) == [(BOB, relayed(frame, "alice", ed_alice))]
+    assert room.receive(ALICE, frame, NOW) == [
+        (BOB, relayed(frame, "alice", ed_alice)),
+        sent(ALICE, "@" + ed_bob.fingerprint, 1),
+    ]
 
 
 def test_private_messages_are_not_stored(
@@ -100,8 +115,8 @@ def test_private_message_to_an_offline_key(
     room: ChatServer, ed_alice: IdentityKey, ed_dave: IdentityKey
 ) -> None:
     frame = say(ed_alice, target="@" + ed_dave.fingerprint)
-    assert room.receive(ALICE, frame, NOW) == error(
-        ALICE, "message not delivered: that user is not online"
+    assert room.receive(ALICE, frame, NOW) == rejected(
+        ALICE, "message not delivered: that user is not online", 1
     )
     # Not delivered, so its counter is not used up.
     assert room.store.last_counter(ed_alice.fingerprint) == -1
@@ -112,8 +127,8 @@ def test_private_message_to_a_key_that_left(
 ) -> None:
     room.disconnect(BOB, "quit")
     frame = say(ed_alice, target="@" + ed_bob.fingerprint)
-    assert room.receive(ALICE, frame, NOW) == error(
-        ALICE, "message not delivered: that user is not online"
+    assert room.receive(ALICE, frame, NOW) == rejected(
+        ALICE, "message not delivered: that user is not online", 1
     )
 
 
@@ -121,9 +136,90 @@ def test_private_message_to_a_key_that_left(
 def test_malformed_private_target_refused(
     room: ChatServer, ed_alice: IdentityKey, target: str
 ) -> None:
-    assert room.receive(ALICE, say(ed_alice, target=target), NOW) == error(
-        ALICE, "message rejected: a private message names a fingerprint"
+    assert room.receive(ALICE, say(ed_alice, target=target), NOW) == rejected(
+        ALICE, "message rejected: a private message names a fingerprint", 1
     )
+
+
+# --- acknowledgements ------------------------------------------------------------------------
+
+
+def test_ack_goes_only_to_the_sending_session(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    hello(room, 10, ed_alice, "alice")
+    hello(room, 11, ed_bob, "bob")
+    # Alice's other session hears her room message as a message, not as an acknowledgement.
+    first = say(ed_alice, counter=1, body="from the desktop")
+    message = relayed(first, "alice", ed_alice)
+    assert room.receive(ALICE, first, NOW) == [
+        (BOB, message),
+        (CAROL, message),
+        (10, message),
+        (11, message),
+        sent(ALICE, "#general", 1),
+    ]
+    # The same key from the other session: that session is the one acknowledged.
+    second = say(ed_alice, counter=2, body="from the laptop")
+    message = relayed(second, "alice", ed_alice)
+    assert room.receive(10, second, NOW) == [
+        (ALICE, message),
+        (BOB, message),
+        (CAROL, message),
+        (11, message),
+        sent(10, "#general", 2),
+    ]
+    # A private message: every session of the recipient, the ack to the sending session only.
+    private = say(ed_alice, counter=3, target="@" + ed_bob.fingerprint, body="psst")
+    message = relayed(private, "alice", ed_alice)
+    assert room.receive(10, private, NOW) == [
+        (BOB, message),
+        (11, message),
+        sent(10, "@" + ed_bob.fingerprint, 3),
+    ]
+
+
+def test_ack_names_the_target_and_counter_of_the_message(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    command(room, ALICE, "join", "#rust")
+    command(room, BOB, "join", "#rust")
+    rust = say(ed_alice, counter=7, target="#rust", body="in rust")
+    assert room.receive(ALICE, rust, NOW) == [
+        (BOB, relayed(rust, "alice", ed_alice)),
+        sent(ALICE, "#rust", 7),
+    ]
+    # Counters may skip: the ack names the message's own counter.
+    general = say(ed_alice, counter=1_000, body="in general")
+    message = relayed(general, "alice", ed_alice)
+    assert room.receive(ALICE, general, NOW) == [
+        (BOB, message),
+        (CAROL, message),
+        sent(ALICE, "#general", 1_000),
+    ]
+    private = say(ed_alice, counter=1_001, target="@" + ed_bob.fingerprint, body="psst")
+    assert room.receive(ALICE, private, NOW) == [
+        (BOB, relayed(private, "alice", ed_alice)),
+        sent(ALICE, "@" + ed_bob.fingerprint, 1_001),
+    ]
+
+
+def test_replayed_message_gets_an_error_with_its_counter_and_no_ack(
+    room: ChatServer, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    hello(room, 10, ed_alice, "alice")
+    frame = say(ed_alice, counter=5)
+    private = say(ed_alice, counter=6, target="@" + ed_bob.fingerprint)
+    assert room.receive(ALICE, frame, NOW)[-1] == sent(ALICE, "#general", 5)
+    assert room.receive(ALICE, private, NOW)[-1] == sent(ALICE, "@" + ed_bob.fingerprint, 6)
+    replay = "message rejected: replayed or out-of-order counter"
+    # Replayed by the same session or by another session of the key, to a room or privately:
+    # only the replaying session hears of it, with the counter, and nothing is relayed or acked.
+    for session_id in (ALICE, 10):
+        assert room.receive(session_id, frame, NOW) == rejected(session_id, replay, 5)
+        assert room.receive(session_id, private, NOW) == rejected(session_id, replay, 6)
+    assert len(room.store.recent_messages("#general", 10)) == 1
+    assert room.store.last_counter(ed_alice.fingerprint) == 6
 
 
 # --- history ---------------------------------------------------------------------------------
@@ -299,18 +395,28 @@ def test_replay_refused_by_a_restarted_server(
     hello(server, BOB, ed_bob, "bob")
     frame = say(ed_alice, counter=42)
     private = say(ed_alice, counter=43, target="@" + ed_bob.fingerprint)
-    assert len(server.receive(ALICE, frame, NOW)) == 1
-    assert len(server.receive(ALICE, private, NOW)) == 1
+    assert server.receive(ALICE, frame, NOW) == [
+        (BOB, relayed(frame, "alice", ed_alice)),
+        sent(ALICE, "#general", 42),
+    ]
+    assert server.receive(ALICE, private, NOW) == [
+        (BOB, relayed(private, "alice", ed_alice)),
+        sent(ALICE, "@" + ed_bob.fingerprint, 43),
+    ]
     store.close()
 
     restarted = make_server(SQLiteStore(tmp_path / "chat.db"))
     hello(restarted, ALICE, ed_alice, "alice")
     hello(restarted, BOB, ed_bob, "bob")
     for replayed in (frame, private):
-        assert restarted.receive(ALICE, replayed, NOW) == error(
-            ALICE, "message rejected: replayed or out-of-order counter"
+        assert restarted.receive(ALICE, replayed, NOW) == rejected(
+            ALICE, "message rejected: replayed or out-of-order counter", replayed["counter"]
         )
-    assert len(restarted.receive(ALICE, say(ed_alice, counter=44), NOW)) == 1
+    fresh = say(ed_alice, counter=44)
+    assert restarted.receive(ALICE, fresh, NOW) == [
+        (BOB, relayed(fresh, "alice", ed_alice)),
+        sent(ALICE, "#general", 44),
+    ]
 
 
 # --- flood control ---------------------------------------------------------------------------
@@ -331,25 +437,29 @@ def _send(server: ChatServer, key: IdentityKey, counter: int, now: float) -> Fra
 
 def test_flood_control_burst_then_rate(flood: ChatServer, ed_alice: IdentityKey) -> None:
     for counter in (1, 2, 3):
-        assert [sid for sid, _ in _send(flood, ed_alice, counter, NOW)] == [BOB]
-    assert _send(flood, ed_alice, 4, NOW) == error(
-        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+        out = _send(flood, ed_alice, counter, NOW)
+        assert [sid for sid, _ in out] == [BOB, ALICE]
+        assert out[-1] == sent(ALICE, "#general", counter)
+    assert _send(flood, ed_alice, 4, NOW) == rejected(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s", 4
     )
     # Nothing relayed, stored or counted for the refused message.
     assert len(flood.store.recent_messages("#general", 10)) == 3
     assert flood.store.last_counter(ed_alice.fingerprint) == 3
     # A second later one token is back: one more message, not two.
-    assert [sid for sid, _ in _send(flood, ed_alice, 4, NOW + 1)] == [BOB]
-    assert _send(flood, ed_alice, 5, NOW + 1) == error(
-        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+    out = _send(flood, ed_alice, 4, NOW + 1)
+    assert [sid for sid, _ in out] == [BOB, ALICE]
+    assert out[-1] == sent(ALICE, "#general", 4)
+    assert _send(flood, ed_alice, 5, NOW + 1) == rejected(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s", 5
     )
 
 
 def test_flood_control_reports_the_wait(flood: ChatServer, ed_alice: IdentityKey) -> None:
     for counter in (1, 2, 3):
         _send(flood, ed_alice, counter, NOW)
-    assert _send(flood, ed_alice, 4, NOW + 0.5) == error(
-        ALICE, "flood control: message not sent; you can send again in 0.5 s"
+    assert _send(flood, ed_alice, 4, NOW + 0.5) == rejected(
+        ALICE, "flood control: message not sent; you can send again in 0.5 s", 4
     )
 
 
@@ -358,7 +468,9 @@ def test_flood_control_is_per_key(
 ) -> None:
     for counter in (1, 2, 3):
         _send(flood, ed_alice, counter, NOW)
-    assert [sid for sid, _ in flood.receive(BOB, say(ed_bob), NOW)] == [ALICE]
+    out = flood.receive(BOB, say(ed_bob), NOW)
+    assert [sid for sid, _ in out] == [ALICE, BOB]
+    assert out[-1] == sent(BOB, "#general", 1)
 
 
 def test_flood_control_counts_private_messages(
@@ -366,18 +478,24 @@ def test_flood_control_counts_private_messages(
 ) -> None:
     target = "@" + ed_bob.fingerprint
     for counter in (1, 2, 3):
-        assert len(flood.receive(ALICE, say(ed_alice, counter=counter, target=target), NOW)) == 1
-    assert flood.receive(ALICE, say(ed_alice, counter=4, target=target), NOW) == error(
-        ALICE, "flood control: message not sent; you can send again in 1.0 s"
+        out = flood.receive(ALICE, say(ed_alice, counter=counter, target=target), NOW)
+        assert [sid for sid, _ in out] == [BOB, ALICE]
+        assert out[-1] == sent(ALICE, target, counter)
+    assert flood.receive(ALICE, say(ed_alice, counter=4, target=target), NOW) == rejected(
+        ALICE, "flood control: message not sent; you can send again in 1.0 s", 4
     )
 
 
 def test_refused_messages_do_not_use_up_tokens(flood: ChatServer, ed_alice: IdentityKey) -> None:
     for _ in range(5):
         bad = say(ed_alice, counter=1, target="#nowhere")
-        assert flood.receive(ALICE, bad, NOW)[0][1]["type"] == "error"
+        assert flood.receive(ALICE, bad, NOW) == rejected(
+            ALICE, "message rejected: you are not in #nowhere", 1
+        )
     for counter in (1, 2, 3):
-        assert [sid for sid, _ in _send(flood, ed_alice, counter, NOW)] == [BOB]
+        out = _send(flood, ed_alice, counter, NOW)
+        assert [sid for sid, _ in out] == [BOB, ALICE]
+        assert out[-1] == sent(ALICE, "#general", counter)
 
 
 # --- size ------------------------------------------------------------------------------------
@@ -387,8 +505,12 @@ def test_max_body_bytes(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
     server = make_server(max_body_bytes=10)
     hello(server, ALICE, ed_alice, "alice")
     hello(server, BOB, ed_bob, "bob")
-    assert len(server.receive(ALICE, say(ed_alice, counter=1, body="x" * 10), NOW)) == 1
+    fits = say(ed_alice, counter=1, body="x" * 10)
+    assert server.receive(ALICE, fits, NOW) == [
+        (BOB, relayed(fits, "alice", ed_alice)),
+        sent(ALICE, "#general", 1),
+    ]
     for counter, body in ((2, "x" * 11), (3, "é" * 6)):
-        assert server.receive(ALICE, say(ed_alice, counter=counter, body=body), NOW) == error(
-            ALICE, "message rejected: longer than 10 bytes"
+        assert server.receive(ALICE, say(ed_alice, counter=counter, body=body), NOW) == rejected(
+            ALICE, "message rejected: longer than 10 bytes", counter
         )

@@ -3,10 +3,17 @@
 Time is passed in and every call returns the frames to send as ``(session_id, frame)`` pairs;
 the asyncio glue only delivers them. A ``bye`` frame tells the glue to close that session after
 sending it. Persistence goes through the :class:`~tlschat.store.base.Store` interface.
+
+Every change that other sessions see — presence, messages, nicks, topics, moderation — is an
+*event* handed to ``publish``. One server alone applies it at once (:meth:`ChatServer.apply`,
+the default). In a cluster the broker commits it to the cluster's log and every server applies
+it in the log's order, for its own sessions; the sessions of the other servers are known
+through those events as :class:`RemoteSession`.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +44,16 @@ MAX_ROOMS_PER_USER = 20
 FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 DURATION_PATTERN = re.compile(r"(\d+)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
+DEGRADED_REJECTION = "message not sent: chat degraded (the cluster's store is unreachable)"
+DEGRADED_NOTICE = (
+    "chat degraded: the cluster's store is unreachable; messages are not being delivered"
+)
+RESTORED_NOTICE = "chat restored"
 
 Outgoing = tuple[int, dict[str, Any]]
+Event = dict[str, Any]
+Publish = Callable[[Event], list[Outgoing]]
 
 
 @dataclass
@@ -75,6 +90,26 @@ class Session:
         return {"nick": self.nick, "fingerprint": self.fingerprint, "away": self.away}
 
 
+@dataclass
+class RemoteSession:
+    """A session of another server of the cluster, as its events told us."""
+
+    node: str
+    session_id: int
+    fingerprint: str
+    nick: str
+    connected_at: float
+    last_active: float
+    rooms: list[str] = field(default_factory=list)
+    away: str = ""
+
+    def describe(self) -> dict[str, str]:
+        return {"nick": self.nick, "fingerprint": self.fingerprint, "away": self.away}
+
+
+Member = Session | RemoteSession
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -94,6 +129,11 @@ def notice_frame(text: str) -> dict[str, Any]:
 
 def bye_frame(reason: str) -> dict[str, Any]:
     return {"type": "bye", "reason": reason}
+
+
+def sent_frame(target: str, counter: int) -> dict[str, Any]:
+    """The acknowledgement of a message: stored and relayed (committed to the cluster's log)."""
+    return {"type": "sent", "target": target, "counter": counter}
 
 
 # Room for what is added to a fitted frame: its "type", and the "... and N more" line.
@@ -142,16 +182,28 @@ def describe_duration(seconds: float) -> str:
 
 
 class ChatServer:
-    """Everyone connected to this server process, and the rooms they share."""
+    """Everyone connected to this server process, and the rooms they share (with the sessions of
+    the other servers of a cluster)."""
 
-    def __init__(self, settings: ChatSettings, store: Store) -> None:
+    def __init__(
+        self,
+        settings: ChatSettings,
+        store: Store,
+        node: str = "local",
+        publish: Publish | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.node = node
+        self.publish: Publish = publish if publish is not None else self.apply
         self.sessions: dict[int, Session] = {}
+        self.remote: dict[tuple[str, int], RemoteSession] = {}
         self.topics: dict[str, str] = store.topics()
         self.runtime_operators: set[str] = set()
         self.mutes: dict[str, float | None] = {}
         self.buckets: dict[str, TokenBucket] = {}
+        # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
+        self.degraded = False
 
     # ----- lifecycle -----
 
@@ -178,12 +230,18 @@ class ChatServer:
 
     def disconnect(self, session_id: int, reason: str) -> list[Outgoing]:
         session = self.sessions.pop(session_id, None)
-        if session is None:
+        if session is None or not session.said_hello:
             return []
-        out: list[Outgoing] = []
-        for room in session.rooms:
-            out += self._leave(session, room, reason)
-        return out
+        return self.publish(
+            {
+                "type": "offline",
+                "node": self.node,
+                "sid": session_id,
+                **self._who(session),
+                "rooms": list(session.rooms),
+                "reason": reason,
+            }
+        )
 
     def receive(self, session_id: int, frame: dict[str, Any], now: float) -> list[Outgoing]:
         session = self.sessions.get(session_id)
@@ -216,7 +274,16 @@ class ChatServer:
         return fingerprint in self.settings.operators or fingerprint in self.runtime_operators
 
     def _members(self, room: str) -> list[Session]:
+        """This server's sessions in ``room``: the ones it delivers to."""
         return [s for s in self.sessions.values() if room in s.rooms]
+
+    def _everyone(self) -> list[Member]:
+        """Every session of the cluster that said hello: this server's, then the others'."""
+        local: list[Member] = [s for s in self.sessions.values() if s.said_hello]
+        return local + list(self.remote.values())
+
+    def _cluster_members(self, room: str) -> list[Member]:
+        return [m for m in self._everyone() if room in m.rooms]
 
     def _to_room(
         self, room: str, frame: dict[str, Any], exclude: int | None = None
@@ -226,9 +293,13 @@ class ChatServer:
     def _sessions_of(self, fingerprint: str) -> list[Session]:
         return [s for s in self.sessions.values() if s.said_hello and s.fingerprint == fingerprint]
 
-    def _online_by_nick(self, nick: str) -> list[Session]:
+    def _online_of(self, fingerprint: str) -> list[Member]:
+        """The sessions of ``fingerprint`` anywhere in the cluster."""
+        return [m for m in self._everyone() if m.fingerprint == fingerprint]
+
+    def _online_by_nick(self, nick: str) -> list[Member]:
         folded = nick.casefold()
-        return [s for s in self.sessions.values() if s.said_hello and s.nick.casefold() == folded]
+        return [m for m in self._everyone() if m.nick.casefold() == folded]
 
     def _resolve(self, who: str) -> str | None:
         """A nick (online or registered) or a fingerprint -> fingerprint."""
@@ -243,7 +314,7 @@ class ChatServer:
         owner = self.store.nick_owner(nick)
         if owner is not None and owner != fingerprint:
             return True
-        return any(s.fingerprint != fingerprint for s in self._online_by_nick(nick))
+        return any(m.fingerprint != fingerprint for m in self._online_by_nick(nick))
 
     def _fallback_nick(self, session: Session) -> str:
         tag = "".join(c for c in session.fingerprint[7:] if c.isalnum())[:6].lower()
@@ -254,6 +325,14 @@ class ChatServer:
             self.sessions[session_id].dismissed = True
         return [(session_id, bye_frame(reason))]
 
+    @staticmethod
+    def _who(member: Member) -> dict[str, str]:
+        """How events name a session's user: the fields of join/leave/away frames."""
+        return member.describe()
+
+    def _is_origin(self, event: Event) -> bool:
+        return bool(event.get("node") == self.node and event.get("sid") in self.sessions)
+
     # ----- hello, rooms -----
 
     def _on_hello(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
@@ -263,7 +342,8 @@ class ChatServer:
         wanted = wanted if isinstance(wanted, str) else ""
         registered = self.store.nick_of(session.fingerprint)
         notice = ""
-        already_online = self._sessions_of(session.fingerprint)
+        claim = False
+        already_online = self._online_of(session.fingerprint)
         if already_online:
             # All sessions of a key share its nick; /nick changes it for all of them.
             session.nick = already_online[0].nick
@@ -275,7 +355,7 @@ class ChatServer:
             and not self._nick_in_use_by_other(wanted, session.fingerprint)
         ):
             session.nick = wanted
-            self.store.register_nick(wanted, session.fingerprint)
+            claim = True
         else:
             if wanted and not valid_nick(wanted):
                 notice = f"{wanted!r} is not a valid nick"
@@ -285,7 +365,17 @@ class ChatServer:
             if notice:
                 notice += f"; you are {session.nick}"
         session.said_hello = True
-        out: list[Outgoing] = [
+        out = self.publish(
+            {
+                "type": "online",
+                "node": self.node,
+                "sid": session.session_id,
+                **self._who(session),
+                "connected_at": session.connected_at,
+                "claim": claim,
+            }
+        )
+        out.append(
             (
                 session.session_id,
                 {
@@ -296,9 +386,11 @@ class ChatServer:
                     "operator": self.is_operator(session.fingerprint),
                 },
             )
-        ]
+        )
         if notice:
             out.append((session.session_id, notice_frame(notice)))
+        if self.degraded:
+            out.append((session.session_id, {**notice_frame(DEGRADED_NOTICE), "degraded": True}))
         if self.settings.motd:
             out.append((session.session_id, {"type": "motd", "text": self.settings.motd}))
         return out + self._join(session, DEFAULT_ROOM)
@@ -309,35 +401,35 @@ class ChatServer:
         if len(session.rooms) >= MAX_ROOMS_PER_USER:
             raise FrameError(f"you are in {MAX_ROOMS_PER_USER} rooms already; /part one first")
         session.rooms.append(room)
-        out: list[Outgoing] = [(session.session_id, {"type": "joined", **self._room_state(room)})]
+        event = {"type": "join", "node": self.node, "sid": session.session_id, "room": room}
+        return self.publish({**event, **self._who(session)})
+
+    def _joined(self, session_id: int, room: str) -> list[Outgoing]:
+        """What a session is told when its join took effect: the room, then its history."""
+        out: list[Outgoing] = [(session_id, {"type": "joined", **self._room_state(room)})]
         if self.settings.history_limit > 0:
             history = self.store.recent_messages(room, self.settings.history_limit)
             if history:
                 frame: dict[str, Any] = {"type": "history", "room": room}
                 fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
-                out.append((session.session_id, frame))
-        if self._key_in_room(session, room):
-            return out  # another device of this key is here already: nobody new joined
-        join = {"type": "join", "room": room, **session.describe()}
-        return out + self._to_room(room, join, exclude=session.session_id)
+                out.append((session_id, frame))
+        return out
 
-    def _key_in_room(self, session: Session, room: str) -> bool:
-        """Whether another session of ``session``'s key is in ``room``: presence is per key."""
+    def _key_in_room(self, fingerprint: str, room: str, exclude: tuple[str, int]) -> bool:
+        """Whether a session of ``fingerprint`` other than ``exclude`` (node, session id) is in
+        ``room``: presence is per key, so a second device joining or leaving is not news."""
         return any(
-            other.fingerprint == session.fingerprint and other is not session
-            for other in self._members(room)
+            member.fingerprint == fingerprint and self._address(member) != exclude
+            for member in self._cluster_members(room)
         )
 
-    def _leave(self, session: Session, room: str, reason: str) -> list[Outgoing]:
-        """Tell ``room`` that ``session`` left it, unless the key is still there on another."""
-        if self._key_in_room(session, room):
-            return []
-        event = {"type": "leave", "room": room, **session.describe(), "reason": reason}
-        return self._to_room(room, event, exclude=session.session_id)
+    def _address(self, member: Member) -> tuple[str, int]:
+        node = member.node if isinstance(member, RemoteSession) else self.node
+        return node, member.session_id
 
     def _room_state(self, room: str) -> dict[str, Any]:
         """A room's topic and members, one entry per key, cut to fit one frame."""
-        members = {s.fingerprint: s.describe() for s in self._members(room)}
+        members = {m.fingerprint: m.describe() for m in self._cluster_members(room)}
         state: dict[str, Any] = {"room": room, "topic": self.topics.get(room, "")}
         fit_list(state, "members", list(members.values()))
         return state
@@ -360,45 +452,24 @@ class ChatServer:
 
     def _on_say(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         message = parse_signed_message(frame)
-        self.check_message(session, message, now)
-        relayed = {
-            "type": "message",
-            "from": session.nick,
-            "key": b64(session.identity.spki_der),
-            **message_fields(message),
-        }
-        if message.target.startswith("@"):
-            return self._private(session, message, relayed)
-        self.store.append_message(
-            StoredMessage(
-                message.target,
-                message.sender,
-                session.nick,
-                session.identity.spki_der,
-                message.counter,
-                message.timestamp_ms,
-                message.body,
-                message.signature,
-            )
-        )
-        return self._to_room(message.target, relayed, exclude=session.session_id)
-
-    def _private(
-        self, session: Session, message: SignedMessage, relayed: dict[str, Any]
-    ) -> list[Outgoing]:
-        recipients = self._sessions_of(message.target[1:])
-        if not recipients:
-            raise FrameError("message not delivered: that user is not online")
-        self.store.set_last_counter(message.sender, message.counter)
-        out: list[Outgoing] = [(r.session_id, relayed) for r in recipients]
-        if recipients[0].away:
-            out.append(
-                (
-                    session.session_id,
-                    notice_frame(f"{recipients[0].nick} is away: {recipients[0].away}"),
-                )
-            )
-        return out
+        try:
+            if self.degraded:
+                raise FrameError(DEGRADED_REJECTION)
+            self.check_message(session, message, now)
+            relayed = {
+                "type": "message",
+                "from": session.nick,
+                "key": b64(session.identity.spki_der),
+                **message_fields(message),
+            }
+            origin = {"node": self.node, "sid": session.session_id}
+            if message.target.startswith("@"):
+                if not self._online_of(message.target[1:]):
+                    raise FrameError("message not delivered: that user is not online")
+                return self.publish({"type": "private", **origin, "message": relayed})
+        except FrameError as error:
+            return [(session.session_id, {**error_frame(str(error)), "counter": message.counter})]
+        return self.publish({"type": "message", **origin, "message": relayed})
 
     def check_message(self, session: Session, message: SignedMessage, now: float) -> None:
         """Refuse, with the reason, any message that is not exactly what its sender signed here."""
@@ -426,7 +497,7 @@ class ChatServer:
         if not message.verify(session.identity):
             raise FrameError("message rejected: bad signature")
         if message.counter <= self.store.last_counter(message.sender):
-            raise FrameError("message rejected: replayed or out-of-order counter")
+            raise FrameError(REPLAY_REJECTION)
         if abs(message.timestamp_ms - int(now * 1000)) > MAX_CLOCK_SKEW_MS:
             raise FrameError("message rejected: timestamp too far from the server's clock")
         bucket = self.buckets.setdefault(
@@ -474,17 +545,16 @@ class ChatServer:
             )
         if self._nick_in_use_by_other(wanted, session.fingerprint):
             raise FrameError(f"{wanted!r} belongs to another key")
-        old = session.nick
-        self.store.register_nick(wanted, session.fingerprint)
-        changed = self._sessions_of(session.fingerprint)
-        for own in changed:
-            own.nick = wanted
-        event = {"type": "nick", "old": old, "new": wanted, "fingerprint": session.fingerprint}
-        targets = {
-            s.session_id for own in changed for room in own.rooms for s in self._members(room)
-        }
-        targets |= {own.session_id for own in changed}
-        return [(target, event) for target in sorted(targets)]
+        return self.publish(
+            {
+                "type": "nick",
+                "node": self.node,
+                "sid": session.session_id,
+                "fingerprint": session.fingerprint,
+                "old": session.nick,
+                "new": wanted,
+            }
+        )
 
     def _cmd_join(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args if args.startswith("#") else f"#{args}"
@@ -500,16 +570,13 @@ class ChatServer:
             raise FrameError("usage: /part #room")
         if room not in session.rooms:
             raise FrameError(f"you are not in {room}")
-        out = [
-            (session.session_id, {"type": "parted", "room": room}),
-            *self._leave(session, room, "part"),
-        ]
         session.rooms.remove(room)
-        return out
+        event = {"type": "part", "node": self.node, "sid": session.session_id, "room": room}
+        return self.publish({**event, **self._who(session), "reason": "part"})
 
     def _cmd_rooms(self, session: Session, args: str, now: float) -> list[Outgoing]:
         keys_in: dict[str, set[str]] = {}
-        for other in self.sessions.values():
+        for other in self._everyone():
             for room in other.rooms:
                 keys_in.setdefault(room, set()).add(other.fingerprint)
         counts = {room: len(keys) for room, keys in keys_in.items()}
@@ -522,7 +589,7 @@ class ChatServer:
 
     def _cmd_names(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args or (session.rooms[0] if session.rooms else DEFAULT_ROOM)
-        members = self._members(room)
+        members = self._cluster_members(room)
         if not members:
             raise FrameError(f"nobody is in {room}")
         lines = [
@@ -536,7 +603,7 @@ class ChatServer:
         if not args:
             raise FrameError("usage: /whois NICK")
         fingerprint = self._resolve(args)
-        online = self._sessions_of(fingerprint) if fingerprint is not None else []
+        online = self._online_of(fingerprint) if fingerprint is not None else []
         if fingerprint is None or (not online and self.store.nick_of(fingerprint) is None):
             return [(session.session_id, {"type": "whois", "query": args, "found": False})]
         reply: dict[str, Any] = {
@@ -574,32 +641,20 @@ class ChatServer:
             raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
         if self._muted_until(session.fingerprint, now) is not None:
             raise FrameError("you are muted")
-        self.topics[room] = topic
-        self.store.set_topic(room, topic)
-        event = {"type": "topic", "room": room, "topic": topic, "by": session.nick}
-        return self._to_room(room, event)
+        return self.publish({"type": "topic", "room": room, "topic": topic, "by": session.nick})
 
     def _cmd_away(self, session: Session, args: str, now: float) -> list[Outgoing]:
         text = args or "away"
         if len(text.encode()) > MAX_AWAY_BYTES or has_unsafe_text(text):
             raise FrameError(f"an away message is at most {MAX_AWAY_BYTES} bytes of plain text")
-        return [
-            (session.session_id, notice_frame(f"You are marked away: {text}")),
-            *self._set_away(session, text),
-        ]
+        return self._set_away(session, text)
 
     def _cmd_back(self, session: Session, args: str, now: float) -> list[Outgoing]:
-        return [(session.session_id, notice_frame("You are back")), *self._set_away(session, "")]
+        return self._set_away(session, "")
 
     def _set_away(self, session: Session, text: str) -> list[Outgoing]:
-        """Mark every session of the key, and tell the people who share a room with it."""
-        own = self._sessions_of(session.fingerprint)
-        for each in own:
-            each.away = text
-        event = {"type": "away", **session.describe()}
-        rooms = {room for each in own for room in each.rooms}
-        told = {s.session_id for room in rooms for s in self._members(room)}
-        return [(target, event) for target in sorted(told)]
+        origin = {"node": self.node, "sid": session.session_id}
+        return self.publish({"type": "away", **origin, **self._who(session), "away": text})
 
     # ----- moderation -----
 
@@ -615,29 +670,24 @@ class ChatServer:
 
     def _cmd_op(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
-        self.runtime_operators.add(fingerprint)
-        out = [
-            (s.session_id, notice_frame(f"{session.nick} made you an operator"))
-            for s in self._sessions_of(fingerprint)
-        ]
+        text = f"{session.nick} made you an operator"
+        out = self.publish({"type": "op", "fingerprint": fingerprint, "text": text})
         return [*out, (session.session_id, notice_frame(f"{who} is now an operator"))]
 
     def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if fingerprint in self.settings.operators:
             raise FrameError(f"{who} is an operator in the server's configuration")
-        self.runtime_operators.discard(fingerprint)
-        return [(session.session_id, notice_frame(f"{who} is no longer an operator"))]
+        out = self.publish({"type": "deop", "fingerprint": fingerprint})
+        return [*out, (session.session_id, notice_frame(f"{who} is no longer an operator"))]
 
     def _cmd_kick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, reason = self._target_of(args)
-        targets = self._sessions_of(fingerprint)
-        if not targets:
+        if not self._online_of(fingerprint):
             raise FrameError(f"{who} is not online")
         reason = reason or "no reason given"
-        out: list[Outgoing] = []
-        for target in targets:
-            out += self._bye(target.session_id, f"kicked by {session.nick}: {reason}")
+        text = f"kicked by {session.nick}: {reason}"
+        out = self.publish({"type": "kick", "fingerprint": fingerprint, "text": text})
         return [*out, (session.session_id, notice_frame(f"kicked {who}: {reason}"))]
 
     def _split_duration(self, rest: str) -> tuple[float | None, str]:
@@ -654,11 +704,17 @@ class ChatServer:
         duration, reason = self._split_duration(rest)
         reason = reason or "no reason given"
         until = None if duration is None else now + duration
-        self.store.add_ban(Ban(fingerprint, until, reason, session.fingerprint))
         how_long = "for good" if duration is None else f"for {describe_duration(duration)}"
-        out: list[Outgoing] = []
-        for target in self._sessions_of(fingerprint):
-            out += self._bye(target.session_id, f"banned {how_long} by {session.nick}: {reason}")
+        out = self.publish(
+            {
+                "type": "ban",
+                "fingerprint": fingerprint,
+                "until": until,
+                "reason": reason,
+                "by": session.fingerprint,
+                "text": f"banned {how_long} by {session.nick}: {reason}",
+            }
+        )
         return [
             *out,
             (session.session_id, notice_frame(f"banned {who} ({fingerprint}) {how_long}")),
@@ -666,31 +722,325 @@ class ChatServer:
 
     def _cmd_unban(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
-        if not self.store.remove_ban(fingerprint):
+        if self.store.active_ban(fingerprint, now) is None:
             raise FrameError(f"{who} is not banned")
-        return [(session.session_id, notice_frame(f"unbanned {who} ({fingerprint})"))]
+        out = self.publish({"type": "unban", "fingerprint": fingerprint})
+        return [*out, (session.session_id, notice_frame(f"unbanned {who} ({fingerprint})"))]
 
     def _cmd_mute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, rest = self._target_of(args)
         duration, _ = self._split_duration(rest)
-        self.mutes[fingerprint] = None if duration is None else now + duration
         how_long = "" if duration is None else f" for {describe_duration(duration)}"
-        out = [
-            (s.session_id, notice_frame(f"you were muted{how_long} by {session.nick}"))
-            for s in self._sessions_of(fingerprint)
-        ]
+        out = self.publish(
+            {
+                "type": "mute",
+                "fingerprint": fingerprint,
+                "until": None if duration is None else now + duration,
+                "text": f"you were muted{how_long} by {session.nick}",
+            }
+        )
         return [*out, (session.session_id, notice_frame(f"muted {who}{how_long}"))]
 
     def _cmd_unmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self._muted_until(fingerprint, now) is None:
             raise FrameError(f"{who} is not muted")
-        del self.mutes[fingerprint]
-        out = [
-            (s.session_id, notice_frame(f"you were unmuted by {session.nick}"))
-            for s in self._sessions_of(fingerprint)
-        ]
+        text = f"you were unmuted by {session.nick}"
+        out = self.publish({"type": "unmute", "fingerprint": fingerprint, "text": text})
         return [*out, (session.session_id, notice_frame(f"unmuted {who}"))]
+
+    # ----- events: applied in the cluster log's order, on every server, for its sessions -----
+
+    def apply(self, event: Event) -> list[Outgoing]:
+        """Apply one committed event; returns the frames for this server's sessions."""
+        handler = EVENT_HANDLERS.get(str(event.get("type")))
+        return handler(self, event) if handler is not None else []
+
+    def rejected(self, event: Event, reason: str) -> list[Outgoing]:
+        """The broker refused ``event`` (the log knew better: a nick taken or a counter used
+        meanwhile on another server, or the log was unreachable): tell the session it came from."""
+        session_id = event.get("sid")
+        if event.get("node") != self.node or session_id not in self.sessions:
+            return []
+        assert isinstance(session_id, int)
+        if event["type"] in ("message", "private"):
+            counter = event["message"]["counter"]
+            return [(session_id, {**error_frame(reason), "counter": counter})]
+        if event["type"] == "online":
+            return self._bye(session_id, reason)
+        return [(session_id, error_frame(reason))]
+
+    def snapshot(self) -> Event:
+        """Who is on this server, for a server that joins the cluster (or rejoins its log)."""
+        return {
+            "type": "snapshot",
+            "node": self.node,
+            "sessions": [
+                {
+                    "sid": s.session_id,
+                    **self._who(s),
+                    "rooms": list(s.rooms),
+                    "connected_at": s.connected_at,
+                    "last_active": s.last_active,
+                }
+                for s in self.sessions.values()
+                if s.said_hello
+            ],
+            "mutes": dict(self.mutes),
+            "operators": sorted(self.runtime_operators),
+        }
+
+    def node_lost(self, node: str) -> list[Outgoing]:
+        """Another server stopped answering: its sessions are gone."""
+        return self._replace_node(node, [], "server lost")
+
+    def set_degraded(self, degraded: bool) -> list[Outgoing]:
+        """The cluster's log became unreachable (or reachable again): tell every session."""
+        if degraded == self.degraded:
+            return []
+        self.degraded = degraded
+        text = DEGRADED_NOTICE if degraded else RESTORED_NOTICE
+        frame = {**notice_frame(text), "degraded": degraded}
+        return [(s.session_id, frame) for s in self.sessions.values() if s.said_hello]
+
+    def _sender_of(self, event: Event) -> int | None:
+        """The session id of this server's session that caused ``event``, if any."""
+        session_id = event.get("sid")
+        if event.get("node") == self.node and isinstance(session_id, int):
+            return session_id
+        return None
+
+    def _remote_of(self, event: Event) -> RemoteSession | None:
+        """The other server's session named by ``event`` (made if its 'online' was missed)."""
+        node, session_id = str(event["node"]), int(event["sid"])
+        if node == self.node:
+            return None
+        remote = self.remote.get((node, session_id))
+        if remote is None:
+            remote = RemoteSession(
+                node, session_id, event["fingerprint"], event["nick"], 0.0, 0.0, [], event["away"]
+            )
+            self.remote[(node, session_id)] = remote
+        return remote
+
+    def _apply_online(self, event: Event) -> list[Outgoing]:
+        if event.get("claim"):
+            self.store.register_nick(event["nick"], event["fingerprint"])
+        remote = self._remote_of(event)
+        if remote is not None:
+            remote.connected_at = remote.last_active = float(event["connected_at"])
+        return []
+
+    def _apply_offline(self, event: Event) -> list[Outgoing]:
+        node, session_id = str(event["node"]), int(event["sid"])
+        self.remote.pop((node, session_id), None)
+        return self._left(event, event["rooms"], (node, session_id))
+
+    def _left(self, who: Event, rooms: list[str], address: tuple[str, int]) -> list[Outgoing]:
+        """Tell each of ``rooms`` that ``who`` left, unless the key is still there elsewhere."""
+        out: list[Outgoing] = []
+        for room in rooms:
+            if self._key_in_room(who["fingerprint"], room, address):
+                continue
+            leave = {
+                "type": "leave",
+                "room": room,
+                "nick": who["nick"],
+                "fingerprint": who["fingerprint"],
+                "away": who["away"],
+                "reason": who["reason"],
+            }
+            out += self._to_room(room, leave)
+        return out
+
+    def _apply_join(self, event: Event) -> list[Outgoing]:
+        room = event["room"]
+        remote = self._remote_of(event)
+        if remote is not None and room not in remote.rooms:
+            remote.rooms.append(room)
+        # The joiner hears that it joined only now that every server can know it: a user it tells
+        # to join too (on another server) finds it in the room.
+        sender = self._sender_of(event)
+        out: list[Outgoing] = []
+        if sender in self.sessions and room in self.sessions[sender].rooms:
+            out = self._joined(sender, room)
+        address = (str(event["node"]), int(event["sid"]))
+        if self._key_in_room(event["fingerprint"], room, address):
+            return out
+        join = {
+            "type": "join",
+            "room": room,
+            "nick": event["nick"],
+            "fingerprint": event["fingerprint"],
+            "away": event["away"],
+        }
+        return out + self._to_room(room, join, exclude=sender)
+
+    def _apply_part(self, event: Event) -> list[Outgoing]:
+        remote = self._remote_of(event)
+        if remote is not None and event["room"] in remote.rooms:
+            remote.rooms.remove(event["room"])
+        sender = self._sender_of(event)
+        out: list[Outgoing] = []
+        if sender in self.sessions:
+            out.append((sender, {"type": "parted", "room": event["room"]}))
+        address = (str(event["node"]), int(event["sid"]))
+        return out + self._left(event, [event["room"]], address)
+
+    def _apply_message(self, event: Event) -> list[Outgoing]:
+        relayed = event["message"]
+        room = relayed["target"]
+        self.store.append_message(
+            StoredMessage(
+                room,
+                relayed["sender"],
+                relayed["from"],
+                base64.b64decode(relayed["key"]),
+                relayed["counter"],
+                relayed["ts"],
+                relayed["body"],
+                base64.b64decode(relayed["sig"]),
+            )
+        )
+        remote = self._remote_sender(event)
+        if remote is not None:
+            remote.last_active = relayed["ts"] / 1000
+        sender = self._sender_of(event)
+        out = self._to_room(room, relayed, exclude=sender)
+        if sender in self.sessions:
+            out.append((sender, sent_frame(room, relayed["counter"])))
+        return out
+
+    def _remote_sender(self, event: Event) -> RemoteSession | None:
+        if event["node"] == self.node:
+            return None
+        return self.remote.get((str(event["node"]), int(event["sid"])))
+
+    def _apply_private(self, event: Event) -> list[Outgoing]:
+        relayed = event["message"]
+        recipient = relayed["target"][1:]
+        self.store.set_last_counter(relayed["sender"], relayed["counter"])
+        remote = self._remote_sender(event)
+        if remote is not None:
+            remote.last_active = relayed["ts"] / 1000
+        out: list[Outgoing] = [(r.session_id, relayed) for r in self._sessions_of(recipient)]
+        sender = self._sender_of(event)
+        if sender in self.sessions:
+            online = self._online_of(recipient)
+            if online and online[0].away:
+                out.append((sender, notice_frame(f"{online[0].nick} is away: {online[0].away}")))
+            out.append((sender, sent_frame(relayed["target"], relayed["counter"])))
+        return out
+
+    def _apply_nick(self, event: Event) -> list[Outgoing]:
+        fingerprint, new = event["fingerprint"], event["new"]
+        self.store.register_nick(new, fingerprint)
+        sessions = self._online_of(fingerprint)
+        for each in sessions:
+            each.nick = new
+        frame = {"type": "nick", "old": event["old"], "new": new, "fingerprint": fingerprint}
+        rooms = {room for each in sessions for room in each.rooms}
+        told = {s.session_id for room in rooms for s in self._members(room)}
+        told |= {s.session_id for s in self._sessions_of(fingerprint)}
+        return [(target, frame) for target in sorted(told)]
+
+    def _apply_away(self, event: Event) -> list[Outgoing]:
+        """Mark every session of the key, and tell the people who share a room with it."""
+        sessions = self._online_of(event["fingerprint"])
+        for each in sessions:
+            each.away = event["away"]
+        sender = self._sender_of(event)
+        out: list[Outgoing] = []
+        if sender in self.sessions:
+            text = f"You are marked away: {event['away']}" if event["away"] else "You are back"
+            out.append((sender, notice_frame(text)))
+        frame = {
+            "type": "away",
+            "nick": event["nick"],
+            "fingerprint": event["fingerprint"],
+            "away": event["away"],
+        }
+        rooms = {room for each in sessions for room in each.rooms}
+        told = {s.session_id for room in rooms for s in self._members(room)}
+        return out + [(target, frame) for target in sorted(told)]
+
+    def _apply_topic(self, event: Event) -> list[Outgoing]:
+        room = event["room"]
+        self.topics[room] = event["topic"]
+        self.store.set_topic(room, event["topic"])
+        frame = {"type": "topic", "room": room, "topic": event["topic"], "by": event["by"]}
+        return self._to_room(room, frame)
+
+    def _apply_kick(self, event: Event) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for target in self._sessions_of(event["fingerprint"]):
+            out += self._bye(target.session_id, event["text"])
+        return out
+
+    def _apply_ban(self, event: Event) -> list[Outgoing]:
+        ban = Ban(event["fingerprint"], event["until"], event["reason"], event["by"])
+        self.store.add_ban(ban)
+        return self._apply_kick(event)
+
+    def _apply_unban(self, event: Event) -> list[Outgoing]:
+        self.store.remove_ban(event["fingerprint"])
+        return []
+
+    def _tell(self, fingerprint: str, text: str) -> list[Outgoing]:
+        return [(s.session_id, notice_frame(text)) for s in self._sessions_of(fingerprint)]
+
+    def _apply_mute(self, event: Event) -> list[Outgoing]:
+        self.mutes[event["fingerprint"]] = event["until"]
+        return self._tell(event["fingerprint"], event["text"])
+
+    def _apply_unmute(self, event: Event) -> list[Outgoing]:
+        self.mutes.pop(event["fingerprint"], None)
+        return self._tell(event["fingerprint"], event["text"])
+
+    def _apply_op(self, event: Event) -> list[Outgoing]:
+        self.runtime_operators.add(event["fingerprint"])
+        return self._tell(event["fingerprint"], event["text"])
+
+    def _apply_deop(self, event: Event) -> list[Outgoing]:
+        self.runtime_operators.discard(event["fingerprint"])
+        return []
+
+    def _apply_node_up(self, event: Event) -> list[Outgoing]:
+        """A server (re)joined the log: tell it who is here; its own snapshot follows."""
+        if event["node"] == self.node:
+            return []
+        return self.publish(self.snapshot())
+
+    def _apply_snapshot(self, event: Event) -> list[Outgoing]:
+        node = str(event["node"])
+        if node == self.node:
+            return []
+        for fingerprint, until in event["mutes"].items():
+            self.mutes.setdefault(fingerprint, until)
+        self.runtime_operators.update(event["operators"])
+        return self._replace_node(node, event["sessions"], "server lost")
+
+    def _replace_node(self, node: str, sessions: list[Event], reason: str) -> list[Outgoing]:
+        """Make ``sessions`` the whole of ``node``'s; the ones that vanished have left."""
+        listed = {int(s["sid"]) for s in sessions}
+        out: list[Outgoing] = []
+        for (owner, session_id), remote in list(self.remote.items()):
+            if owner == node and session_id not in listed:
+                del self.remote[(owner, session_id)]
+                who = {**remote.describe(), "reason": reason}
+                out += self._left(who, remote.rooms, (owner, session_id))
+        for item in sessions:
+            self.remote[(node, int(item["sid"]))] = RemoteSession(
+                node,
+                int(item["sid"]),
+                item["fingerprint"],
+                item["nick"],
+                float(item["connected_at"]),
+                float(item["last_active"]),
+                list(item["rooms"]),
+                item["away"],
+            )
+        return out
 
 
 COMMANDS: dict[str, Command] = {
@@ -744,4 +1094,26 @@ COMMANDS: dict[str, Command] = {
             "unmute", "/unmute NICK|FP", "let a muted key talk again", ChatServer._cmd_unmute, True
         ),
     )
+}
+
+
+EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
+    "online": ChatServer._apply_online,
+    "offline": ChatServer._apply_offline,
+    "join": ChatServer._apply_join,
+    "part": ChatServer._apply_part,
+    "message": ChatServer._apply_message,
+    "private": ChatServer._apply_private,
+    "nick": ChatServer._apply_nick,
+    "away": ChatServer._apply_away,
+    "topic": ChatServer._apply_topic,
+    "kick": ChatServer._apply_kick,
+    "ban": ChatServer._apply_ban,
+    "unban": ChatServer._apply_unban,
+    "mute": ChatServer._apply_mute,
+    "unmute": ChatServer._apply_unmute,
+    "op": ChatServer._apply_op,
+    "deop": ChatServer._apply_deop,
+    "node_up": ChatServer._apply_node_up,
+    "snapshot": ChatServer._apply_snapshot,
 }

@@ -191,7 +191,11 @@ class IdentityKey:
         if path.exists():
             return cls.load(path), False
         key = cls.generate(key_type, bits)
-        key.save(path)
+        try:
+            write_private_file(path, key.to_pem(), replace=False)
+        except FileExistsError:
+            # Another process (a cluster's second server on a shared data dir) made it first.
+            return cls.load(path), False
         return key, True
 
     def self_signed_certificate(
@@ -215,8 +219,9 @@ class IdentityKey:
         return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by the owner only (0600) from creation."""
+def write_private_file(path: Path, data: bytes, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only (0600) from creation.
+    Without ``replace``, raises FileExistsError if ``path`` exists (checked atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -225,7 +230,11 @@ def write_private_file(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
+            temporary.unlink()
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

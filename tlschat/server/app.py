@@ -12,6 +12,7 @@ import socket
 import time
 from typing import Any
 
+from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
 from ..chat.server import ChatServer, Outgoing, bye_frame, error_frame, notice_frame
 from ..protocol import (
@@ -27,6 +28,8 @@ from ..protocol import (
 )
 from ..protocol.alerts import AlertDescription
 from ..store import SQLiteStore
+from ..store.base import Store
+from ..store.memory import MemoryStore
 from .config import ServerSettings
 from .keys import load_or_create_server_identity
 
@@ -68,8 +71,19 @@ class ClientLink:
 class ChatService:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.store = SQLiteStore(settings.data_dir / DATABASE_FILE)
-        self.chat = ChatServer(settings.chat_settings(), self.store)
+        self.broker: Broker
+        store: Store
+        node = "local"
+        if settings.broker:
+            from ..broker.redis import RedisBroker
+
+            redis_broker = RedisBroker(settings.broker, settings.history)
+            self.broker, node = redis_broker, redis_broker.node
+            store = MemoryStore(settings.history)  # the cluster's replica, loaded from Redis
+        else:
+            self.broker = LocalBroker()
+            store = SQLiteStore(settings.data_dir / DATABASE_FILE)
+        self.chat = ChatServer(settings.chat_settings(), store, node, self.broker.publish)
         self.links: dict[int, ClientLink] = {}
         # Handshakes in progress, oldest first: when there are too many, the oldest is dropped,
         # since a real client finishes in milliseconds and a slowloris never does.
@@ -87,6 +101,7 @@ class ChatService:
         action = "Created" if created else "Loaded"
         log.info("[KEY] %s server key %s", action, self.settings.data_dir / "server_key.pem")
         log.info("[KEY] Server fingerprint %s", key.fingerprint)
+        await self.broker.start(self.chat, self.deliver)
         self._config = ConnectionConfig(
             identity=key,
             certificate_der=certificate,
@@ -125,7 +140,8 @@ class ChatService:
                 [asyncio.ensure_future(link.finished.wait()) for link in stragglers],
                 timeout=SHUTDOWN_GRACE,
             )
-        self.store.close()
+        await self.broker.stop()
+        self.chat.store.close()
         log.info("[SHUTDOWN] Server stopped")
 
     def deliver(self, outgoing: list[Outgoing]) -> None:

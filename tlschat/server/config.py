@@ -20,6 +20,7 @@ DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 # the default: uvloop asks a socket for its peer's address only when asked, so a peer that resets
 # right after connecting is logged without its address.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(ValueError):
@@ -49,6 +50,7 @@ class ServerSettings:
     idle_timeout: float = 300.0
     ping_timeout: float = 60.0
     event_loop: str = "asyncio"
+    broker: str = ""
 
     def check(self) -> None:
         for name in ("operators", "allowlist"):
@@ -73,6 +75,8 @@ class ServerSettings:
             raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
         if min(self.handshake_timeout, self.idle_timeout, self.ping_timeout) <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.broker and not self.broker.startswith(BROKER_SCHEMES):
+            raise ConfigError(f"broker must be a Redis URL ({', '.join(BROKER_SCHEMES)}...)")
         if self.event_loop not in EVENT_LOOPS:
             raise ConfigError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if not 1 <= self.max_message_bytes <= MAX_BODY_BYTES:
@@ -117,6 +121,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "idle_timeout": (int, float),
     "ping_timeout": (int, float),
     "event_loop": str,
+    "broker": str,
 }
 
 

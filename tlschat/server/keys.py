@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 
 from ..protocol.alerts import ProtocolError
-from ..protocol.identity import IdentityKey, PeerIdentity
+from ..protocol.identity import IdentityKey, PeerIdentity, write_private_file
 
 KEY_FILE = "server_key.pem"
 CERTIFICATE_FILE = "server_cert.der"
@@ -22,7 +22,8 @@ def load_or_create_server_identity(
     """
     key, created = IdentityKey.load_or_create(data_dir / KEY_FILE, key_type)
     certificate_path = data_dir / CERTIFICATE_FILE
-    if certificate_path.exists():
+    stale = certificate_path.exists()
+    if stale:
         certificate = certificate_path.read_bytes()
         try:
             if PeerIdentity.from_certificate(certificate).spki_der == key.spki_der:
@@ -30,5 +31,9 @@ def load_or_create_server_identity(
         except ProtocolError:
             pass
     certificate = key.self_signed_certificate(common_name, datetime.datetime.now(datetime.UTC))
-    certificate_path.write_bytes(certificate)
+    try:
+        write_private_file(certificate_path, certificate, replace=stale)
+    except FileExistsError:
+        # Servers of a cluster starting together on one data dir: all use the first certificate.
+        return load_or_create_server_identity(data_dir, common_name, key_type)
     return key, certificate, created

@@ -1,0 +1,283 @@
+"""Several ChatServers sharing one ordered log, as a Redis cluster does, without a network.
+
+``Log`` stands in for the broker: each server publishes into it, and ``pump`` applies every
+committed event, in order, on every server (the origin included), as the Redis broker's
+followers do. Session ids are per server, so the same id on two servers is two sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tlschat.chat.server import (
+    DEGRADED_NOTICE,
+    REPLAY_REJECTION,
+    ChatServer,
+    ChatSettings,
+    Event,
+    Outgoing,
+    sent_frame,
+)
+from tlschat.protocol.identity import IdentityKey
+from tlschat.store.memory import MemoryStore
+
+from .helpers import NOW, command, connect, relayed, say
+
+A1, A2, B1 = 1, 2, 1  # session ids: two on server a, one on server b
+
+
+class Log:
+    """A total order of events; ``claims`` stands for the commit script's nick check."""
+
+    def __init__(self, nodes: list[str], **settings: Any) -> None:
+        self.pending: list[tuple[str, Event]] = []
+        self.nick_owners: dict[str, str] = {}
+        self.servers = {
+            node: ChatServer(
+                ChatSettings(server_name="cluster", **settings),
+                MemoryStore(50),
+                node,
+                self._publisher(node),
+            )
+            for node in nodes
+        }
+        self.delivered: dict[str, list[Outgoing]] = {node: [] for node in nodes}
+
+    def _publisher(self, node: str) -> Any:
+        def publish(event: Event) -> list[Outgoing]:
+            # Through JSON, as through Redis: nothing may depend on sharing Python objects.
+            self.pending.append((node, json.loads(json.dumps(event))))
+            return []
+
+        return publish
+
+    def pump(self) -> dict[str, list[Outgoing]]:
+        """Commit everything published so far (and what applying it publishes), in order."""
+        out: dict[str, list[Outgoing]] = {node: [] for node in self.servers}
+        while self.pending:
+            origin, event = self.pending.pop(0)
+            claimed = event.get("new") if event["type"] == "nick" else None
+            if event["type"] == "online" and event.get("claim"):
+                claimed = event["nick"]
+            if claimed is not None:
+                owner = self.nick_owners.get(claimed.casefold())
+                if owner is not None and owner != event["fingerprint"]:
+                    out[origin] += self.servers[origin].rejected(event, "taken")
+                    continue
+                self.nick_owners[claimed.casefold()] = event["fingerprint"]
+            for node, server in self.servers.items():
+                out[node] += server.apply(event)
+        return out
+
+
+def hello(log: Log, node: str, session_id: int, key: IdentityKey, nick: str) -> None:
+    server = log.servers[node]
+    assert connect(server, session_id, key) == []
+    server.receive(session_id, {"type": "hello", "nick": nick}, NOW)
+
+
+def frames_to(out: list[Outgoing], session_id: int) -> list[dict[str, Any]]:
+    return [frame for sid, frame in out if sid == session_id]
+
+
+@pytest.fixture
+def log(ed_alice: IdentityKey, ed_bob: IdentityKey) -> Log:
+    log = Log(["a", "b"])
+    hello(log, "a", A1, ed_alice, "alice")
+    hello(log, "b", B1, ed_bob, "bob")
+    log.pump()
+    return log
+
+
+def test_join_and_room_message_cross_servers(
+    ed_alice: IdentityKey, ed_bob: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    log = Log(["a", "b"])
+    hello(log, "a", A1, ed_alice, "alice")
+    log.pump()
+    hello(log, "b", B1, ed_bob, "bob")
+    out = log.pump()
+    assert out["a"] == [
+        (
+            A1,
+            {
+                "type": "join",
+                "room": "#general",
+                "nick": "bob",
+                "fingerprint": ed_bob.fingerprint,
+                "away": "",
+            },
+        )
+    ]
+    # bob hears that he joined once the log has it, so every server knows it by then.
+    assert [frame["type"] for frame in frames_to(out["b"], B1)] == ["joined"]
+    assert {m["nick"] for m in out["b"][0][1]["members"]} == {"alice", "bob"}
+    frame = say(ed_bob, counter=7, body="across")
+    assert log.servers["b"].receive(B1, frame, NOW) == []  # nothing until the log commits it
+    out = log.pump()
+    assert out["a"] == [(A1, relayed(frame, "bob", ed_bob))]
+    assert out["b"] == [(B1, sent_frame("#general", 7))]
+    # Every server keeps the history, in the log's order.
+    for server in log.servers.values():
+        assert [m.body for m in server.store.recent_messages("#general", 10)] == ["across"]
+    # A third user joining on a: the room's members include bob on b, and the history.
+    hello(log, "a", A2, ed_carol, "carol")
+    joined, history = frames_to(log.pump()["a"], A2)
+    assert {m["nick"] for m in joined["members"]} == {"alice", "bob", "carol"}
+    assert [m["body"] for m in history["messages"]] == ["across"]
+
+
+def test_replay_caught_by_the_log_is_an_error_with_the_counter(
+    log: Log, ed_bob: IdentityKey
+) -> None:
+    frame = say(ed_bob, counter=3)
+    log.servers["b"].receive(B1, frame, NOW)
+    log.pump()
+    # The same message again before b's replica knew: the log's check refuses it.
+    event = {"type": "message", "node": "b", "sid": B1, "message": relayed(frame, "bob", ed_bob)}
+    assert log.servers["b"].rejected(event, REPLAY_REJECTION) == [
+        (B1, {"type": "error", "text": REPLAY_REJECTION, "counter": 3})
+    ]
+    # And b's replica now refuses it itself.
+    assert log.servers["b"].receive(B1, frame, NOW) == [
+        (B1, {"type": "error", "text": REPLAY_REJECTION, "counter": 3})
+    ]
+
+
+def test_private_message_to_a_key_on_another_server(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    frame = say(ed_alice, counter=1, body="psst", target=f"@{ed_bob.fingerprint}")
+    assert log.servers["a"].receive(A1, frame, NOW) == []
+    out = log.pump()
+    assert out["b"] == [(B1, relayed(frame, "alice", ed_alice))]
+    assert out["a"] == [(A1, sent_frame(f"@{ed_bob.fingerprint}", 1))]
+
+
+def test_names_rooms_and_whois_show_the_whole_cluster(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    a = log.servers["a"]
+    names = command(a, A1, "names")
+    assert names[0][1]["lines"] == [
+        f"alice {ed_alice.fingerprint}",
+        f"bob {ed_bob.fingerprint}",
+    ]
+    assert command(a, A1, "rooms")[0][1]["lines"] == ["#general (2 members)"]
+    whois = command(a, A1, "whois", "bob")[0][1]
+    assert whois["found"] and whois["online"]
+    assert whois["fingerprint"] == ed_bob.fingerprint
+    assert whois["rooms"] == ["#general"]
+
+
+def test_nick_is_owned_across_the_cluster(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    # bob's replica on b already knows alice's nick: refused without asking the log.
+    assert command(log.servers["b"], B1, "nick", "alice") == [
+        (B1, {"type": "error", "text": "'alice' belongs to another key"})
+    ]
+    # Two servers claiming one new nick at once: the log's order decides.
+    assert command(log.servers["a"], A1, "nick", "zed") == []
+    assert command(log.servers["b"], B1, "nick", "zed") == []
+    out = log.pump()
+    change = {"type": "nick", "old": "alice", "new": "zed", "fingerprint": ed_alice.fingerprint}
+    assert out["a"] == [(A1, change)]
+    assert out["b"] == [(B1, change), (B1, {"type": "error", "text": "taken"})]
+    for server in log.servers.values():
+        assert server.store.nick_owner("zed") == ed_alice.fingerprint
+
+
+def test_moderation_acts_on_another_server(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
+    log = Log(["a", "b"], operators=frozenset({ed_alice.fingerprint}))
+    hello(log, "a", A1, ed_alice, "alice")
+    hello(log, "b", B1, ed_bob, "bob")
+    log.pump()
+    a, b = log.servers["a"], log.servers["b"]
+    command(a, A1, "mute", "bob 10m")
+    out = log.pump()
+    assert out["b"] == [(B1, {"type": "notice", "text": "you were muted for 10m by alice"})]
+    assert b.receive(B1, say(ed_bob, counter=1), NOW)[0][1]["text"].startswith(
+        "message rejected: you are muted"
+    )
+    command(a, A1, "unmute", "bob")
+    log.pump()
+    assert b.receive(B1, say(ed_bob, counter=2), NOW) == []
+    assert log.pump()["b"] == [(B1, sent_frame("#general", 2))]
+    command(a, A1, "ban", "bob 1h spam")
+    out = log.pump()
+    assert out["b"] == [(B1, {"type": "bye", "reason": "banned for 1h by alice: spam"})]
+    assert b.store.active_ban(ed_bob.fingerprint, NOW) is not None
+    assert connect(b, 9, ed_bob)[0][1]["type"] == "bye"  # b refuses him too
+
+
+def test_kick_reaches_the_other_server(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
+    log = Log(["a", "b"], operators=frozenset({ed_alice.fingerprint}))
+    hello(log, "a", A1, ed_alice, "alice")
+    hello(log, "b", B1, ed_bob, "bob")
+    log.pump()
+    assert command(log.servers["a"], A1, "kick", "bob flooding") == [
+        (A1, {"type": "notice", "text": "kicked bob: flooding"})
+    ]
+    assert log.pump()["b"] == [(B1, {"type": "bye", "reason": "kicked by alice: flooding"})]
+
+
+def test_disconnect_and_lost_server_leave_the_room(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    leave = {
+        "type": "leave",
+        "room": "#general",
+        "nick": "bob",
+        "fingerprint": ed_bob.fingerprint,
+        "away": "",
+    }
+    log.servers["b"].disconnect(B1, "quit")
+    assert log.pump()["a"] == [(A1, {**leave, "reason": "quit"})]
+    hello(log, "b", B1, ed_bob, "bob")
+    log.pump()
+    assert log.servers["a"].node_lost("b") == [(A1, {**leave, "reason": "server lost"})]
+    assert log.servers["a"].remote == {}
+
+
+def test_a_joining_server_learns_presence_from_snapshots(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    late = ChatServer(ChatSettings(), MemoryStore(50), "c", log._publisher("c"))
+    log.servers["c"] = late
+    log.pending.append(("c", {"type": "node_up", "node": "c"}))
+    log.pump()
+    assert {(node, m.nick) for (node, _), m in late.remote.items()} == {
+        ("a", "alice"),
+        ("b", "bob"),
+    }
+    assert late.remote[("a", A1)].rooms == ["#general"]
+
+
+def test_degraded_refuses_messages_and_tells_newcomers(
+    log: Log, ed_alice: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    a = log.servers["a"]
+    notice = {"type": "notice", "text": DEGRADED_NOTICE, "degraded": True}
+    assert a.set_degraded(True) == [(A1, notice)]
+    refused = a.receive(A1, say(ed_alice, counter=5), NOW)
+    assert refused == [
+        (
+            A1,
+            {
+                "type": "error",
+                "text": "message not sent: chat degraded (the cluster's store is unreachable)",
+                "counter": 5,
+            },
+        )
+    ]
+    assert connect(a, A2, ed_carol) == []
+    welcome = a.receive(A2, {"type": "hello", "nick": "carol"}, NOW)
+    assert (A2, notice) in welcome
+    assert a.set_degraded(False) == [
+        (A1, {"type": "notice", "text": "chat restored", "degraded": False}),
+        (A2, {"type": "notice", "text": "chat restored", "degraded": False}),
+    ]

@@ -1,0 +1,370 @@
+"""The Redis broker: a cluster of servers sharing rooms, presence, nicks and history.
+
+Every event is committed by one Lua script that checks what must be unique across the cluster
+(a nick's owner, a sender's message counter), writes the durable state (nicks, counters, bans,
+topics, each room's history stream with a length cap) and appends the event to one log stream, all
+atomically. Every server follows that log and applies each event for its own sessions, so every
+member of a room sees its messages in the log's order. Each server keeps a replica of the durable
+state in memory (:class:`~tlschat.store.memory.MemoryStore`), loaded when it (re)connects.
+
+A server announces itself with ``node_up``; the others answer with a snapshot of their sessions.
+Liveness is a key per server with a short expiry, refreshed every second: when a server's key
+expires, the others drop its sessions. When Redis is unreachable the server says so to its
+clients (chat degraded), refuses messages rather than losing them, retries with backoff, and
+resynchronises when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..chat.server import (
+    DEGRADED_REJECTION,
+    REPLAY_REJECTION,
+    ChatServer,
+    Event,
+    Outgoing,
+)
+from ..store.base import Ban, StoredMessage
+from ..store.memory import MemoryStore
+from .base import Deliver
+
+log = logging.getLogger("tlschat.cluster")
+
+PREFIX = "tlschat:"
+LOG_CAP = 100_000
+HISTORY_CAP = 10_000
+HEARTBEAT_SECONDS = 1.0
+NODE_TTL_MS = 4_000
+READ_BLOCK_MS = 1_000
+READ_BATCH = 1_000
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 5.0
+STOP_GRACE = 2.0
+# Presence is re-sent as a snapshot when a server (re)joins the log, so presence events that
+# cannot be committed while Redis is away take effect on this server alone rather than failing.
+PRESENCE = frozenset({"online", "offline", "join", "part", "snapshot", "node_up"})
+
+# ARGV: prefix, event JSON, kind, log cap, history cap, then the kind's own arguments.
+COMMIT_SCRIPT = """
+local p, event, kind = ARGV[1], ARGV[2], ARGV[3]
+local function before_or_same(a, b)
+  if #a ~= #b then return #a < #b end
+  return a <= b
+end
+if kind == 'message' or kind == 'private' then
+  local sender, counter = ARGV[6], ARGV[7]
+  local last = redis.call('HGET', p .. 'counters', sender)
+  if last and before_or_same(counter, last) then return {0, 'replayed'} end
+  redis.call('HSET', p .. 'counters', sender, counter)
+  if kind == 'message' then
+    redis.call('XADD', p .. 'history:' .. ARGV[8], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[9])
+    redis.call('SADD', p .. 'rooms', ARGV[8])
+  end
+elseif kind == 'claim' then
+  local fingerprint, nick, folded = ARGV[6], ARGV[7], ARGV[8]
+  local owner = redis.call('HGET', p .. 'nick_owner', folded)
+  if owner and owner ~= fingerprint then return {0, 'taken'} end
+  local old = redis.call('HGET', p .. 'nick_folded', fingerprint)
+  if old then redis.call('HDEL', p .. 'nick_owner', old) end
+  redis.call('HSET', p .. 'nick_owner', folded, fingerprint)
+  redis.call('HSET', p .. 'nick_folded', fingerprint, folded)
+  redis.call('HSET', p .. 'nick', fingerprint, nick)
+elseif kind == 'ban' then
+  redis.call('HSET', p .. 'bans', ARGV[6], ARGV[7])
+elseif kind == 'unban' then
+  redis.call('HDEL', p .. 'bans', ARGV[6])
+elseif kind == 'topic' then
+  redis.call('HSET', p .. 'topics', ARGV[6], ARGV[7])
+end
+local id = redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[4], '*', 'e', event)
+return {1, id}
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def commit_arguments(event: Event) -> list[str]:
+    """The script's ARGV for ``event``: what it must check and store besides the log entry."""
+    kind = str(event["type"])
+    extra: list[str] = []
+    if kind in ("message", "private"):
+        message = event["message"]
+        extra = [message["sender"], str(message["counter"])]
+        if kind == "message":
+            extra += [message["target"], _dumps(message)]
+    elif kind == "nick" or (kind == "online" and event.get("claim")):
+        nick = event["new"] if kind == "nick" else event["nick"]
+        kind = "claim"
+        extra = [event["fingerprint"], nick, nick.casefold()]
+    elif kind == "ban":
+        ban = {"until": event["until"], "reason": event["reason"], "by": event["by"]}
+        extra = [event["fingerprint"], _dumps(ban)]
+    elif kind == "unban":
+        extra = [event["fingerprint"]]
+    elif kind == "topic":
+        extra = [event["room"], event["topic"]]
+    return [PREFIX, _dumps(event), kind, str(LOG_CAP), str(HISTORY_CAP), *extra]
+
+
+def rejection_reason(event: Event, verdict: str) -> str:
+    if verdict == "replayed":
+        return REPLAY_REJECTION
+    if verdict == "taken":
+        nick = event["new"] if event["type"] == "nick" else event["nick"]
+        if event["type"] == "online":
+            return f"{nick!r} was just taken by another key on another server; connect again"
+        return f"{nick!r} belongs to another key"
+    return f"not done: {verdict}"
+
+
+def stored_message(frame: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        frame["target"],
+        frame["sender"],
+        frame["from"],
+        base64.b64decode(frame["key"]),
+        int(frame["counter"]),
+        int(frame["ts"]),
+        frame["body"],
+        base64.b64decode(frame["sig"]),
+    )
+
+
+class RedisBroker:
+    def __init__(self, url: str, history_limit: int) -> None:
+        self.url = url
+        self.node = secrets.token_hex(6)
+        self.history_limit = history_limit
+        self.connected = False
+        # redis-py types its replies as unions of every possible reply; they are checked here by
+        # use (decode_responses=True: strings), so the client is typed loosely.
+        self._redis: Any = None
+        self._chat: ChatServer | None = None
+        self._deliver: Deliver | None = None
+        self._queue: list[Event] = []
+        self._queued = asyncio.Event()
+        self._last_id = "0-0"
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.joined = asyncio.Event()
+
+    def describe(self) -> str:
+        return f"Redis at {self.url}, node {self.node}"
+
+    # ----- the chat's side -----
+
+    def publish(self, event: Event) -> list[Outgoing]:
+        assert self._chat is not None, "publish before start"
+        if not self.connected:
+            if event["type"] in PRESENCE:
+                # This server's own sessions still see each other; the others learn it from
+                # this server's snapshot once Redis is back.
+                return self._chat.apply(event)
+            return self._chat.rejected(event, DEGRADED_REJECTION)
+        self._queue.append(event)
+        self._queued.set()
+        return []
+
+    # ----- lifecycle -----
+
+    async def start(self, chat: ChatServer, deliver: Deliver) -> None:
+        """Connect (retrying in the background if Redis is not there yet)."""
+        self._chat = chat
+        self._deliver = deliver
+        chat.degraded = True  # until the first connection: nothing can be delivered before
+        self._runner = asyncio.create_task(self._run())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.joined.wait(), timeout=5.0)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.connected and self._queue:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain(), timeout=STOP_GRACE)
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.delete(f"{PREFIX}node:{self.node}")
+            await self._redis.aclose()
+
+    async def _drain(self) -> None:
+        while self._queue:
+            await asyncio.sleep(0.01)
+
+    # ----- the connection -----
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        ever_joined = False
+        while not self._stopping:
+            try:
+                await self._join()
+            except (RedisError, OSError) as error:
+                log.warning("[CLUSTER] Redis unreachable (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            if ever_joined:
+                log.info("[CLUSTER] Redis reachable again; resynchronised")
+            else:
+                log.info("[CLUSTER] Joined the cluster at %s as node %s", self.url, self.node)
+            ever_joined = True
+            delay = BACKOFF_FIRST
+            self._send(self._chat_or_fail().set_degraded(False))
+            self.joined.set()
+            try:
+                await self._serve()
+            except (RedisError, OSError) as error:
+                if self._stopping:
+                    return
+                self.connected = False
+                self._send(self._chat_or_fail().set_degraded(True))
+                log.warning("[CLUSTER] Redis unreachable (%s); retrying in %.1f s", error, delay)
+                self._reject_queued()
+                await asyncio.sleep(delay)
+
+    def _chat_or_fail(self) -> ChatServer:
+        assert self._chat is not None
+        return self._chat
+
+    def _send(self, out: list[Outgoing]) -> None:
+        if out and self._deliver is not None:
+            self._deliver(out)
+
+    def _reject_queued(self) -> None:
+        chat = self._chat_or_fail()
+        queued, self._queue = self._queue, []
+        for event in queued:
+            if event["type"] in PRESENCE:
+                self._send(chat.apply(event))
+            else:
+                self._send(chat.rejected(event, DEGRADED_REJECTION))
+
+    async def _join(self) -> None:
+        """Connect, load the durable state, take the log's position, announce this server."""
+        if self._redis is not None:
+            await self._redis.aclose()
+        self._redis = aioredis.from_url(self.url, decode_responses=True)
+        connection = self._redis
+        await connection.ping()
+        newest = await connection.xrevrange(f"{PREFIX}log", count=1)
+        if newest:
+            self._last_id = newest[0][0]
+        store = await self._load_state(connection)
+        chat = self._chat_or_fail()
+        chat.store = store
+        chat.topics = store.topics()
+        await self._beat(connection)
+        self.connected = True
+        # Our own presence first, then the others answer node_up with theirs.
+        self._queue[:0] = [{"type": "node_up", "node": self.node}, chat.snapshot()]
+        self._queued.set()
+
+    async def _load_state(self, connection: Any) -> MemoryStore:
+        store = MemoryStore(self.history_limit)
+        owners = await connection.hgetall(f"{PREFIX}nick_owner")
+        nicks = await connection.hgetall(f"{PREFIX}nick")
+        for fingerprint, nick in nicks.items():
+            if owners.get(nick.casefold()) == fingerprint:
+                store.register_nick(nick, fingerprint)
+        for fingerprint, counter in (await connection.hgetall(f"{PREFIX}counters")).items():
+            store.set_last_counter(fingerprint, int(counter))
+        for fingerprint, text in (await connection.hgetall(f"{PREFIX}bans")).items():
+            ban = json.loads(text)
+            store.add_ban(Ban(fingerprint, ban["until"], ban["reason"], ban["by"]))
+        for room, topic in (await connection.hgetall(f"{PREFIX}topics")).items():
+            store.set_topic(room, topic)
+        if self.history_limit > 0:
+            for room in await connection.smembers(f"{PREFIX}rooms"):
+                entries = await connection.xrevrange(
+                    f"{PREFIX}history:{room}", count=self.history_limit
+                )
+                for _, fields in reversed(entries):
+                    store.add_history(stored_message(json.loads(fields["m"])))
+        return store
+
+    async def _beat(self, connection: Any) -> None:
+        await connection.set(f"{PREFIX}node:{self.node}", "1", px=NODE_TTL_MS)
+
+    async def _serve(self) -> None:
+        """Follow the log, commit what is queued, keep the heartbeat; any Redis error ends it."""
+        tasks = [
+            asyncio.create_task(self._follow()),
+            asyncio.create_task(self._commit()),
+            asyncio.create_task(self._keep_alive()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        assert self._redis is not None
+        connection = self._redis
+        chat = self._chat_or_fail()
+        while True:
+            batches = await connection.xread(
+                {f"{PREFIX}log": self._last_id}, count=READ_BATCH, block=READ_BLOCK_MS
+            )
+            for _, entries in batches:
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._send(chat.apply(json.loads(fields["e"])))
+
+    async def _commit(self) -> None:
+        assert self._redis is not None
+        connection = self._redis
+        chat = self._chat_or_fail()
+        script = connection.register_script(COMMIT_SCRIPT)
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            pipeline = connection.pipeline(transaction=False)
+            for event in batch:
+                await script(args=commit_arguments(event), client=pipeline)
+            try:
+                results = await pipeline.execute()
+            except (RedisError, OSError):
+                self._queue[:0] = batch
+                raise
+            for event, (ok, detail) in zip(batch, results, strict=True):
+                if not int(ok):
+                    self._send(chat.rejected(event, rejection_reason(event, str(detail))))
+
+    async def _keep_alive(self) -> None:
+        assert self._redis is not None
+        connection = self._redis
+        chat = self._chat_or_fail()
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self._beat(connection)
+            nodes = sorted({node for node, _ in chat.remote})
+            if not nodes:
+                continue
+            alive = await connection.mget([f"{PREFIX}node:{node}" for node in nodes])
+            for node, beat in zip(nodes, alive, strict=True):
+                if beat is None:
+                    log.info("[CLUSTER] Node %s stopped answering; its sessions have left", node)
+                    self._send(chat.node_lost(node))

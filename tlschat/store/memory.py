@@ -1,0 +1,84 @@
+"""A store held in memory: a cluster server's replica of what Redis holds durably.
+
+In a cluster every change reaches Redis first (atomically, in the broker's commit script) and then
+every server's replica through the cluster's log, so reads stay synchronous and local.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from .base import Ban, StoredMessage
+
+
+class MemoryStore:
+    def __init__(self, history_limit: int) -> None:
+        self.history_limit = max(1, history_limit)
+        self._messages: dict[str, collections.deque[StoredMessage]] = {}
+        self._nick_owners: dict[str, str] = {}
+        self._nicks: dict[str, str] = {}
+        self._counters: dict[str, int] = {}
+        self._bans: dict[str, Ban] = {}
+        self._topics: dict[str, str] = {}
+
+    def append_message(self, message: StoredMessage) -> None:
+        """Keep ``message`` unless its counter was seen: a server that reloads its replica
+        reads the log again from before the load."""
+        if message.counter <= self.last_counter(message.sender):
+            return
+        self.add_history(message)
+        self.set_last_counter(message.sender, message.counter)
+
+    def add_history(self, message: StoredMessage) -> None:
+        """Append to a room's history as loaded, without touching the sender's counter."""
+        room = self._messages.setdefault(message.room, collections.deque(maxlen=self.history_limit))
+        room.append(message)
+
+    def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
+        messages = list(self._messages.get(room, ()))
+        return messages[-limit:] if limit > 0 else []
+
+    def nick_owner(self, nick: str) -> str | None:
+        return self._nick_owners.get(nick.casefold())
+
+    def nick_of(self, fingerprint: str) -> str | None:
+        return self._nicks.get(fingerprint)
+
+    def register_nick(self, nick: str, fingerprint: str) -> bool:
+        owner = self.nick_owner(nick)
+        if owner is not None and owner != fingerprint:
+            return False
+        old = self._nicks.get(fingerprint)
+        if old is not None:
+            self._nick_owners.pop(old.casefold(), None)
+        self._nicks[fingerprint] = nick
+        self._nick_owners[nick.casefold()] = fingerprint
+        return True
+
+    def last_counter(self, fingerprint: str) -> int:
+        return self._counters.get(fingerprint, -1)
+
+    def set_last_counter(self, fingerprint: str, counter: int) -> None:
+        self._counters[fingerprint] = max(counter, self._counters.get(fingerprint, -1))
+
+    def add_ban(self, ban: Ban) -> None:
+        self._bans[ban.fingerprint] = ban
+
+    def remove_ban(self, fingerprint: str) -> bool:
+        return self._bans.pop(fingerprint, None) is not None
+
+    def active_ban(self, fingerprint: str, now: float) -> Ban | None:
+        ban = self._bans.get(fingerprint)
+        if ban is not None and ban.until is not None and ban.until <= now:
+            del self._bans[fingerprint]
+            return None
+        return ban
+
+    def set_topic(self, room: str, topic: str) -> None:
+        self._topics[room] = topic
+
+    def topics(self) -> dict[str, str]:
+        return dict(self._topics)
+
+    def close(self) -> None:
+        """Nothing to release: the durable copy is Redis's."""
