@@ -42,9 +42,14 @@ def server(alice: ChatClient, bob: ChatClient) -> ChatServer:
 
 
 def relay(server: ChatServer, frame: dict[str, Any], now: float = NOW) -> dict[str, Any]:
-    """Send alice's say frame through the server and return what bob receives."""
+    """Send alice's say frame through the server and return what bob receives.
+
+    Alice gets the acknowledgement of her message, after the relayed copy, nothing else.
+    """
     out = server.receive(ALICE, frame, now)
-    assert [sid for sid, _ in out] == [BOB], out
+    ack = {"type": "sent", "target": frame["target"], "counter": frame["counter"]}
+    assert [sid for sid, _ in out] == [BOB, ALICE], out
+    assert out[1] == (ALICE, ack), out
     # Through the wire encoding, as the real glue does.
     return decode_frame(encode_frame(out[0][1]))
 
@@ -101,10 +106,9 @@ def test_composed_frames_accepted_by_server(
     first = alice.compose("one", NOW)
     second = alice.compose("two", NOW)  # same `now`
     for frame in (first, second):
-        out = server.receive(ALICE, decode_frame(encode_frame(frame)), NOW)
-        assert [sid for sid, _ in out] == [BOB]
-        assert out[0][1]["type"] == "message"
-        assert out[0][1]["body"] == frame["body"]
+        received = relay(server, decode_frame(encode_frame(frame)))
+        assert received["type"] == "message"
+        assert received["body"] == frame["body"]
     assert server.store.last_counter(rsa_alice.fingerprint) == second["counter"]
 
 
@@ -114,8 +118,7 @@ def test_new_client_with_same_key_is_not_a_replay(
     # A restarted client (counter reset) still produces counters above the old ones.
     server.receive(ALICE, alice.compose("before restart", NOW), NOW)
     restarted = ChatClient(rsa_alice, "alice")
-    out = server.receive(ALICE, restarted.compose("after restart", NOW + 0.001), NOW)
-    assert [sid for sid, _ in out] == [BOB]
+    assert relay(server, restarted.compose("after restart", NOW + 0.001))["type"] == "message"
 
 
 # --- handling relayed messages ---------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from tlschat import cli
 from tlschat.client import app as client_app
+from tlschat.client.addresses import ServerAddress
 from tlschat.client.app import ClientSettings
 
 
@@ -72,3 +73,42 @@ def test_the_line_modes_output_ignores_connection_states(capsys: Any) -> None:
     terminal.status("connected", "SHA256:x")
     terminal.status("reconnecting", "in 1 s")
     assert capsys.readouterr() == ("", "")
+
+
+def test_several_hosts_repeated_and_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]
+) -> None:
+    monkeypatch.setattr("sys.stdin", FakeStream(False))
+    hosts = ["--host", "chat.example,10.0.0.2:9000", "--host", "[::1]:7"]
+    assert cli.main(["client", "--home", "/nonexistent", "--port", "8500", *hosts]) == 0
+    (settings,) = captured
+    assert settings.servers == (
+        ServerAddress("chat.example", 8500),
+        ServerAddress("10.0.0.2", 9000),
+        ServerAddress("::1", 7),
+    )
+    # known_hosts knows the cluster by the first name given.
+    assert (settings.host, settings.port) == ("chat.example", 8500)
+    assert settings.known_as == ServerAddress("chat.example", 8500)
+
+
+def test_one_host_and_the_default(
+    monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]
+) -> None:
+    monkeypatch.setattr("sys.stdin", FakeStream(False))
+    cli.main(["client", "--home", "/nonexistent"])
+    cli.main(["client", "--home", "/nonexistent", "--host", "127.0.0.1", "--port", "9"])
+    assert [settings.addresses for settings in captured] == [
+        (ServerAddress("localhost", 8443),),
+        (ServerAddress("127.0.0.1", 9),),
+    ]
+
+
+def test_a_bad_host_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings], capsys: Any
+) -> None:
+    assert cli.main(["client", "--home", "/nonexistent", "--host", "a,b:99999"]) == 2
+    assert captured == []
+    assert capsys.readouterr().err == (
+        "[!] Bad --host: 'b:99999': the port must be a number from 1 to 65535\n"
+    )

@@ -178,3 +178,32 @@ def test_switching_back_shows_a_read_marker(tmp_path: Path) -> None:
             assert text.index("new since you last looked") < text.index("while you were away")
 
     asyncio.run(scenario())
+
+
+def test_the_status_bar_says_degraded_while_the_cluster_store_is_down(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+    degraded = {
+        "type": "notice",
+        "text": "chat degraded: the cluster's store is unreachable; messages are not being "
+        "delivered",
+        "degraded": True,
+    }
+    restored = {"type": "notice", "text": "chat restored", "degraded": False}
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            play(app)
+            await pilot.pause()
+            assert "degraded" not in status(app)
+            for line in app.chat.handle(degraded, time.time()):
+                app.output.show(line, app.chat.room)
+            await pilot.pause()
+            assert "degraded" in status(app) and "12 ms" in status(app)
+            assert "*** chat degraded" in pane(app)
+            for line in app.chat.handle(restored, time.time()):
+                app.output.show(line, app.chat.room)
+            await pilot.pause()
+            assert "degraded" not in status(app)
+            assert "chat restored" in pane(app)
+
+    asyncio.run(scenario())

@@ -15,11 +15,14 @@ from typing import Any
 
 from ..protocol.alerts import ProtocolError
 from ..protocol.identity import IdentityKey, PeerIdentity, fingerprints_equal
-from .envelope import SignedMessage
+from .envelope import MAX_COUNTER, SignedMessage
 from .frames import (
+    MAX_FRAME,
     MAX_KEY_B64,
     FrameError,
+    encode_frame,
     field_b64,
+    field_int,
     field_str,
     neutralize,
     parse_signed_message,
@@ -31,6 +34,16 @@ ACTION_PREFIX = "/me "
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Sent messages are kept until the server acknowledges them ('sent'), to be re-sent after a
+# reconnect. Past this many the oldest is given up, so that a server that never acknowledges
+# (an older one) cannot make the client hoard every message of the session.
+MAX_UNACKNOWLEDGED = 256
+# (sender, counter) of the messages shown lately, so that a history replay after a reconnect
+# shows only what was missed.
+MAX_REMEMBERED_SHOWN = 10_000
+# How the server refuses a message whose counter it has seen: for a re-sent one, the proof that
+# the first sending was delivered before the connection was lost.
+REPLAYED_COUNTER = "replayed or out-of-order counter"
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,18 @@ class ChatClient:
         # The round trip of the last ping/pong, in seconds (None before the first pong).
         self.latency: float | None = None
         self._ping_sent: float | None = None
+        # The server said its cluster store is unreachable: messages are not being delivered.
+        self.degraded = False
+        # Sent 'say' frames by counter (counters only grow, so oldest first), until acknowledged.
+        self._unacknowledged: dict[int, dict[str, Any]] = {}
+        # Counters of unacknowledged messages sent on an earlier connection: a replay error for
+        # one of those means it was delivered then.
+        self._sent_before_reconnect: set[int] = set()
+        # Between a lost connection and the rejoin of the new session, new messages wait with the
+        # unacknowledged ones: sent first, a higher counter would make the server refuse those.
+        self._holding_messages = False
+        self._awaiting_rejoin: set[str] = set()
+        self._shown: dict[tuple[str, int], None] = {}
 
     # ----- the glue's interface -----
 
@@ -133,6 +158,7 @@ class ChatClient:
     def prepare_reconnect(self) -> None:
         """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.
 
+        Unacknowledged messages are re-sent, unchanged, once the new session has rejoined.
         Idempotent, since several attempts may fail before one gets through.
         """
         if self.rooms:
@@ -146,6 +172,16 @@ class ChatClient:
         self._ping_sent = None
         self.outbox.clear()
         self._pending_private.clear()
+        self.degraded = False
+        if not self._holding_messages:  # else nothing went out since the last attempt
+            self._sent_before_reconnect.update(self._unacknowledged)
+        self._holding_messages = True
+        self._awaiting_rejoin.clear()
+
+    @property
+    def unacknowledged(self) -> list[dict[str, Any]]:
+        """The 'say' frames sent (or waiting to be) that the server has not acknowledged."""
+        return list(self._unacknowledged.values())
 
     def ping(self, now: float) -> None:
         """Queue a ping; the pong that answers it sets :attr:`latency`."""
@@ -170,7 +206,7 @@ class ChatClient:
             return []
         if not self.room:  # everyone starts in #general; this is after parting every room
             return self._error("you are in no room; /join one to talk", now)
-        self.outbox.append(self.compose(text[1:] if text.startswith("//") else text, now))
+        self._say(text[1:] if text.startswith("//") else text, now)
         return []
 
     def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
@@ -180,6 +216,43 @@ class ChatClient:
             self.identity, target or self.room, self._counter, int(now * 1000), body
         )
         return say_frame(message)
+
+    def _say(self, body: str, now: float, target: str = "") -> None:
+        """Send a signed message, and keep it until the server acknowledges it."""
+        frame = self.compose(body, now, target)
+        # Checked here, not only by the connection, so that a frame too big to send is never
+        # kept for re-sending (the connection's own check would raise again on every reconnect).
+        size = len(encode_frame(frame))
+        if size > MAX_FRAME:
+            raise ValueError(f"message of {size} bytes exceeds {MAX_FRAME}")
+        self._unacknowledged[frame["counter"]] = frame
+        if len(self._unacknowledged) > MAX_UNACKNOWLEDGED:
+            oldest = next(iter(self._unacknowledged))
+            del self._unacknowledged[oldest]
+            self._sent_before_reconnect.discard(oldest)
+        # Our own messages come back only in a history replay, where they are nothing new.
+        self._remember_shown(frame["sender"], frame["counter"])
+        if not self._holding_messages:
+            self.outbox.append(frame)
+
+    def _resend_once_rejoined(self) -> None:
+        if self._holding_messages and not self._awaiting_rejoin:
+            self._holding_messages = False
+            self.outbox.extend(self._unacknowledged.values())
+
+    def _remember_shown(self, sender: str, counter: int) -> None:
+        self._shown[(sender, counter)] = None
+        if len(self._shown) > MAX_REMEMBERED_SHOWN:
+            del self._shown[next(iter(self._shown))]
+
+    def _was_shown(self, item: dict[str, Any]) -> bool:
+        sender, counter = item.get("sender"), item.get("counter")
+        return (
+            isinstance(sender, str)
+            and isinstance(counter, int)
+            and not isinstance(counter, bool)
+            and (sender, counter) in self._shown
+        )
 
     # ----- client commands -----
 
@@ -200,7 +273,7 @@ class ChatClient:
     def _cmd_me(self, args: str, now: float) -> list[Line]:
         if not args:
             return self._error("usage: /me ACTION", now)
-        self.outbox.append(self.compose(ACTION_PREFIX + args, now))
+        self._say(ACTION_PREFIX + args, now)
         return []
 
     def _cmd_msg(self, args: str, now: float) -> list[Line]:
@@ -213,7 +286,7 @@ class ChatClient:
             self._pending_private.setdefault(nick.casefold(), []).append(body)
             self.outbox.append({"type": "command", "name": "whois", "args": nick})
             return []
-        self.outbox.append(self.compose(body, now, "@" + fingerprint))
+        self._say(body, now, "@" + fingerprint)
         return []
 
     def _cmd_reply(self, args: str, now: float) -> list[Line]:
@@ -222,7 +295,7 @@ class ChatClient:
         if not args:
             return self._error("usage: /reply TEXT", now)
         _, fingerprint = self.last_private
-        self.outbox.append(self.compose(args, now, "@" + fingerprint))
+        self._say(args, now, "@" + fingerprint)
         return []
 
     def _cmd_ignore(self, args: str, now: float) -> list[Line]:
@@ -286,7 +359,9 @@ class ChatClient:
         server = field_str(frame, "server", 256)
         for room in self._rejoin:
             self.outbox.append({"type": "command", "name": "join", "args": room})
+        self._awaiting_rejoin = set(self._rejoin)
         self._rejoin = []
+        self._resend_once_rejoined()
         role = " (operator)" if frame.get("operator") is True else ""
         return self._notice(f"Welcome to {server}, {self.nick}{role}", now)
 
@@ -295,6 +370,8 @@ class ChatClient:
         if room not in self.rooms:
             self.rooms.append(room)
         self.room = room
+        self._awaiting_rejoin.discard(room)
+        self._resend_once_rejoined()
         members = frame.get("members")
         others = []
         present: dict[str, Member] = {}
@@ -363,9 +440,37 @@ class ChatClient:
             return self._notice(f"You are now known as {new}", now)
         return [Line("nick", now, f"{old} is now known as {new}", new, fingerprint)]
 
-    def _on_text(self, frame: dict[str, Any], now: float) -> list[Line]:
-        kind = frame["type"]
-        return [Line("error" if kind == "error" else kind, now, field_str(frame, "text", 8192))]
+    def _on_notice(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """A notice; in a cluster, one may say that delivery stopped or works again."""
+        degraded = frame.get("degraded")
+        if isinstance(degraded, bool):
+            self.degraded = degraded
+        return self._notice(field_str(frame, "text", 8192), now)
+
+    def _on_error(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """An error; one naming a counter refuses that message, which is not kept any longer."""
+        text = field_str(frame, "text", 8192)
+        counter = frame.get("counter")
+        if isinstance(counter, int) and not isinstance(counter, bool):
+            self._unacknowledged.pop(counter, None)
+            if counter in self._sent_before_reconnect:
+                self._sent_before_reconnect.discard(counter)
+                if REPLAYED_COUNTER in text:
+                    return []  # delivered before the connection was lost: nothing to report
+        elif self._awaiting_rejoin:
+            # A rejoin was refused (a ban, say): wait no longer. The server handles a session's
+            # frames in order, so the re-sent messages still come after every join.
+            self._awaiting_rejoin.clear()
+            self._resend_once_rejoined()
+        return self._error(text, now)
+
+    def _on_sent(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """The server stored or relayed our message: it need never be re-sent."""
+        field_str(frame, "target", 256)
+        counter = field_int(frame, "counter", MAX_COUNTER)
+        self._unacknowledged.pop(counter, None)
+        self._sent_before_reconnect.discard(counter)
+        return []
 
     def _on_motd(self, frame: dict[str, Any], now: float) -> list[Line]:
         """A message of the day may have several lines (--motd-file): one Line each."""
@@ -396,7 +501,7 @@ class ChatClient:
         self._learn(nick, fingerprint)
         self._learn(query, fingerprint)
         for body in pending:
-            self.outbox.append(self.compose(body, now, "@" + fingerprint))
+            self._say(body, now, "@" + fingerprint)
         if pending:
             return []
         texts = [f"{nick} is {fingerprint}"]
@@ -450,12 +555,19 @@ class ChatClient:
         messages = frame.get("messages")
         if not isinstance(messages, list):
             raise FrameError("'messages' must be a list")
-        lines = [Line("notice", now, f"Last {len(messages)} messages of {room}:", room=room)]
-        for item in messages:
-            if isinstance(item, dict):
-                line = self._message_line(item, history_room=room)
-                if line is not None:
-                    lines.append(replace(line, history=True))
+        entries = [item for item in messages if isinstance(item, dict)]
+        missed = [item for item in entries if not self._was_shown(item)]
+        if len(missed) == len(entries):
+            lines = [Line("notice", now, f"Last {len(messages)} messages of {room}:", room=room)]
+        elif missed:  # a rejoin after a reconnect: only what arrived while we were away
+            noun = "message" if len(missed) == 1 else "messages"
+            lines = [Line("notice", now, f"{len(missed)} missed {noun} of {room}:", room=room)]
+        else:
+            return []
+        for item in missed:
+            line = self._message_line(item, history_room=room)
+            if line is not None:
+                lines.append(replace(line, history=True))
         return lines
 
     def _on_message(self, frame: dict[str, Any], now: float) -> list[Line]:
@@ -511,6 +623,7 @@ class ChatClient:
             return False
         if not history_room:
             self._last_seen[message.sender] = message.counter
+        self._remember_shown(message.sender, message.counter)
         return True
 
 
@@ -571,9 +684,10 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "join": ChatClient._on_presence,
     "leave": ChatClient._on_presence,
     "nick": ChatClient._on_nick,
-    "notice": ChatClient._on_text,
+    "notice": ChatClient._on_notice,
     "motd": ChatClient._on_motd,
-    "error": ChatClient._on_text,
+    "error": ChatClient._on_error,
+    "sent": ChatClient._on_sent,
     "info": ChatClient._on_info,
     "topic": ChatClient._on_topic,
     "whois": ChatClient._on_whois,

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from ..protocol import (
     ServerAuthenticated,
 )
 from ..protocol.alerts import AlertDescription
+from .addresses import Endpoint, ServerAddress, sweep_order
 from .trust import decide
 
 READ_SIZE = 65536
@@ -57,6 +59,18 @@ class ClientSettings:
     reconnect: bool = True
     fullscreen: bool = False
     bell: bool = True
+    # The servers of one cluster, tried in this order; empty means host:port alone.
+    servers: tuple[ServerAddress, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[ServerAddress, ...]:
+        return self.servers or (ServerAddress(self.host, self.port),)
+
+    @property
+    def known_as(self) -> ServerAddress:
+        """The name the server's key is checked under in known_hosts, whichever server answers:
+        the first one given (a cluster's servers all present one key)."""
+        return self.addresses[0]
 
 
 class Output(Protocol):
@@ -110,11 +124,19 @@ class ChatClientSession:
         settings: ClientSettings,
         identity: IdentityKey,
         chat: ChatClient,
+        endpoint: Endpoint,
         output: Output | None = None,
+        announce: bool = False,
     ) -> None:
         self.settings = settings
         self.terminal: Output = output if output is not None else Terminal(settings)
         self.chat = chat
+        self.endpoint = endpoint
+        # Say which server answered: worth a line when the user named several.
+        self.announce = announce
+        # Why the TCP connection could not be opened, if it could not; the sweep over the
+        # servers reports it (once per server, not per IP address of one).
+        self.connect_error: OSError | None = None
         self.known_hosts = KnownHosts(settings.home / "known_hosts")
         self.connection = ClientConnection(
             ConnectionConfig(identity=identity, max_message=MAX_FRAME), now=time.monotonic()
@@ -140,14 +162,18 @@ class ChatClientSession:
 
     async def connect(self, ask: Callable[[str], Awaitable[bool]] | None) -> int:
         """Open the socket and complete the handshake; an exit code if it fails, else EXIT_OK."""
-        host, port = self.settings.host, self.settings.port
-        self.terminal.status("connecting", f"{host}:{port}")
+        endpoint = self.endpoint
+        self.terminal.status("connecting", str(endpoint))
         try:
-            self.reader, self.writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
+            self.reader, self.writer = await asyncio.open_connection(
+                endpoint.ip, endpoint.address.port, limit=READ_SIZE
+            )
         except OSError as error:
             self.lost = True
-            self.terminal.warn(f"[!] Cannot connect to {host}:{port}: {error}")
+            self.connect_error = error
             return EXIT_CONNECTION_FAILED
+        if self.announce:
+            self.terminal.trace(f"[+] Connected to {endpoint}")
         self.connection.start_handshake()
         self._flush()
         self._show_steps(self.connection.start_events())
@@ -200,7 +226,7 @@ class ChatClientSession:
     async def _check_server(
         self, event: ServerAuthenticated, ask: Callable[[str], Awaitable[bool]] | None
     ) -> int:
-        host, port = self.settings.host, self.settings.port
+        host, port = self.settings.known_as.host, self.settings.known_as.port
         fingerprint = event.identity.fingerprint
         decision = decide(self.known_hosts, host, port, fingerprint, self.settings.pin)
         trusted = decision.trusted
@@ -413,6 +439,75 @@ async def run_client(settings: ClientSettings) -> int:
             user_input.stop()
 
 
+async def _resolve(addresses: tuple[ServerAddress, ...], terminal: Output) -> list[Endpoint]:
+    """Every IP address of every server, in the order given, each once (two names of one
+    address are one server); a name that does not resolve is reported and skipped."""
+    loop = asyncio.get_running_loop()
+    endpoints: list[Endpoint] = []
+    seen: set[tuple[str, int]] = set()
+    for address in addresses:
+        try:
+            found = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            terminal.warn(f"[!] Cannot connect to {address}: {error}")
+            continue
+        for *_, sockaddr in found:
+            ip = str(sockaddr[0])
+            if (ip, address.port) not in seen:
+                seen.add((ip, address.port))
+                endpoints.append(Endpoint(address, ip))
+    return endpoints
+
+
+async def _connect_any(
+    settings: ClientSettings,
+    identity: IdentityKey,
+    chat: ChatClient,
+    ask: Callable[[str], Awaitable[bool]] | None,
+    terminal: Output,
+    last: Endpoint | None,
+) -> tuple[ChatClientSession | None, int]:
+    """Try each server once, from the one after ``last``: the session of the first to answer.
+
+    A server refused for its key ends the sweep: the others present the same key.
+    """
+    endpoints = await _resolve(settings.addresses, terminal)
+    # One --host (even a name of several addresses) keeps the trace it always had.
+    announce = len(settings.addresses) > 1
+    order = sweep_order(endpoints, last)
+    refusals: dict[ServerAddress, list[OSError]] = {}
+    session: ChatClientSession | None = None
+    code = EXIT_CONNECTION_FAILED
+    for index, endpoint in enumerate(order):
+        if session is not None:
+            session.shutdown_transport()
+        session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce)
+        code = await session.connect(ask)
+        if code == EXIT_CONNECTION_FAILED and session.asked_user:
+            # The server may have timed the handshake out while the user read the fingerprint;
+            # the key is in known_hosts now, so a second attempt needs no question.
+            session.shutdown_transport()
+            session.terminal.warn("[*] Reconnecting with the server's key now trusted")
+            session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce)
+            code = await session.connect(ask)
+        if session.connect_error is not None:
+            errors = refusals.setdefault(endpoint.address, [])
+            errors.append(session.connect_error)
+            # Like asyncio for one name: one line once every IP address of the server failed.
+            if all(later.address != endpoint.address for later in order[index + 1 :]):
+                terminal.warn(f"[!] Cannot connect to {endpoint.address}: {_described(errors)}")
+        if code == EXIT_OK or not session.lost:
+            break
+    return session, code
+
+
+def _described(errors: list[OSError]) -> str:
+    """As asyncio words the failure of every address of one name."""
+    if len(errors) == 1:
+        return str(errors[0])
+    return "Multiple exceptions: " + ", ".join(str(error) for error in errors)
+
+
 async def _sessions(
     settings: ClientSettings,
     identity: IdentityKey,
@@ -422,37 +517,34 @@ async def _sessions(
     quit_requested: asyncio.Event,
     output: Output | None = None,
 ) -> int:
-    """Connect, chat, and after a lost connection reconnect with backoff, rejoining rooms."""
+    """Connect, chat, and after a lost connection reconnect with backoff, rejoining rooms.
+
+    Each attempt tries the servers round robin, from the one after the server that was lost.
+    """
+    terminal: Output = output if output is not None else Terminal(settings)
     attempt = 0
     chatted = False
+    last: Endpoint | None = None
     while True:
-        session = ChatClientSession(settings, identity, chat, output)
-        code = await session.connect(ask)
-        if code == EXIT_CONNECTION_FAILED and session.asked_user:
-            # The server may have timed the handshake out while the user read the fingerprint;
-            # the key is in known_hosts now, so a second attempt needs no question.
-            session.shutdown_transport()
-            session.terminal.warn("[*] Reconnecting with the server's key now trusted")
-            session = ChatClientSession(settings, identity, chat, output)
-            code = await session.connect(ask)
-        if code == EXIT_OK:
+        session, code = await _connect_any(settings, identity, chat, ask, terminal, last)
+        if session is not None and code == EXIT_OK:
             if not chatted:
                 await user_input.start()
-            chatted, attempt = True, 0
+            chatted, attempt, last = True, 0, session.endpoint
             code = await _chat(session, user_input, quit_requested)
-        session.shutdown_transport()
-        if not (settings.reconnect and chatted and session.lost):
-            session.terminal.status("disconnected")
+        if session is not None:
+            session.shutdown_transport()
+        lost = session is None or session.lost  # no session: no name resolved
+        if not (settings.reconnect and chatted and lost):
+            terminal.status("disconnected")
             return code
         if quit_requested.is_set() or user_input.ended:
-            session.terminal.status("disconnected")
+            terminal.status("disconnected")
             return code
         delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
         attempt += 1
-        session.terminal.warn(
-            f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})"
-        )
-        session.terminal.status("reconnecting", f"in {delay:.0f} s (attempt {attempt})")
+        terminal.warn(f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})")
+        terminal.status("reconnecting", f"in {delay:.0f} s (attempt {attempt})")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(quit_requested.wait(), delay)
             return code

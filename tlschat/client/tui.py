@@ -400,14 +400,17 @@ class ChatApp(App[int]):
             text.append(f"\n{fingerprint or 'key not known yet'}", style="dim")
         else:
             members.border_title = "Server"
-            text.append(f"{self.settings.host}:{self.settings.port}\n", style="bold")
+            text.append(f"{self.settings.known_as}\n", style="bold")
+            session = self.user_input.session
+            if len(self.settings.addresses) > 1 and session is not None:
+                text.append(f"via {session.endpoint}\n")
             text.append(self.server_fingerprint or "not connected", style="dim")
         members.update(text)
 
     def refresh_status(self) -> None:
         status = self.query_one("#status", Static)
         text = Text(" ")
-        text.append(f"{self.settings.host}:{self.settings.port}", style="bold")
+        text.append(str(self.settings.known_as), style="bold")
         if self.server_fingerprint:
             text.append(f"  server {short_fingerprint(self.server_fingerprint, 12)}")
         text.append("  ●", style=STATE_STYLES.get(self.state, ""))
@@ -416,6 +419,8 @@ class ChatApp(App[int]):
             text.append(f" {self.state_detail}")
         if self.state == "connected" and self.chat.latency is not None:
             text.append(f"  {self.chat.latency * 1000:.0f} ms")
+        if self.state == "connected" and self.chat.degraded:
+            text.append("  degraded", style="bold red")
         if self.chat.nick:
             text.append(f"  you: {self.chat.nick}")
         status.update(text)
@@ -492,7 +497,7 @@ class ChatApp(App[int]):
 
     def show_trust(self) -> None:
         now = time.time()
-        host, port = self.settings.host, self.settings.port
+        host, port = self.settings.known_as.host, self.settings.known_as.port
         session = self.user_input.session
         lines = [f"Server {host}:{port} key: {self.server_fingerprint or 'not connected yet'}"]
         if self.settings.pin:
