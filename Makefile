@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit fuzz clean bench bench-quick
+.PHONY: setup server client test lint typecheck unit fuzz clean bench bench-quick bench-cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick $(ARGS)
+
+# The fan-out against 1, 2 and 3 servers sharing a Redis (--broker), and one without it. Needs
+# redis-server (apt-get install -y redis-server); ARGS=--quick for one run at N = 100 only.
+bench-cluster: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --cluster $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(FUZZ_SCRATCH)

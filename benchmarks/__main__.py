@@ -3,6 +3,8 @@
 --quick  one run each: handshakes, fan-out at N = 10 and 100, 1,000 idle connections
 --full   medians of --repeat runs (3): handshakes, fan-out at N = 10, 100 and 1,000,
          1,000 and 10,000 idle connections
+--cluster  instead: the fan-out against 1, 2 and 3 tlschat servers sharing a Redis, and one
+         without it (benchmarks/cluster.py); with --quick N = 100, with --full N = 100 and 1,000
 """
 
 from __future__ import annotations
@@ -109,6 +111,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="instead: py-spy record tlschat's server (speedscope JSON here) during a saturated "
         "fan-out at the first --n (default 100), then print its hot spots",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="instead: the fan-out against tlschat servers sharing a Redis (--broker), "
+        "see benchmarks/cluster.py",
+    )
+    parser.add_argument(
+        "--layouts",
+        help="with --cluster: comma-separated subset of embedded,cluster-1,cluster-2,cluster-3",
     )
     parser.add_argument(
         "--profile-handshakes",
@@ -289,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.source:
         data = json.loads(args.source.read_text())
+        if str(data.get("mode", "")).startswith("cluster"):
+            from . import cluster
+
+            print(cluster.table(data))
+            return 0
         print(report.markdown(data) if args.markdown else report.table(data))
         if args.plot:
             report.plot(data, args.plot)
@@ -296,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     soft = raise_file_limit()
     if args.profile:
         return run_profile(args)
+    if args.cluster:
+        from . import cluster
+
+        return cluster.run(args, Session(args))
     if args.install_ngircd:
         install_ngircd()
     session = Session(args)

@@ -95,6 +95,12 @@ class Target:
     port: int
     fingerprint: str = ""  # tlschat: the server key to pin
     cafile: str = ""  # ssl, ngircd: the certificate to verify against
+    # A tlschat cluster: every server's port. Room clients are spread over them round robin by
+    # index, so a sender and its watcher (the next index) sit on different servers.
+    ports: tuple[int, ...] = ()
+
+    def port_for(self, index: int) -> int:
+        return self.ports[index % len(self.ports)] if self.ports else self.port
 
 
 # ----- clients -----
@@ -389,7 +395,7 @@ class Worker:
         await loop.create_connection(
             lambda: client,
             HOST,
-            self.spec.target.port,
+            self.spec.target.port_for(client.index),
             ssl=self.tls,
             server_hostname="localhost" if self.tls else None,
         )

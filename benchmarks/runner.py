@@ -1,4 +1,5 @@
-"""The coordinator: runs each scenario against one server and turns counts into figures.
+"""The coordinator: runs each scenario against one server (or a cluster measured as one) and turns
+counts into figures.
 
 CPU time is read from /proc for the server process, the load-generator workers and the whole
 machine over exactly the timed window, so each figure can say what limited it.
@@ -11,10 +12,32 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .load import HIST_BUCKETS, Phase, Target, WorkerPool, WorkerSpec, histogram_quantile
 from .servers import CLOCK_TICKS, Server, cpu_seconds, speaks_tlschat
+
+
+class Measured(Protocol):
+    """What a scenario measures: one :class:`Server`, or a cluster of them (benchmarks.cluster)
+    whose CPU is the sum over its processes."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def ports(self) -> tuple[int, ...]: ...
+
+    def cpu_seconds(self) -> float: ...
+
+    def cpu_by_process(self) -> dict[str, float]: ...
+
 
 CORES = os.cpu_count() or 1
 WARMUP = 1.0
@@ -40,19 +63,21 @@ class Snapshot:
     server: float
     workers: list[float]
     machine: float
+    server_parts: dict[str, float]  # the server's CPU per process (a cluster has several)
 
     @classmethod
-    def take(cls, server: Server, worker_pids: list[int]) -> Snapshot:
+    def take(cls, server: Measured, worker_pids: list[int]) -> Snapshot:
         workers = []
         for pid in worker_pids:
             try:
                 workers.append(cpu_seconds(pid))
             except OSError:
                 workers.append(0.0)
-        return cls(time.monotonic(), server.cpu_seconds(), workers, machine_busy_seconds())
+        parts = server.cpu_by_process()
+        return cls(time.monotonic(), sum(parts.values()), workers, machine_busy_seconds(), parts)
 
 
-def usage(before: Snapshot, after: Snapshot) -> dict[str, float]:
+def usage(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     wall = after.wall - before.wall
     server = after.server - before.server
     workers = [b - a for a, b in zip(before.workers, after.workers, strict=True)]
@@ -61,6 +86,10 @@ def usage(before: Snapshot, after: Snapshot) -> dict[str, float]:
     return {
         "wall_s": wall,
         "server_cpu_s": server,
+        "server_cpu_s_by_process": {
+            name: after.server_parts[name] - before.server_parts[name]
+            for name in after.server_parts
+        },
         "server_util": server / wall,
         "loadgen_cpu_s": sum(workers),
         "loadgen_util": sum(workers) / wall,
@@ -69,7 +98,7 @@ def usage(before: Snapshot, after: Snapshot) -> dict[str, float]:
     }
 
 
-def limiter(use: dict[str, float], offered_met: bool | None = None) -> str:
+def limiter(use: dict[str, Any], offered_met: bool | None = None) -> str:
     """What limited a figure, from the CPU shares over its window."""
     server, loadgen, other = use["server_util"], use["loadgen_util"], use["other_util"]
     spare = CORES - server - other
@@ -88,7 +117,7 @@ def limiter(use: dict[str, float], offered_met: bool | None = None) -> str:
     return reason
 
 
-def wait_quiet(server: Server, limit: float = 120.0, quiet: float = 0.05) -> float:
+def wait_quiet(server: Measured, limit: float = 120.0, quiet: float = 0.05) -> float:
     """Wait until the server uses under ``quiet`` of a core over 0.3 s; the seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
@@ -105,8 +134,8 @@ def _sleep_until(moment: float) -> None:
         time.sleep(delay)
 
 
-def _target(server: Server, cafile: str) -> Target:
-    return Target(server.kind, server.port, server.fingerprint, cafile)
+def _target(server: Measured, cafile: str) -> Target:
+    return Target(server.kind, server.port, server.fingerprint, cafile, server.ports)
 
 
 # ----- handshakes -----
@@ -173,7 +202,7 @@ def saturation_window(n: int) -> int:
 
 
 def run_room(
-    server: Server,
+    server: Measured,
     cafile: str,
     n: int,
     duration: float,

@@ -211,8 +211,17 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Where clients connect: this one port (a cluster has several, see benchmarks.cluster)."""
+        return (self.port,)
+
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds per process measured (one here; a cluster's servers and its Redis)."""
+        return {self.kind: self.cpu_seconds()}
 
     def rss_bytes(self) -> int:
         return rss_bytes(self.pid)
@@ -228,13 +237,18 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_for_log(server: Server, pattern: str) -> re.Match[str]:
@@ -273,8 +287,18 @@ def _spawn(command: list[str], directory: Path, log_path: Path) -> subprocess.Po
         log.close()
 
 
-def start_server(kind: str, directory: Path, tls: TLSFiles) -> Server:
-    """Start one server in ``directory``; returns once it accepts connections."""
+def start_server(
+    kind: str,
+    directory: Path,
+    tls: TLSFiles,
+    data_dir: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> Server:
+    """Start one server in ``directory``; returns once it accepts connections.
+
+    tlschat only: ``data_dir`` (default ``directory / "data"``) may be shared by several servers,
+    and ``extra`` are more `tlschat server` flags (a cluster's ``--broker URL``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"{kind}.log"
     if speaks_tlschat(kind):
@@ -288,7 +312,7 @@ def start_server(kind: str, directory: Path, tls: TLSFiles) -> Server:
             "--port",
             "0",
             "--data-dir",
-            str(directory / "data"),
+            str(data_dir if data_dir is not None else directory / "data"),
             # Lifted for a load test: flood control, the per-address and total connection caps
             # (every client comes from 127.0.0.1), and the idle ping. Everything else is default.
             "--rate",
@@ -307,6 +331,7 @@ def start_server(kind: str, directory: Path, tls: TLSFiles) -> Server:
             "3600",
             "--event-loop",
             "uvloop" if kind == "tlschat-uvloop" else "asyncio",
+            *extra,
         ]
         server = Server(kind, _spawn(command, directory, log_path), 0, directory, log_path)
         match = _wait_for_log(server, r"\[LISTENING\] Server on [^\s:]+:(\d+)")
