@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit fuzz clean bench bench-quick bench-cluster
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# tests/cluster start their own redis-server: installed from Debian's packages when missing
+# (as root; otherwise say how).
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+		else \
+			echo "tests/cluster need redis-server: sudo apt-get install redis-server"; exit 1; \
+		fi; }
+
+unit: $(STAMP) redis-server
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
