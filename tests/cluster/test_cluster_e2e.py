@@ -196,6 +196,44 @@ def test_a_nick_belongs_to_its_key_across_the_cluster(harness: Harness, cluster:
     quit_cleanly(alice, mallory, trudy)
 
 
+def test_actions_nick_changes_away_and_back_are_seen_across_servers(
+    harness: Harness, cluster: Cluster
+) -> None:
+    alice = harness.joined_client("alice", cluster.ports[0])
+    bob = harness.joined_client("bob", cluster.ports[1])
+    carol = harness.joined_client("carol", cluster.ports[2])
+    for member in (alice, bob):
+        member.wait_for_line(notice("carol joined #general"))
+
+    alice.send("/me waves from server zero")
+    for listener in (bob, carol):
+        listener.wait_for_line(re.compile(rf"^{CLOCK} ✓ \* alice waves from server zero$"))
+
+    bob.send("/nick robert")
+    bob.wait_for_line(notice("You are now known as robert"))
+    for listener in (alice, carol):
+        listener.wait_for_line(notice("bob is now known as robert"))
+    start = carol.mark()
+    carol.send("/names")
+    carol.wait_for_line(notice("Members of #general:"), start=start)
+    carol.wait_for_line(re.compile(rf"^{CLOCK} \*\*\*   robert SHA256:\S+$"), start=start)
+
+    alice.send("/away brb")
+    alice.wait_for_line(notice("You are marked away: brb"))
+    alice.send("/back")
+    alice.wait_for_line(notice("You are back"))
+    start = carol.mark()
+    carol.send("/whois alice")
+    carol.wait_for_line(notice("  rooms: #general"), start=start)
+    barrier(carol)
+    assert carol.find("away: brb", start=start) is None, carol.describe()
+    robert = bob
+    robert.send("signed by robert 1f1f")
+    for listener in (alice, carol):
+        listener.wait_for_line(said("robert", "signed by robert 1f1f"))
+    quit_cleanly(alice, robert, carol)
+
+
 # ----- operators act across servers -----
 
 
@@ -242,6 +280,21 @@ def test_operator_on_one_server_kicks_bans_and_mutes_users_on_others(
     for listener in (alice, bob):
         listener.wait_for_line(said("carol", "free to talk 0d0d"))
         assert listener.find("muted words") is None, listener.describe()
+
+    # An operator made through server 0 is one on server 2 too, until /deop through server 1.
+    alice.send("/op carol")
+    alice.wait_for_line(notice("carol is now an operator"))
+    carol.wait_for_line(notice("alice made you an operator"))
+    carol.send("/mute bob 10m")
+    carol.wait_for_line(notice("muted bob for 10m"))
+    bob.wait_for_line(notice("you were muted for 10m by carol"))
+    carol.send("/unmute bob")
+    carol.wait_for_line(notice("unmuted bob"))
+    alice.send("/deop carol")
+    alice.wait_for_line(notice("carol is no longer an operator"))
+    start = carol.mark()
+    carol.send("/mute bob")
+    carol.wait_for_line(error("/mute is for operators"), start=start)
     quit_cleanly(alice, bob, carol)
 
 

@@ -671,15 +671,15 @@ class ChatServer:
     def _cmd_op(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         text = f"{session.nick} made you an operator"
-        out = self.publish({"type": "op", "fingerprint": fingerprint, "text": text})
-        return [*out, (session.session_id, notice_frame(f"{who} is now an operator"))]
+        event = {"type": "op", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"{who} is now an operator")
 
     def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if fingerprint in self.settings.operators:
             raise FrameError(f"{who} is an operator in the server's configuration")
-        out = self.publish({"type": "deop", "fingerprint": fingerprint})
-        return [*out, (session.session_id, notice_frame(f"{who} is no longer an operator"))]
+        event = {"type": "deop", "fingerprint": fingerprint}
+        return self._moderate(session, event, f"{who} is no longer an operator")
 
     def _cmd_kick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, reason = self._target_of(args)
@@ -687,8 +687,14 @@ class ChatServer:
             raise FrameError(f"{who} is not online")
         reason = reason or "no reason given"
         text = f"kicked by {session.nick}: {reason}"
-        out = self.publish({"type": "kick", "fingerprint": fingerprint, "text": text})
-        return [*out, (session.session_id, notice_frame(f"kicked {who}: {reason}"))]
+        event = {"type": "kick", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"kicked {who}: {reason}")
+
+    def _moderate(self, session: Session, event: Event, done: str) -> list[Outgoing]:
+        """Publish an operator's ``event``; the operator hears ``done`` once it took effect, so
+        that the other servers apply it before the operator can act on it."""
+        origin = {"node": self.node, "sid": session.session_id, "confirm": done}
+        return self.publish({**event, **origin})
 
     def _split_duration(self, rest: str) -> tuple[float | None, str]:
         first, _, remainder = rest.partition(" ")
@@ -705,56 +711,53 @@ class ChatServer:
         reason = reason or "no reason given"
         until = None if duration is None else now + duration
         how_long = "for good" if duration is None else f"for {describe_duration(duration)}"
-        out = self.publish(
-            {
-                "type": "ban",
-                "fingerprint": fingerprint,
-                "until": until,
-                "reason": reason,
-                "by": session.fingerprint,
-                "text": f"banned {how_long} by {session.nick}: {reason}",
-            }
-        )
-        return [
-            *out,
-            (session.session_id, notice_frame(f"banned {who} ({fingerprint}) {how_long}")),
-        ]
+        event = {
+            "type": "ban",
+            "fingerprint": fingerprint,
+            "until": until,
+            "reason": reason,
+            "by": session.fingerprint,
+            "text": f"banned {how_long} by {session.nick}: {reason}",
+        }
+        return self._moderate(session, event, f"banned {who} ({fingerprint}) {how_long}")
 
     def _cmd_unban(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self.store.active_ban(fingerprint, now) is None:
             raise FrameError(f"{who} is not banned")
-        out = self.publish({"type": "unban", "fingerprint": fingerprint})
-        return [*out, (session.session_id, notice_frame(f"unbanned {who} ({fingerprint})"))]
+        event = {"type": "unban", "fingerprint": fingerprint}
+        return self._moderate(session, event, f"unbanned {who} ({fingerprint})")
 
     def _cmd_mute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, rest = self._target_of(args)
         duration, _ = self._split_duration(rest)
         how_long = "" if duration is None else f" for {describe_duration(duration)}"
-        out = self.publish(
-            {
-                "type": "mute",
-                "fingerprint": fingerprint,
-                "until": None if duration is None else now + duration,
-                "text": f"you were muted{how_long} by {session.nick}",
-            }
-        )
-        return [*out, (session.session_id, notice_frame(f"muted {who}{how_long}"))]
+        event = {
+            "type": "mute",
+            "fingerprint": fingerprint,
+            "until": None if duration is None else now + duration,
+            "text": f"you were muted{how_long} by {session.nick}",
+        }
+        return self._moderate(session, event, f"muted {who}{how_long}")
 
     def _cmd_unmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self._muted_until(fingerprint, now) is None:
             raise FrameError(f"{who} is not muted")
         text = f"you were unmuted by {session.nick}"
-        out = self.publish({"type": "unmute", "fingerprint": fingerprint, "text": text})
-        return [*out, (session.session_id, notice_frame(f"unmuted {who}"))]
+        event = {"type": "unmute", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"unmuted {who}")
 
     # ----- events: applied in the cluster log's order, on every server, for its sessions -----
 
     def apply(self, event: Event) -> list[Outgoing]:
         """Apply one committed event; returns the frames for this server's sessions."""
         handler = EVENT_HANDLERS.get(str(event.get("type")))
-        return handler(self, event) if handler is not None else []
+        out = handler(self, event) if handler is not None else []
+        sender = self._sender_of(event)
+        if "confirm" in event and sender in self.sessions:
+            out.append((sender, notice_frame(str(event["confirm"]))))
+        return out
 
     def rejected(self, event: Event, reason: str) -> list[Outgoing]:
         """The broker refused ``event`` (the log knew better: a nick taken or a counter used
