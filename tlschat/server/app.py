@@ -10,7 +10,8 @@ import logging
 import signal
 import socket
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
@@ -35,37 +36,162 @@ from .keys import load_or_create_server_identity
 
 log = logging.getLogger("tlschat.server")
 
-READ_SIZE = 65536
 # The kernel's send buffer for each client, so that max_write_buffer (our own queue) is what
 # bounds the memory a client that stops reading can hold, not an autotuned few megabytes.
 KERNEL_SEND_BUFFER = 256 * 1024
 SHUTDOWN_GRACE = 3.0
+# How long a closing connection may take to write what is left before it is cut off.
+CLOSE_GRACE = 1.0
 DATABASE_FILE = "chat.db"
+UNKNOWN_PEER = "(unknown)"
 
 
-class ClientLink:
-    """One accepted socket and its protocol connection."""
+class ClientLink(asyncio.Protocol):
+    """One accepted socket and its protocol connection: asyncio calls it as bytes arrive.
 
-    def __init__(
-        self, session_id: int, connection: ServerConnection, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
-        self.session_id = session_id
-        self.connection = connection
-        self.writer = writer
-        self.peer = peer
-        self.finished = asyncio.Event()
-        self.bye_reason = ""
-        self.pinged = False
+    A protocol rather than a stream reader and a task per client: an idle connection then costs
+    this object, its transport and the sans-IO connection, and a read costs no coroutine switch.
+    """
 
-    def flush(self, max_buffer: int) -> None:
-        data = self.connection.data_to_send()
-        if not data or self.writer.is_closing():
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.transport: asyncio.Transport | None = None
+        self.connection: ServerConnection  # made in connection_made, by ChatService.accept
+        self.session_id = 0
+        self.peer = UNKNOWN_PEER
+        self.address = ""
+        self.bye_reason = ""  # why we ended it, when we did
+        self.end_reason = "quit"  # why it ended otherwise
+        self.registered = False
+        self.pinged_at: float | None = None
+        self.active_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._ending = False
+
+    # ----- asyncio's calls -----
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's does not derive from asyncio.Transport, hence the cast).
+        self.transport = cast(asyncio.Transport, transport)
+        self.service.accept(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._ending:
             return
-        self.writer.write(data)
-        if self.writer.transport.get_write_buffer_size() > max_buffer:
+        self.active_at = self.service.loop.time()
+        self.pinged_at = None
+        self._guard(lambda: self.connection.receive_data(data))
+
+    def eof_received(self) -> bool:
+        # After our bye or our own end, the peer hanging up is no truncation.
+        if not self.bye_reason and not self._ending:
+            self._guard(self.connection.receive_eof)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self._ending:
+            self.end_reason = "connection lost"
+            log.info("[!] %s: connection lost (%s)", self.peer, exc)
+        self._ending = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.service.forget(self)
+
+    def pause_writing(self) -> None:
+        # The client reads slower than it is written to: stop reading what it sends until it
+        # catches up (its own output is bounded by max_write_buffer in flush).
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # ----- ours -----
+
+    def _guard(self, step: Callable[[], list[Event]]) -> None:
+        """Run one step of the protocol; any failure ends this connection, never the server."""
+        connection = self.connection
+        try:
+            events = step()
+            self.service.handle_events(self, events)
+            self.flush()
+            if any(isinstance(event, ConnectionClosed) for event in events):
+                self.end()
+        except ProtocolError as error:
+            self.end_reason = f"protocol error: {error.alert.name}"
+            log.info("[!] %s: %s", self.peer, error)
+            self.end()
+        except Exception as error:
+            # A bug must cost one connection, never the server or a silent hang.
+            self.end_reason = "internal error"
+            log.error("[!] %s: internal error %s: %s", self.peer, type(error).__name__, error)
+            log.debug("details", exc_info=True)
+            connection.abort(AlertDescription.internal_error, "server error")
+            self.end()
+
+    def flush(self) -> None:
+        transport = self.transport
+        data = self.connection.data_to_send()
+        if not data or transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self.service.settings.max_write_buffer:
             log.warning("[!] %s stopped reading; disconnecting", self.peer)
             self.bye_reason = "stopped reading"
-            self.writer.transport.abort()
+            self._ending = True
+            transport.abort()
+
+    def end(self) -> None:
+        """Write what is pending, then close; a peer that does not take it is cut off."""
+        self.flush()
+        self._ending = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+            self.service.loop.call_later(CLOSE_GRACE, self.transport.abort)
+
+    def rearm_timer(self) -> None:
+        """For a due time that moved earlier (the timer only ever moves it later itself)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.arm_timer()
+
+    def arm_timer(self) -> None:
+        """One timer per connection, re-armed only when it fires: reads do not touch it."""
+        due = self._due()
+        if due is not None and not self._ending:
+            self._timer = self.service.loop.call_at(due, self._on_timer)
+
+    def _due(self) -> float | None:
+        connection = self.connection
+        settings = self.service.settings
+        if connection.deadline is not None:
+            return connection.deadline
+        if not connection.is_connected:
+            return None
+        if self.pinged_at is not None:
+            return self.pinged_at + settings.ping_timeout
+        return self.active_at + settings.idle_timeout
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        loop = self.service.loop
+        due = self._due()
+        if due is not None and loop.time() < due:
+            self.arm_timer()  # there was traffic since: not due yet
+            return
+        connection = self.connection
+        if connection.deadline is not None:
+            self._guard(lambda: connection.handle_timer(loop.time()))
+        elif self.pinged_at is not None:
+            self.service.deliver([(self.session_id, bye_frame("idle: no answer to ping"))])
+            self.end()
+            return
+        elif connection.is_connected:
+            self.pinged_at = loop.time()
+            self.service.deliver([(self.session_id, {"type": "ping"})])
+        self.arm_timer()
 
 
 class ChatService:
@@ -94,6 +220,8 @@ class ChatService:
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._config: ConnectionConfig | None = None
+        self._all_gone = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
         self.port = settings.port
 
     async def start(self) -> None:
@@ -108,8 +236,8 @@ class ChatService:
             handshake_timeout=self.settings.handshake_timeout,
             max_message=MAX_FRAME,
         )
-        self._server = await asyncio.start_server(
-            self._handle, self.settings.host, self.settings.port, limit=READ_SIZE
+        self._server = await self.loop.create_server(
+            lambda: ClientLink(self), self.settings.host, self.settings.port
         )
         self.port = self._server.sockets[0].getsockname()[1]
         loop_module = type(asyncio.get_running_loop()).__module__.split(".")[0]
@@ -126,20 +254,18 @@ class ChatService:
                 if connection.is_connected:
                     connection.send_data(encode_frame(notice_frame("server is shutting down")))
             connection.close()
-            link.flush(self.settings.max_write_buffer)
-        waiters = [link.finished.wait() for link in self.links.values()]
-        if waiters:
-            await asyncio.wait([asyncio.ensure_future(w) for w in waiters], timeout=SHUTDOWN_GRACE)
-        stragglers = list(self.links.values())
-        for link in stragglers:
-            link.writer.transport.abort()
-        # Let their handlers see the connection end; left to asyncio.run's cancellation they
-        # would log "disconnected (quit)" and, on Python 3.11, a CancelledError traceback.
-        if stragglers:
-            await asyncio.wait(
-                [asyncio.ensure_future(link.finished.wait()) for link in stragglers],
-                timeout=SHUTDOWN_GRACE,
-            )
+            link.flush()
+        if self.links:
+            self._all_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_GRACE)
+        for link in list(self.links.values()):
+            if link.transport is not None:
+                link.transport.abort()
+        # Let each see its connection end (connection_lost comes in a later loop pass).
+        if self.links:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_GRACE)
         await self.broker.stop()
         self.chat.store.close()
         log.info("[SHUTDOWN] Server stopped")
@@ -170,7 +296,7 @@ class ChatService:
         self._flush_scheduled = False
         unflushed, self._unflushed = self._unflushed, {}
         for link in unflushed.values():
-            link.flush(self.settings.max_write_buffer)
+            link.flush()
 
     def _refusal(self, address: str) -> str:
         if len(self.links) >= self.settings.max_connections:
@@ -184,101 +310,55 @@ class ChatService:
         log.info("[!] %s: refused: %s", link.peer, reason)
         link.bye_reason = f"refused: {reason}"
         link.connection.abort(AlertDescription.server_busy, reason)
-        link.flush(self.settings.max_write_buffer)
-        link.writer.close()
+        link.end()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        peername = writer.get_extra_info("peername")
-        address = str(peername[0]) if peername else ""
-        peer = str(tuple(peername[:2])) if peername else "(unknown)"
-        sock = writer.get_extra_info("socket")
+    def accept(self, link: ClientLink) -> None:
+        """A client connected: serve it, or refuse it if a limit says so."""
+        transport = link.transport
+        assert transport is not None and self._config is not None
+        peername = transport.get_extra_info("peername")
+        link.address = str(peername[0]) if peername else ""
+        link.peer = str(tuple(peername[:2])) if peername else UNKNOWN_PEER
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
-        assert self._config is not None
-        connection = ServerConnection(self._config, now=loop.time())
-        link = ClientLink(next(self._ids), connection, writer, peer)
-        refusal = self._refusal(address)
+        link.session_id = next(self._ids)
+        link.connection = ServerConnection(self._config, now=self.loop.time())
+        link.active_at = self.loop.time()
+        refusal = self._refusal(link.address)
         if refusal:
             self._refuse(link, refusal)
             return
-        log.info("[+] Client connected from %s", peer)
+        log.info("[+] Client connected from %s", link.peer)
+        link.registered = True
         self.links[link.session_id] = link
-        self.per_address[address] += 1
+        self.per_address[link.address] += 1
         self.pending[link.session_id] = link
         if len(self.pending) > self.settings.max_unauthenticated:
             oldest = next(iter(self.pending.values()))
             self.pending.pop(oldest.session_id)
             self._refuse(oldest, "too many handshakes in progress")
-        reason = "quit"
-        try:
-            await self._serve(link, reader)
-        except ProtocolError as error:
-            reason = f"protocol error: {error.alert.name}"
-            log.info("[!] %s: %s", peer, error)
-            link.flush(self.settings.max_write_buffer)
-        except (ConnectionError, OSError) as error:
-            reason = "connection lost"
-            log.info("[!] %s: connection lost (%s)", peer, error)
-        except Exception as error:
-            # A bug must cost one connection, never the server or a silent hang.
-            reason = "internal error"
-            log.error("[!] %s: internal error %s: %s", peer, type(error).__name__, error)
-            log.debug("details", exc_info=True)
-            connection.abort(AlertDescription.internal_error, "server error")
-            link.flush(self.settings.max_write_buffer)
-        finally:
-            link.flush(self.settings.max_write_buffer)
-            reason = link.bye_reason or reason
-            self.links.pop(link.session_id, None)
-            self.pending.pop(link.session_id, None)
-            self.per_address[address] -= 1
-            if not self.per_address[address]:
-                del self.per_address[address]
-            self.deliver(self.chat.disconnect(link.session_id, reason))
-            with contextlib.suppress(ConnectionError, OSError):
-                await asyncio.wait_for(writer.drain(), timeout=1.0)
-            writer.close()
-            link.finished.set()
-            log.info("[-] Client %s disconnected (%s)", peer, reason)
+        link.arm_timer()
 
-    async def _serve(self, link: ClientLink, reader: asyncio.StreamReader) -> None:
-        loop = asyncio.get_running_loop()
-        connection = link.connection
-        settings = self.settings
-        while True:
-            if connection.deadline is not None:
-                timeout: float | None = connection.deadline - loop.time()
-            elif connection.is_connected:
-                timeout = settings.ping_timeout if link.pinged else settings.idle_timeout
-            else:
-                timeout = None
-            try:
-                # asyncio.timeout schedules one timer; wait_for would also wrap each read in a task.
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(READ_SIZE)
-            except TimeoutError:
-                if connection.deadline is not None:
-                    connection.handle_timer(loop.time())
-                    continue
-                if link.pinged:
-                    self.deliver([(link.session_id, bye_frame("idle: no answer to ping"))])
-                    return
-                link.pinged = True
-                self.deliver([(link.session_id, {"type": "ping"})])
-                continue
-            link.pinged = False
-            if not data and link.bye_reason:
-                return  # we ended it ourselves (e.g. aborted a slow reader): not a truncation
-            events = connection.receive_data(data) if data else connection.receive_eof()
-            self._handle_events(link, events)
-            link.flush(self.settings.max_write_buffer)
-            if not data or any(isinstance(e, ConnectionClosed) for e in events):
-                return
-            await link.writer.drain()
+    def forget(self, link: ClientLink) -> None:
+        """A connection ended: its session leaves the chat."""
+        if not link.registered:
+            return
+        link.registered = False
+        reason = link.bye_reason or link.end_reason
+        self.links.pop(link.session_id, None)
+        self.pending.pop(link.session_id, None)
+        self._unflushed.pop(link.session_id, None)
+        self.per_address[link.address] -= 1
+        if not self.per_address[link.address]:
+            del self.per_address[link.address]
+        self.deliver(self.chat.disconnect(link.session_id, reason))
+        log.info("[-] Client %s disconnected (%s)", link.peer, reason)
+        if not self.links:
+            self._all_gone.set()
 
-    def _handle_events(self, link: ClientLink, events: list[Event]) -> None:
+    def handle_events(self, link: ClientLink, events: list[Event]) -> None:
         # The trace lines of one read are logged in one call: logging costs as much per call as
         # a good part of the handshake's own crypto.
         trace: list[str] = []
@@ -294,6 +374,7 @@ class ChatService:
                 trace.clear()
             if isinstance(event, HandshakeComplete):
                 self.pending.pop(link.session_id, None)
+                link.rearm_timer()  # from the handshake's deadline to the idle timeout
                 self.deliver(self.chat.connect(link.session_id, event.peer, link.peer, time.time()))
             elif isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
