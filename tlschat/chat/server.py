@@ -330,9 +330,6 @@ class ChatServer:
         """How events name a session's user: the fields of join/leave/away frames."""
         return member.describe()
 
-    def _is_origin(self, event: Event) -> bool:
-        return bool(event.get("node") == self.node and event.get("sid") in self.sessions)
-
     # ----- hello, rooms -----
 
     def _on_hello(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
