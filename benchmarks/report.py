@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-ORDER = ("tlschat", "tlschat-uvloop", "ssl", "tcp", "ngircd")
-OURS = ("tlschat", "tlschat-uvloop")
+from .servers import KINDS as ORDER
+from .servers import TLSCHAT_KINDS as OURS
 
 
 def _f(value: Any, digits: int = 0, width: int = 9) -> str:

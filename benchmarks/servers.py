@@ -34,12 +34,13 @@ from cryptography.x509.oid import NameOID
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-KINDS = ("tlschat", "tlschat-uvloop", "ssl", "tcp", "ngircd")
+# tlschat's server on asyncio's loop, and on uvloop.
+TLSCHAT_KINDS = ("tlschat", "tlschat-uvloop")
+KINDS = (*TLSCHAT_KINDS, "ssl", "tcp", "ngircd")
 
 
 def speaks_tlschat(kind: str) -> bool:
-    """tlschat's server on asyncio's loop or (``tlschat-uvloop``) on uvloop."""
-    return kind in ("tlschat", "tlschat-uvloop")
+    return kind in TLSCHAT_KINDS
 
 
 IRC_OPERATOR = ("bench", "benchpass")

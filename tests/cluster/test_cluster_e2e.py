@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 
 from ..e2e.harness import CLOCK, Client, Harness
 from ..e2e.test_chat_features_e2e import (
     barrier,
     error,
     history_lines,
+    mute_then_unmute,
     notice,
     quit_cleanly,
     refused,
@@ -28,6 +30,21 @@ DEGRADED = "chat degraded: the cluster's store is unreachable; messages are not 
 NOT_SENT_DEGRADED = "message not sent: chat degraded (the cluster's store is unreachable)"
 FALLBACK_NICK = re.compile(r"^user-[a-z0-9]{6}$")
 MEMBER = re.compile(rf"^{CLOCK} \*\*\*   (\S+) (SHA256:\S+)$")
+
+
+def one_user_per_server(
+    harness: Harness, cluster: Cluster, homes: dict[str, Path] | None = None
+) -> tuple[Client, Client, Client]:
+    """alice on server 0, bob on server 1, carol on server 2 (with ``homes`` where given), once
+    alice and bob have seen carol join."""
+    homes = homes or {}
+    alice, bob, carol = (
+        harness.joined_client(nick, port, home=homes.get(nick))
+        for nick, port in zip(("alice", "bob", "carol"), cluster.ports, strict=False)
+    )
+    for member in (alice, bob):
+        member.wait_for_line(notice("carol joined #general"))
+    return alice, bob, carol
 
 
 def count_lines(client: Client, text: str) -> int:
@@ -131,10 +148,7 @@ def test_room_messages_presence_rooms_names_and_topics_span_servers(
 def test_private_messages_whois_and_away_span_servers(harness: Harness, cluster: Cluster) -> None:
     bob_home = harness.home("bob")
     bob_fp = harness.key_fingerprint(bob_home)
-    alice = harness.joined_client("alice", cluster.ports[0])
-    bob = harness.joined_client("bob", cluster.ports[1], home=bob_home)
-    carol = harness.joined_client("carol", cluster.ports[2])
-    alice.wait_for_line(notice("carol joined #general"))
+    alice, bob, carol = one_user_per_server(harness, cluster, {"bob": bob_home})
 
     alice.send("/msg bob just between us 4d4d")
     bob.wait_for_line(whispered("alice", "just between us 4d4d"))
@@ -199,11 +213,7 @@ def test_a_nick_belongs_to_its_key_across_the_cluster(harness: Harness, cluster:
 def test_actions_nick_changes_away_and_back_are_seen_across_servers(
     harness: Harness, cluster: Cluster
 ) -> None:
-    alice = harness.joined_client("alice", cluster.ports[0])
-    bob = harness.joined_client("bob", cluster.ports[1])
-    carol = harness.joined_client("carol", cluster.ports[2])
-    for member in (alice, bob):
-        member.wait_for_line(notice("carol joined #general"))
+    alice, bob, carol = one_user_per_server(harness, cluster)
 
     alice.send("/me waves from server zero")
     for listener in (bob, carol):
@@ -243,11 +253,9 @@ def test_operator_on_one_server_kicks_bans_and_mutes_users_on_others(
     alice_home, bob_home = harness.home("alice"), harness.home("bob")
     alice_fp, bob_fp = harness.key_fingerprint(alice_home), harness.key_fingerprint(bob_home)
     cluster = make_cluster(3, extra=("--operator", alice_fp))
-    alice = harness.joined_client("alice", cluster.ports[0], home=alice_home)
+    homes = {"alice": alice_home, "bob": bob_home}
+    alice, bob, carol = one_user_per_server(harness, cluster, homes)
     assert alice.find(notice("Welcome to tlschat, alice (operator)")), alice.describe()
-    bob = harness.joined_client("bob", cluster.ports[1], home=bob_home)
-    carol = harness.joined_client("carol", cluster.ports[2])
-    alice.wait_for_line(notice("carol joined #general"))
 
     alice.send("/kick bob too loud")
     refused(bob, "kicked by alice: too loud")
@@ -268,18 +276,7 @@ def test_operator_on_one_server_kicks_bans_and_mutes_users_on_others(
     bob = harness.joined_client("bob", cluster.ports[2], home=bob_home)
     alice.wait_for_line(notice("bob joined #general"))
 
-    alice.send("/mute carol")
-    alice.wait_for_line(notice("muted carol"))
-    carol.wait_for_line(notice("you were muted by alice"))
-    start = carol.mark()
-    carol.send("muted words 9c9c")
-    carol.wait_for_line(error("message rejected: you are muted"), start=start)
-    alice.send("/unmute carol")
-    carol.wait_for_line(notice("you were unmuted by alice"))
-    carol.send("free to talk 0d0d")
-    for listener in (alice, bob):
-        listener.wait_for_line(said("carol", "free to talk 0d0d"))
-        assert listener.find("muted words") is None, listener.describe()
+    mute_then_unmute(alice, carol, bob)
 
     # An operator made through server 0 is one on server 2 too, until /deop through server 1.
     alice.send("/op carol")

@@ -360,7 +360,13 @@ def test_operator_kicks_bans_unbans_mutes_and_unmutes(harness: Harness) -> None:
     bob = harness.joined_client("bob", port, home=bob_home)
     alice.wait_for_line(notice("bob joined #general"))
 
-    # /mute and /unmute
+    mute_then_unmute(alice, carol, bob)
+    quit_cleanly(alice, bob, carol)
+
+
+def mute_then_unmute(alice: Client, carol: Client, bob: Client) -> None:
+    """Operator alice mutes carol, whose room message is refused, then unmutes her: alice and bob
+    see her next message and never the refused one."""
     alice.send("/mute carol")
     alice.wait_for_line(notice("muted carol"))
     carol.wait_for_line(notice("you were muted by alice"))
@@ -373,7 +379,6 @@ def test_operator_kicks_bans_unbans_mutes_and_unmutes(harness: Harness) -> None:
     for listener in (alice, bob):
         listener.wait_for_line(said("carol", "free to talk 8b8b"))
         assert listener.find("muted words") is None, listener.describe()
-    quit_cleanly(alice, bob, carol)
 
 
 # ----- 6. allowlist -----

@@ -237,7 +237,7 @@ class ChatServer:
                 "type": "offline",
                 "node": self.node,
                 "sid": session_id,
-                **self._who(session),
+                **session.describe(),
                 "rooms": list(session.rooms),
                 "reason": reason,
             }
@@ -325,11 +325,6 @@ class ChatServer:
             self.sessions[session_id].dismissed = True
         return [(session_id, bye_frame(reason))]
 
-    @staticmethod
-    def _who(member: Member) -> dict[str, str]:
-        """How events name a session's user: the fields of join/leave/away frames."""
-        return member.describe()
-
     # ----- hello, rooms -----
 
     def _on_hello(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
@@ -367,7 +362,7 @@ class ChatServer:
                 "type": "online",
                 "node": self.node,
                 "sid": session.session_id,
-                **self._who(session),
+                **session.describe(),
                 "connected_at": session.connected_at,
                 "claim": claim,
             }
@@ -399,7 +394,7 @@ class ChatServer:
             raise FrameError(f"you are in {MAX_ROOMS_PER_USER} rooms already; /part one first")
         session.rooms.append(room)
         event = {"type": "join", "node": self.node, "sid": session.session_id, "room": room}
-        return self.publish({**event, **self._who(session)})
+        return self.publish({**event, **session.describe()})
 
     def _joined(self, session_id: int, room: str) -> list[Outgoing]:
         """What a session is told when its join took effect: the room, then its history."""
@@ -569,7 +564,7 @@ class ChatServer:
             raise FrameError(f"you are not in {room}")
         session.rooms.remove(room)
         event = {"type": "part", "node": self.node, "sid": session.session_id, "room": room}
-        return self.publish({**event, **self._who(session), "reason": "part"})
+        return self.publish({**event, **session.describe(), "reason": "part"})
 
     def _cmd_rooms(self, session: Session, args: str, now: float) -> list[Outgoing]:
         keys_in: dict[str, set[str]] = {}
@@ -651,7 +646,7 @@ class ChatServer:
 
     def _set_away(self, session: Session, text: str) -> list[Outgoing]:
         origin = {"node": self.node, "sid": session.session_id}
-        return self.publish({"type": "away", **origin, **self._who(session), "away": text})
+        return self.publish({"type": "away", **origin, **session.describe(), "away": text})
 
     # ----- moderation -----
 
@@ -778,7 +773,7 @@ class ChatServer:
             "sessions": [
                 {
                     "sid": s.session_id,
-                    **self._who(s),
+                    **s.describe(),
                     "rooms": list(s.rooms),
                     "connected_at": s.connected_at,
                     "last_active": s.last_active,
