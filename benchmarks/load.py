@@ -36,6 +36,7 @@ from typing import Any
 
 from tlschat.chat.client import ChatClient
 from tlschat.chat.frames import MAX_FRAME, encode_frame
+from tlschat.chat.seen import SeenLedger
 from tlschat.protocol import (
     ClientConnection,
     ConnectionConfig,
@@ -283,6 +284,7 @@ class TlschatClient(Client):
                     return
                 self._handle(self.connection.trust_server())
             elif isinstance(event, HandshakeComplete):
+                self.chat.use_network(event.peer.fingerprint, SeenLedger())
                 if self.mode == "room":
                     self.connection.send_data(encode_frame(self.chat.hello_frame()))
                 else:

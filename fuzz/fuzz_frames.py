@@ -16,8 +16,11 @@ from pathlib import Path
 from fuzz.common import CLIENT_IDENTITY, fuzz_main
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.frames import FrameError, decode_frame, has_unsafe_text, parse_signed_message
+from tlschat.chat.seen import SeenLedger
 
 ROOM = "#general"
+# The network the corpus's lines are signed for (a fingerprint's shape; no key needed).
+NETWORK = "SHA256:fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuz"
 # JSON tokens, frame types, field names and awkward escapes (used unless -dict= is given).
 DICTIONARY = Path(__file__).with_name("fuzz_frames.dict")
 NOW = 1_700_000_000.0
@@ -27,6 +30,7 @@ def chat_client() -> ChatClient:
     client = ChatClient(CLIENT_IDENTITY, "fuzzer")
     client.nick = "fuzzer"
     client.rooms = [ROOM]
+    client.use_network(NETWORK, SeenLedger())
     return client
 
 

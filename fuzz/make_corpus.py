@@ -18,7 +18,7 @@ from fuzz.common import (
     new_server,
     transcript,
 )
-from fuzz.fuzz_frames import ROOM
+from fuzz.fuzz_frames import NETWORK, ROOM
 from fuzz.fuzz_record import SECRET, SUITES
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, encode_frame, message_fields
@@ -101,9 +101,11 @@ def client_seeds() -> dict[str, bytes]:
 def frame_seeds() -> dict[str, bytes]:
     key = b64(PEER_IDENTITY.spki_der)
     fingerprint = PEER_IDENTITY.fingerprint
-    room_message = SignedMessage.create(PEER_IDENTITY, ROOM, 7, 1_700_000_000_000, "hi all")
+    room_message = SignedMessage.create(
+        PEER_IDENTITY, NETWORK, ROOM, 7, 1_700_000_000_000, "hi all"
+    )
     private = SignedMessage.create(
-        PEER_IDENTITY, "@" + CLIENT_IDENTITY.fingerprint, 8, 1_700_000_000_001, "/me waves"
+        PEER_IDENTITY, NETWORK, "@" + CLIENT_IDENTITY.fingerprint, 8, 1_700_000_000_001, "/me waves"
     )
     message = {"type": "message", **message_fields(room_message), "from": "alice", "key": key}
     frames = {

@@ -228,7 +228,8 @@ def run_connection(server_signature: bytes | None) -> Run:
     if not any(isinstance(e, HandshakeComplete) for e in events):
         raise AssertionError("the client did not complete the handshake")
 
-    chat = ChatServer(ChatSettings(), SQLiteStore(":memory:"))
+    network = IdentityKey(load_server_private_key()).fingerprint
+    chat = ChatServer(ChatSettings(), SQLiteStore(":memory:"), network=network)
     chat.connect(1, complete[0].peer, CLIENT_ADDRESS, NOW)
     hello = encode_frame({"type": "hello", "nick": CLIENT_NICK})
     client.send_data(hello)
@@ -563,11 +564,17 @@ def record_block(index: int, record: Record) -> list[str]:
     return lines
 
 
-def envelope_block(client_key: IdentityKey) -> list[str]:
+def envelope_block(client_key: IdentityKey, network: str) -> list[str]:
     message = SignedMessage.create(
-        client_key, ENVELOPE_TARGET, ENVELOPE_COUNTER, ENVELOPE_TIMESTAMP_MS, ENVELOPE_BODY
+        client_key,
+        network,
+        ENVELOPE_TARGET,
+        ENVELOPE_COUNTER,
+        ENVELOPE_TIMESTAMP_MS,
+        ENVELOPE_BODY,
     )
     payload = signed_bytes(
+        network,
         ENVELOPE_TARGET,
         client_key.fingerprint,
         ENVELOPE_COUNTER,
@@ -630,10 +637,11 @@ def render(run: Run, records: list[Record], values: Values) -> str:
     lines += [
         "### A signed chat message",
         "",
-        f"The client's envelope for body `{ENVELOPE_BODY}` to `{ENVELOPE_TARGET}`, counter",
+        f"The client's envelope for body `{ENVELOPE_BODY}` to `{ENVELOPE_TARGET}` on the network",
+        "of the server key above (its fingerprint is the `network` field), counter",
         f"{ENVELOPE_COUNTER}, timestamp {ENVELOPE_TIMESTAMP_MS} ms (2026-01-01T00:00:00Z):",
         "",
-        *envelope_block(run.client_key),
+        *envelope_block(run.client_key, fingerprint_server),
         "",
     ]
     return "\n".join(lines)

@@ -176,12 +176,19 @@ def new_identity() -> IdentityKey:
 
 
 def signed_say(
-    identity: IdentityKey, body: str, target: str = "#general", *, counter: int | None = None
+    network: str,
+    identity: IdentityKey,
+    body: str,
+    target: str = "#general",
+    *,
+    counter: int | None = None,
 ) -> dict[str, Any]:
-    """A ``say`` frame signed honestly by ``identity`` (counter from the clock, like the client)."""
+    """A ``say`` frame signed honestly by ``identity`` for ``network`` (counter from the clock,
+    like the client)."""
     now = time.time()
     message = SignedMessage.create(
         identity,
+        network,
         target,
         counter if counter is not None else int(now * 1_000_000),
         int(now * 1000),
@@ -287,6 +294,12 @@ class EvilClient:
 
     ``label`` is how the server names this peer in its log: ``('127.0.0.1', PORT)``.
     """
+
+    @property
+    def network(self) -> str:
+        """The server key's fingerprint: what this client's chat lines are signed for."""
+        assert self.conn.peer is not None, "the server has not authenticated yet"
+        return self.conn.peer.fingerprint
 
     def __init__(
         self,
@@ -509,7 +522,7 @@ class EvilClient:
         return next(f for f in self.frames[start:] if f.get("type") == "welcome")
 
     def say(self, body: str, target: str = "#general") -> dict[str, Any]:
-        frame = signed_say(self.identity, body, target)
+        frame = signed_say(self.network, self.identity, body, target)
         self.send_frame(frame)
         return frame
 

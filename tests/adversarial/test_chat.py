@@ -57,7 +57,7 @@ def _never_delivered(
 def test_bad_signature_is_refused(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     marker = arena.unique("forged body")
-    frame = signed_say(evil.identity, marker)
+    frame = signed_say(evil.network, evil.identity, marker)
     frame["sig"] = b64(flip(base64.b64decode(frame["sig"]), 0))
     _refused(evil, frame, "message rejected: bad signature")
     _never_delivered(arena, evil, nick, marker)
@@ -66,7 +66,7 @@ def test_bad_signature_is_refused(arena: Arena) -> None:
 def test_message_altered_after_signing_is_refused(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     marker = arena.unique("altered")
-    frame = signed_say(evil.identity, marker + " (as signed)")
+    frame = signed_say(evil.network, evil.identity, marker + " (as signed)")
     frame["body"] = marker + " (as sent)"
     _refused(evil, frame, "message rejected: bad signature")
     _never_delivered(arena, evil, nick, marker)
@@ -76,7 +76,7 @@ def test_message_signed_by_another_key_is_refused(arena: Arena) -> None:
     """Our fingerprint as sender, but the signature of someone else's key."""
     evil, nick = _chatter(arena)
     marker = arena.unique("signed by someone else")
-    frame = signed_say(new_identity(), marker)
+    frame = signed_say(evil.network, new_identity(), marker)
     frame["sender"] = evil.identity.fingerprint
     _refused(evil, frame, "message rejected: bad signature")
     _never_delivered(arena, evil, nick, marker)
@@ -91,10 +91,13 @@ def test_another_users_message_sent_as_ours_is_refused(arena: Arena) -> None:
     original = evil.wait_frame(
         lambda f: f.get("type") == "message" and f.get("body") == marker, "alice's message", start
     )
-    frame = {"type": "say", **{k: original[k] for k in ("target", "sender", "counter", "ts")}}
+    frame = {
+        "type": "say",
+        **{k: original[k] for k in ("network", "target", "sender", "counter", "ts")},
+    }
     frame.update(body=original["body"], sig=original["sig"])
     _refused(evil, frame, "message rejected: it names another sender")
-    _never_delivered(arena, evil, nick, marker, seen={"alice": 0, "bob": 1})
+    _never_delivered(arena, evil, nick, marker, seen={"alice": 1, "bob": 1})
 
 
 def test_replayed_message_is_refused(arena: Arena) -> None:
@@ -111,7 +114,7 @@ def test_older_counter_is_refused(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     first = evil.say(arena.unique("counter n"))
     marker = arena.unique("counter n - 1")
-    older = signed_say(evil.identity, marker, counter=first["counter"] - 1)
+    older = signed_say(evil.network, evil.identity, marker, counter=first["counter"] - 1)
     _refused(evil, older, "message rejected: replayed or out-of-order counter")
     _never_delivered(arena, evil, nick, marker)
 
@@ -120,7 +123,7 @@ def test_message_moved_to_another_room_is_refused(arena: Arena) -> None:
     """Signed for #elsewhere, sent to #general where everyone would read it."""
     evil, nick = _chatter(arena)
     marker = arena.unique("meant for elsewhere")
-    frame = signed_say(evil.identity, marker, "#elsewhere")
+    frame = signed_say(evil.network, evil.identity, marker, "#elsewhere")
     frame["target"] = "#general"
     _refused(evil, frame, "message rejected: bad signature")
     _never_delivered(arena, evil, nick, marker)
@@ -129,7 +132,9 @@ def test_message_moved_to_another_room_is_refused(arena: Arena) -> None:
 def test_message_to_a_room_we_are_not_in_is_refused(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     marker = arena.unique("not a member")
-    _refused(evil, signed_say(evil.identity, marker, "#secret"), "you are not in #secret")
+    _refused(
+        evil, signed_say(evil.network, evil.identity, marker, "#secret"), "you are not in #secret"
+    )
     _never_delivered(arena, evil, nick, marker)
 
 
@@ -138,7 +143,7 @@ def test_private_message_moved_to_another_recipient_is_refused(arena: Arena) -> 
     evil, nick = _chatter(arena)
     alice, bob = arena.fingerprints["alice"], arena.fingerprints["bob"]
     marker = arena.unique("for bob's eyes")
-    frame = signed_say(evil.identity, marker, f"@{bob}")
+    frame = signed_say(evil.network, evil.identity, marker, f"@{bob}")
     frame["target"] = f"@{alice}"
     _refused(evil, frame, "message rejected: bad signature")
     _never_delivered(arena, evil, nick, marker)
@@ -148,11 +153,17 @@ def test_oversized_body_is_refused_and_the_maximum_is_delivered(arena: Arena) ->
     evil, nick = _chatter(arena)
     marker = arena.unique("oversized")
     too_big = marker + "x" * (MAX_BODY_BYTES + 1 - len(marker))
-    _refused(evil, signed_say(evil.identity, too_big), f"longer than {MAX_BODY_BYTES} bytes")
+    _refused(
+        evil,
+        signed_say(evil.network, evil.identity, too_big),
+        f"longer than {MAX_BODY_BYTES} bytes",
+    )
     # Multi-byte characters count in bytes: 4097 bytes of "é" is far fewer than 4097 characters.
     wide = marker + "é" * ((MAX_BODY_BYTES - len(marker)) // 2 + 1)
     assert len(wide.encode()) > MAX_BODY_BYTES >= len(wide)
-    _refused(evil, signed_say(evil.identity, wide), f"longer than {MAX_BODY_BYTES} bytes")
+    _refused(
+        evil, signed_say(evil.network, evil.identity, wide), f"longer than {MAX_BODY_BYTES} bytes"
+    )
     exact = arena.unique("exactly the maximum")
     exact += "y" * (MAX_BODY_BYTES - len(exact))
     evil.say(exact)
@@ -164,7 +175,7 @@ def test_oversized_body_is_refused_and_the_maximum_is_delivered(arena: Arena) ->
 def test_oversized_fields_are_refused(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     marker = arena.unique("fields")
-    message = SignedMessage.create(evil.identity, "#general", 10**15, 10**12, marker)
+    message = SignedMessage.create(evil.identity, evil.network, "#general", 10**15, 10**12, marker)
     frame = say_frame(dataclasses.replace(message, target="#" + "g" * 64))
     _refused(evil, frame, "'target' is longer than 64 bytes")
     frame = {**say_frame(message), "sig": "A" * 4096}

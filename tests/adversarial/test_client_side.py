@@ -219,7 +219,9 @@ def _victim(arena: Arena, knobs: ServerKnobs) -> tuple[EvilServer, Client, Path]
     home = arena.home("victim")
     evil = EvilServer(EVIL_KEY, EVIL_CERTIFICATE, knobs)
     try:
-        client = arena.harness.client("victim", evil.port, home=home)
+        # The evil server serves one connection: after its close_notify (the control case), a
+        # reconnect would find nobody there.
+        client = arena.harness.client("victim", evil.port, home=home, extra=("--no-reconnect",))
         client.wait_exit()
         evil.join()
     finally:

@@ -229,7 +229,9 @@ def test_split_and_coalesced_handshakes_complete(arena: Arena, shape: str) -> No
         nick = evil.join_chat("splitter")["nick"]
     # An application message in records of one byte each: data, so never idle.
     text = arena.unique("split to pieces")
-    evil.conn.emit_application(encode_frame(signed_say(evil.identity, text)), fragment=1)
+    evil.conn.emit_application(
+        encode_frame(signed_say(evil.network, evil.identity, text)), fragment=1
+    )
     evil.flush()
     for bystander in (arena.alice, arena.bob):
         bystander.wait_for_line(said(nick, text))
@@ -632,7 +634,8 @@ def test_x25519_share_with_the_high_bit_set_is_accepted(arena: Arena) -> None:
 # ----- versions and suites ------------------------------------------------------------------------
 
 NEGOTIATION = {
-    "unknown-version": ({"versions": (0x0002,)}, A.protocol_version, "no common version"),
+    "version-1-client": ({"versions": (0x0001,)}, A.protocol_version, "no common version"),
+    "unknown-version": ({"versions": (0x0003,)}, A.protocol_version, "no common version"),
     "tls-versions": ({"versions": (0x0304, 0x0303)}, A.protocol_version, "no common version"),
     "unknown-suites": (
         {"cipher_suites": (0x1301, 0x1302)},
@@ -671,7 +674,9 @@ def test_record_version_other_than_one_is_protocol_version(arena: Arena, version
 
 def test_unknown_versions_and_suites_beside_ours_are_ignored(arena: Arena) -> None:
     evil = arena.evil()
-    evil.to_wait_trust(versions=(0x0304, 0x0001, 0x7F00), cipher_suites=(0x1301, 0x0002, 0xFAFA))
+    evil.to_wait_trust(
+        versions=(0x0304, 0x0001, 0x0002, 0x7F00), cipher_suites=(0x1301, 0x0002, 0xFAFA)
+    )
     assert evil.conn.suite == CipherSuite.CHACHA20_POLY1305_SHA256
     evil.finish_handshake()
     evil.join_chat("lenient")

@@ -153,7 +153,7 @@ def test_application_message_of_exactly_the_maximum_in_full_records_is_delivered
     evil.handshake()
     nick = evil.join_chat("bigmouth")["nick"]
     text = arena.unique("the biggest frame there is")
-    frame = {**signed_say(evil.identity, text), "padding": ""}
+    frame = {**signed_say(evil.network, evil.identity, text), "padding": ""}
     frame["padding"] = "x" * (MAX_FRAME - len(encode_frame(frame)))
     payload = encode_frame(frame)
     assert len(payload) == MAX_FRAME

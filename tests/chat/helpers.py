@@ -7,11 +7,15 @@ from typing import Any
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, decode_frame, encode_frame, say_frame
+from tlschat.chat.seen import SeenLedger
 from tlschat.chat.server import DEFAULT_ROOM, ChatServer, ChatSettings
 from tlschat.protocol.identity import IdentityKey, PeerIdentity
 from tlschat.store import SQLiteStore, Store
 
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
+# The network the test server's lines are signed for: the fingerprint of its key.
+NETWORK = "SHA256:testnetworktestnetworktestnetworktestnetwor"
+OTHER_NETWORK = "SHA256:othernetworkothernetworkothernetworkotherne"
 NOW = 1_700_000_000.0
 NOW_MS = 1_700_000_000_000
 
@@ -26,8 +30,23 @@ def make_server(store: Store | None = None, **settings: Any) -> ChatServer:
     """A ChatServer named 'testsrv' over an in-memory store unless one is given."""
     settings.setdefault("server_name", "testsrv")
     return ChatServer(
-        ChatSettings(**settings), store if store is not None else SQLiteStore(":memory:")
+        ChatSettings(**settings),
+        store if store is not None else SQLiteStore(":memory:"),
+        network=NETWORK,
     )
+
+
+def client_on(key: IdentityKey, nick: str = "", network: str = NETWORK) -> ChatClient:
+    """A ChatClient connected (as far as it knows) to ``network``, with nothing seen on it."""
+    client = ChatClient(key, nick)
+    client.use_network(network, SeenLedger())
+    return client
+
+
+def throttled(session_id: int, wait: float, counter: int) -> Frames:
+    """Flood control's refusal of a 'say': the counter, and when to send again."""
+    text = f"flood control: message not sent; you can send again in {wait:.1f} s"
+    return [(session_id, {"type": "error", "text": text, "counter": counter, "retry_after": wait})]
 
 
 def connect(server: ChatServer, session_id: int, key: IdentityKey, now: float = NOW) -> Frames:
@@ -53,8 +72,9 @@ def say(
     ts: int = NOW_MS,
     body: str = "hello",
     target: str = DEFAULT_ROOM,
+    network: str = NETWORK,
 ) -> dict[str, Any]:
-    return say_frame(SignedMessage.create(key, target, counter, ts, body))
+    return say_frame(SignedMessage.create(key, network, target, counter, ts, body))
 
 
 def relayed(frame: dict[str, Any], nick: str, key: IdentityKey) -> dict[str, Any]:
@@ -96,6 +116,8 @@ def welcome(nick: str, key: IdentityKey, operator: bool = False) -> dict[str, An
         "nick": nick,
         "fingerprint": key.fingerprint,
         "operator": operator,
+        "rate": 2.0,
+        "burst": 10,
     }
 
 
@@ -123,6 +145,7 @@ class Net:
 
     def add(self, session_id: int, client: ChatClient, now: float = NOW) -> dict[int, list[Line]]:
         self.clients[session_id] = client
+        client.use_network(NETWORK, SeenLedger())
         assert connect(self.server, session_id, client.identity, now) == []
         return self.deliver(self.server.receive(session_id, client.hello_frame(), now), now)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from typing import Any
 
@@ -14,7 +15,19 @@ from tlschat.chat.frames import say_frame
 from tlschat.chat.server import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
-from .helpers import ALICE, BOB, DAVE, NOW, NOW_MS, Net, command, hello, make_server
+from .helpers import (
+    ALICE,
+    BOB,
+    DAVE,
+    NETWORK,
+    NOW,
+    NOW_MS,
+    Net,
+    client_on,
+    command,
+    hello,
+    make_server,
+)
 
 
 def _clock(timestamp: float) -> str:
@@ -25,8 +38,8 @@ def _clock(timestamp: float) -> str:
 def net(ed_alice: IdentityKey, ed_bob: IdentityKey) -> Net:
     """Alice (an operator) and Bob, both in #general, each with a ChatClient."""
     net = Net(make_server(operators=frozenset({ed_alice.fingerprint})))
-    net.add(ALICE, ChatClient(ed_alice, "alice"))
-    net.add(BOB, ChatClient(ed_bob, "bob"))
+    net.add(ALICE, client_on(ed_alice, "alice"))
+    net.add(BOB, client_on(ed_bob, "bob"))
     return net
 
 
@@ -44,7 +57,7 @@ def _message(
     key: IdentityKey, target: str, body: str = "hi", nick: str = "alice", counter: int = 1
 ) -> dict[str, Any]:
     """A 'message' frame as a (possibly malicious) server could send it."""
-    fields = say_frame(SignedMessage.create(key, target, counter, NOW_MS, body))
+    fields = say_frame(SignedMessage.create(key, NETWORK, target, counter, NOW_MS, body))
     del fields["type"]
     return {
         "type": "message",
@@ -78,7 +91,15 @@ def test_frame_handler_table() -> None:
 
 def test_plain_text_is_said_to_the_current_room(net: Net, alice: ChatClient) -> None:
     own, shown = net.type(ALICE, "hello all\r\n")
-    assert own == []
+    [pending] = own
+    assert (pending.kind, pending.text, pending.room, pending.delivery) == (
+        "message",
+        "hello all",
+        "#general",
+        "pending",
+    )
+    assert pending.verified is None  # our own line is never marked ✓
+    assert shown[ALICE] == [dataclasses.replace(pending, delivery="delivered")]
     [line] = shown[BOB]
     assert (line.kind, line.text, line.room, line.verified) == (
         "message",
@@ -138,7 +159,8 @@ def test_help_lists_client_commands_and_asks_the_server(net: Net, bob: ChatClien
 
 
 def test_me_sends_an_action(net: Net, alice: ChatClient, ed_alice: IdentityKey) -> None:
-    assert alice.user_input("/me waves", NOW) == []
+    [pending] = alice.user_input("/me waves", NOW)
+    assert (pending.kind, pending.text, pending.delivery) == ("action", "waves", "pending")
     [frame] = alice.outbox
     assert (frame["type"], frame["target"], frame["body"]) == ("say", "#general", "/me waves")
     [line] = net.flush(ALICE)[BOB]
@@ -157,7 +179,8 @@ def test_msg_to_a_known_nick(
     net: Net, alice: ChatClient, bob: ChatClient, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
     assert bob.directory["alice"] == ed_alice.fingerprint  # from the member list
-    assert bob.user_input("/msg ALICE hi there", NOW) == []
+    [pending] = bob.user_input("/msg ALICE hi there", NOW)
+    assert (pending.kind, pending.room, pending.delivery) == ("private", "@ALICE", "pending")
     [frame] = bob.outbox
     assert (frame["type"], frame["target"], frame["body"]) == (
         "say",
@@ -165,7 +188,7 @@ def test_msg_to_a_known_nick(
         "hi there",
     )
     shown = net.flush(BOB)
-    assert shown[BOB] == []  # the acknowledgement of the message shows nothing
+    assert shown[BOB] == [dataclasses.replace(pending, delivery="delivered")]
     [line] = shown[ALICE]
     assert line == Line("private", NOW, "hi there", "bob", ed_bob.fingerprint, "", True, False)
     assert line.render("#general") == f"[{_clock(NOW)}] ✓ *bob* hi there"
@@ -178,10 +201,11 @@ def test_msg_to_an_unknown_nick_asks_whois_first(
     # Dave is online, but bob's client never saw him (frames to bob here go unread).
     hello(net.server, DAVE, ed_dave, "dave")
     command(net.server, DAVE, "part", "#general")
-    net.clients[DAVE] = ChatClient(ed_dave, "dave")
+    net.clients[DAVE] = client_on(ed_dave, "dave")
     assert "dave" not in bob.directory
 
-    assert bob.user_input("/msg dave are you there?", NOW) == []
+    [pending] = bob.user_input("/msg dave are you there?", NOW)
+    assert (pending.room, pending.delivery) == ("@dave", "pending")
     assert bob.outbox == [{"type": "command", "name": "whois", "args": "dave"}]
     whois = net.server.receive(BOB, bob.take_outbox()[0], NOW)
     # The answer composes the pending message, signed for dave's key; nothing is shown.
@@ -199,14 +223,16 @@ def test_msg_to_an_unknown_nick_asks_whois_first(
 
 
 def test_msg_to_a_nick_nobody_has(net: Net, bob: ChatClient) -> None:
-    bob.user_input("/msg zed hello", NOW)
-    bob.user_input("/msg zed anyone?", NOW)
+    [first] = bob.user_input("/msg zed hello", NOW)
+    [second] = bob.user_input("/msg zed anyone?", NOW)
+    # One lookup for both; each line gets its own outcome.
+    assert bob.outbox == [{"type": "command", "name": "whois", "args": "zed"}]
     assert net.flush(BOB)[BOB] == [
-        Line("error", NOW, "no such nick: zed"),
-        Line("error", NOW, "2 private message(s) to zed not sent"),
-        Line("error", NOW, "no such nick: zed"),
+        dataclasses.replace(first, delivery="refused", problem="no such nick: zed"),
+        dataclasses.replace(second, delivery="refused", problem="no such nick: zed"),
     ]
     assert bob.outbox == []
+    assert bob.outstanding == 0
 
 
 @pytest.mark.parametrize("args", ["", "alice", "alice   "])
@@ -223,7 +249,9 @@ def test_reply_answers_the_last_private_message(
     ]
     net.type(BOB, "/msg alice ping")
     assert alice.user_input("/reply", NOW) == [Line("error", NOW, "usage: /reply TEXT")]
-    assert alice.user_input("/reply pong", NOW) == []
+    [pending] = alice.user_input("/reply pong", NOW)
+    # Shown in the conversation with bob, where the reply goes.
+    assert (pending.kind, pending.room, pending.delivery) == ("private", "@bob", "pending")
     [frame] = alice.outbox
     assert (frame["target"], frame["body"]) == ("@" + ed_bob.fingerprint, "pong")
     [line] = net.flush(ALICE)[BOB]
@@ -249,7 +277,8 @@ def test_ignore_and_unignore(net: Net, bob: ChatClient, ed_alice: IdentityKey) -
     assert bob.user_input("/ignore", NOW) == [Line("notice", NOW, "Ignoring: nobody")]
     assert bob.user_input("/ignore Alice", NOW) == [Line("notice", NOW, f"Ignoring Alice ({fp})")]
     assert bob.user_input("/ignore", NOW) == [Line("notice", NOW, f"Ignoring: {fp}")]
-    assert net.type(ALICE, "anyone?")[1] == {ALICE: [], BOB: []}
+    own, shown = net.type(ALICE, "anyone?")
+    assert shown == {ALICE: [dataclasses.replace(own[0], delivery="delivered")], BOB: []}
     net.type(ALICE, "/msg bob psst")
     assert net.flush(ALICE) == {}
     assert bob.user_input("/unignore alice", NOW) == [
@@ -314,7 +343,7 @@ def test_quit(alice: ChatClient) -> None:
 
 
 def test_welcome(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     frame = {
         "type": "welcome",
         "server": "testsrv",
@@ -332,8 +361,8 @@ def test_welcome(ed_bob: IdentityKey) -> None:
 
 def test_hello_through_a_real_server(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
     net = Net(make_server(motd="Be nice."))
-    net.add(ALICE, ChatClient(ed_alice, "alice"))
-    shown = net.add(BOB, ChatClient(ed_bob, "bob"))
+    net.add(ALICE, client_on(ed_alice, "alice"))
+    shown = net.add(BOB, client_on(ed_bob, "bob"))
     assert shown == {
         BOB: [
             Line("notice", NOW, "Welcome to testsrv, bob"),
@@ -356,12 +385,12 @@ def test_motd_of_several_lines_is_shown_line_by_line(bob: ChatClient) -> None:
 
 def test_motd_file_through_a_real_server(ed_alice: IdentityKey) -> None:
     net = Net(make_server(motd="Welcome!\nBe nice."))
-    shown = net.add(ALICE, ChatClient(ed_alice, "alice"))
+    shown = net.add(ALICE, client_on(ed_alice, "alice"))
     assert shown[ALICE][1:3] == [Line("motd", NOW, "Welcome!"), Line("motd", NOW, "Be nice.")]
 
 
 def test_joined_switches_room_and_learns_members(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     client.handle({"type": "welcome", "server": "s", "nick": "bob"}, NOW)
     frame = {
         "type": "joined",
@@ -387,7 +416,7 @@ def test_joined_switches_room_and_learns_members(ed_bob: IdentityKey) -> None:
 
 
 def test_joined_alone_and_rejoined(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     client.handle({"type": "welcome", "server": "s", "nick": "bob"}, NOW)
     alone = {"type": "joined", "room": "#lobby", "members": [{"nick": "bob", "fingerprint": "x"}]}
     assert client.handle(alone, NOW) == [
@@ -399,7 +428,7 @@ def test_joined_alone_and_rejoined(ed_bob: IdentityKey) -> None:
 
 
 def test_joined_ignores_malformed_members(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     client.handle({"type": "welcome", "server": "s", "nick": "bob"}, NOW)
     frame: dict[str, Any] = {"type": "joined", "room": "#general", "members": ["x", 3, None]}
     expected = "You are bob in #general (nobody else is here)"
@@ -511,7 +540,7 @@ def test_topic_event(net: Net) -> None:
 
 
 def test_whois_online_rendering(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     frame = {
         "type": "whois",
         "query": "Alice",
@@ -540,7 +569,7 @@ def test_whois_online_rendering(ed_bob: IdentityKey) -> None:
 
 
 def test_whois_online_minimal_rendering(ed_bob: IdentityKey) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     frame = {
         "type": "whois",
         "query": "alice",
@@ -605,7 +634,7 @@ def test_whois_from_a_real_server(net: Net, ed_alice: IdentityKey) -> None:
 def test_whois_with_hostile_numbers_is_a_malformed_frame(
     ed_bob: IdentityKey, field: str, value: object
 ) -> None:
-    client = ChatClient(ed_bob, "bob")
+    client = client_on(ed_bob, "bob")
     frame = {
         "type": "whois",
         "query": "alice",
@@ -635,10 +664,10 @@ def test_bye_dismisses(net: Net, bob: ChatClient) -> None:
 
 def test_history_lines_are_verified_and_marked(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
     net = Net(make_server())
-    net.add(ALICE, ChatClient(ed_alice, "alice"))
+    net.add(ALICE, client_on(ed_alice, "alice"))
     net.type(ALICE, "first", now=NOW)
     net.type(ALICE, "/me waves", now=NOW + 1)
-    shown = net.add(BOB, ChatClient(ed_bob, "bob"), now=NOW + 2)
+    shown = net.add(BOB, client_on(ed_bob, "bob"), now=NOW + 2)
     assert shown[BOB][2:] == [
         Line("notice", NOW + 2, "Last 2 messages of #general:", room="#general"),
         Line(
@@ -677,8 +706,11 @@ def test_history_does_not_count_as_live(bob: ChatClient, ed_carol: IdentityKey) 
     old = _message(ed_carol, "#general", body="old", nick="carol", counter=3)
     history = {"type": "history", "room": "#general", "messages": [old]}
     assert bob.handle(history, NOW)[1].verified is True
-    # Live messages are still checked against the live counter.
-    assert bob.handle(old, NOW)[0].verified is False
+    # The same line live is not shown again; an older one never shown is not new either.
+    assert bob.handle(old, NOW) == []
+    older = _message(ed_carol, "#general", body="older", nick="carol", counter=2)
+    [line] = bob.handle(older, NOW)
+    assert (line.verified, line.problem) == (False, "replayed: shown before")
 
 
 def test_private_message_for_someone_else_is_unverified(
@@ -686,7 +718,9 @@ def test_private_message_for_someone_else_is_unverified(
 ) -> None:
     [line] = bob.handle(_message(ed_alice, "@" + ed_carol.fingerprint, body="for carol"), NOW)
     assert (line.kind, line.room, line.verified) == ("private", "", False)
-    assert line.render("#general") == f"[{_clock(NOW)}] ✗ UNVERIFIED *alice* for carol"
+    assert line.render("#general") == (
+        f"[{_clock(NOW)}] ✗ UNVERIFIED (signed for someone else) *alice* for carol"
+    )
 
 
 def test_private_message_for_me_is_verified(
@@ -717,12 +751,19 @@ def test_line_from_another_room_names_it(net: Net, bob: ChatClient) -> None:
 def test_server_error_for_a_refused_message(net: Net) -> None:
     server: ChatServer = net.server
     command(server, ALICE, "mute", "bob")
-    _, shown = net.type(BOB, "can I talk?")
-    assert shown == {BOB: [Line("error", NOW, "message rejected: you are muted")]}
+    [pending], shown = net.type(BOB, "can I talk?")
+    refused = dataclasses.replace(
+        pending, delivery="refused", problem="message rejected: you are muted"
+    )
+    assert shown == {BOB: [refused]}
+    assert refused.render("#general") == (
+        f"[{_clock(NOW)}] !!! not sent (message rejected: you are muted): <bob> can I talk?"
+    )
+    assert net.clients[BOB].undelivered == [refused]
 
 
 def test_text_after_parting_every_room_is_refused_locally() -> None:
-    client = ChatClient(IdentityKey.generate("ed25519"), "solo")
+    client = client_on(IdentityKey.generate("ed25519"), "solo")
     client.handle({"type": "joined", "room": "#general", "topic": "", "members": []}, NOW)
     client.handle({"type": "parted", "room": "#general"}, NOW)
     lines = client.user_input("anyone?", NOW)
@@ -733,8 +774,11 @@ def test_text_after_parting_every_room_is_refused_locally() -> None:
 
 
 def test_text_typed_before_the_joined_frame_goes_to_general() -> None:
-    client = ChatClient(IdentityKey.generate("ed25519"), "early")
-    assert client.user_input("first!", NOW) == []
+    client = client_on(IdentityKey.generate("ed25519"), "early")
+    [pending] = client.user_input("first!", NOW)
+    assert (pending.room, pending.delivery) == ("#general", "pending")
+    assert client.take_outbox() == []  # nothing goes out before the server's welcome
+    client.handle({"type": "welcome", "server": "s", "nick": "early"}, NOW)
     (frame,) = client.take_outbox()
     assert frame["type"] == "say" and frame["target"] == "#general"
 

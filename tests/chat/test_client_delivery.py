@@ -1,4 +1,5 @@
-"""ChatClient across a cluster: acknowledgements, re-sending after a reconnect, no duplicates.
+"""ChatClient's delivery: pending until acknowledged, refused with a reason, paced, queued while
+disconnected, re-sent after a reconnect, and no duplicates on screen.
 
 Pure: the server's frames are written out by hand, as the cluster's servers send them.
 """
@@ -10,22 +11,26 @@ from typing import Any
 
 import pytest
 
-from tlschat.chat import client as client_module
-from tlschat.chat.client import MAX_UNACKNOWLEDGED, ChatClient, Line
-from tlschat.chat.envelope import SignedMessage
-from tlschat.chat.frames import MAX_FRAME, encode_frame, say_frame
+from tlschat.chat import verify as verify_module
+from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.delivery import MAX_IN_FLIGHT, MAX_WAITING
+from tlschat.chat.envelope import MAX_BODY_BYTES, SignedMessage
+from tlschat.chat.frames import encode_frame, say_frame
 from tlschat.protocol.identity import IdentityKey
 
-from .helpers import NOW, NOW_MS
+from .helpers import NETWORK, NOW, NOW_MS, client_on
 
 REPLAYED = "message rejected: replayed or out-of-order counter"
 DEGRADED_ERROR = "message not sent: chat degraded (the cluster's store is unreachable)"
 DEGRADED = "chat degraded: the cluster's store is unreachable; messages are not being delivered"
 
 
-def _welcome(client: ChatClient, *rooms: str) -> None:
-    """The server welcomes ``client`` (into #general), then answers the joins it asked for."""
-    client.handle({"type": "welcome", "server": "cluster", "nick": client.wanted_nick}, NOW)
+def _welcome(client: ChatClient, *rooms: str, burst: int = 1000) -> None:
+    """The server welcomes ``client`` (into #general), then answers the joins it asked for.
+
+    The burst is large unless a test is about pacing."""
+    welcome = {"type": "welcome", "server": "cluster", "nick": client.wanted_nick}
+    client.handle({**welcome, "rate": 2.0, "burst": burst}, NOW)
     client.handle({"type": "joined", "room": "#general", "members": []}, NOW)
     for room in rooms:
         client.handle({"type": "joined", "room": room, "members": []}, NOW)
@@ -33,15 +38,16 @@ def _welcome(client: ChatClient, *rooms: str) -> None:
 
 @pytest.fixture
 def alice(ed_alice: IdentityKey) -> ChatClient:
-    client = ChatClient(ed_alice, "alice")
+    client = client_on(ed_alice, "alice")
     _welcome(client)
     return client
 
 
 def _typed(client: ChatClient, *texts: str) -> list[dict[str, Any]]:
-    """The user types each text; the 'say' frames that go out."""
+    """The user types each text (each shown at once as pending); the 'say' frames that go out."""
     for index, text in enumerate(texts):
-        assert client.user_input(text, NOW + index) == []
+        [line] = client.user_input(text, NOW + index)
+        assert (line.text, line.delivery) == (text, "pending")
     frames = client.take_outbox()
     assert [frame["type"] for frame in frames] == ["say"] * len(texts)
     return frames
@@ -58,15 +64,21 @@ def _error(text: str, counter: int) -> dict[str, Any]:
 def _reconnected(client: ChatClient) -> list[dict[str, Any]]:
     """The connection was lost; a new session is welcomed and rejoins: what goes out."""
     client.prepare_reconnect()
-    client.handle({"type": "welcome", "server": "cluster", "nick": client.wanted_nick}, NOW)
+    welcome = {"type": "welcome", "server": "cluster", "nick": client.wanted_nick}
+    client.handle({**welcome, "rate": 2.0, "burst": 1000}, NOW)
     client.handle({"type": "joined", "room": "#general", "members": []}, NOW)
     return client.take_outbox()
+
+
+def _outcomes(lines: list[Line]) -> list[tuple[str, str, str]]:
+    """(text, delivery, problem) of the lines that report a delivery."""
+    return [(line.text, line.delivery, line.problem) for line in lines if line.delivery]
 
 
 def _message(
     key: IdentityKey, counter: int, body: str, room: str = "#general", nick: str = "carol"
 ) -> dict[str, Any]:
-    fields = say_frame(SignedMessage.create(key, room, counter, NOW_MS + counter, body))
+    fields = say_frame(SignedMessage.create(key, NETWORK, room, counter, NOW_MS + counter, body))
     del fields["type"]
     return {
         "type": "message",
@@ -83,14 +95,35 @@ def _history(*messages: dict[str, Any], room: str = "#general") -> dict[str, Any
 # --- acknowledgements ------------------------------------------------------------------------
 
 
-def test_a_sent_message_is_kept_until_acknowledged(alice: ChatClient) -> None:
+def test_a_sent_message_is_pending_until_acknowledged_then_delivered(alice: ChatClient) -> None:
     first, second = _typed(alice, "one", "two")
     assert alice.unacknowledged == [first, second]
-    assert alice.handle(_sent(second), NOW) == []  # the acknowledgement shows nothing
+    assert alice.outstanding == 2
+    assert _outcomes(alice.handle(_sent(second), NOW)) == [("two", "delivered", "")]
     assert alice.unacknowledged == [first]
-    assert alice.handle(_sent(first), NOW) == []
-    assert alice.unacknowledged == []
+    assert _outcomes(alice.handle(_sent(first), NOW)) == [("one", "delivered", "")]
+    assert (alice.unacknowledged, alice.outstanding, alice.undelivered) == ([], 0, [])
     assert alice.take_outbox() == []
+
+
+def test_the_delivered_line_replaces_the_pending_one(alice: ChatClient) -> None:
+    [pending] = alice.user_input("hello", NOW)
+    [frame] = alice.take_outbox()
+    [delivered] = alice.handle(_sent(frame), NOW + 1)
+    assert delivered.ref == pending.ref != 0
+    assert delivered == Line(
+        "message",
+        NOW,
+        "hello",
+        "alice",
+        alice.identity.fingerprint,
+        "#general",
+        ref=pending.ref,
+        delivery="delivered",
+    )
+    assert pending.render("#general").endswith("sending… <alice> hello")
+    assert delivered.render("#general").endswith("] sent <alice> hello")
+    assert delivered.to_json()["delivery"] == "delivered"
 
 
 def test_private_messages_and_actions_wait_for_acknowledgement_too(
@@ -123,15 +156,110 @@ def test_a_malformed_acknowledgement_is_reported(alice: ChatClient) -> None:
     assert alice.unacknowledged == [frame]
 
 
-def test_unacknowledged_messages_are_bounded_the_oldest_given_up(alice: ChatClient) -> None:
-    frames = _typed(alice, *(f"m{n}" for n in range(MAX_UNACKNOWLEDGED + 2)))
-    assert alice.unacknowledged == frames[2:]
+def test_in_flight_messages_are_bounded_the_rest_wait_their_turn(alice: ChatClient) -> None:
+    for n in range(MAX_IN_FLIGHT + 3):
+        alice.user_input(f"m{n}", NOW)
+    frames = alice.take_outbox()
+    assert len(frames) == MAX_IN_FLIGHT
+    assert alice.outstanding == MAX_IN_FLIGHT + 3
+    alice.handle(_sent(frames[0]), NOW)
+    [next_one] = alice.take_outbox()
+    assert next_one["body"] == f"m{MAX_IN_FLIGHT}"
 
 
-def test_a_message_too_big_to_send_is_refused_and_not_kept(alice: ChatClient) -> None:
-    with pytest.raises(ValueError, match=f"exceeds {MAX_FRAME}"):
-        alice.user_input("x" * MAX_FRAME, NOW)
-    assert (alice.outbox, alice.unacknowledged) == ([], [])
+def test_a_full_queue_refuses_the_new_line_at_once(ed_alice: IdentityKey) -> None:
+    alice = client_on(ed_alice, "alice")  # never welcomed: everything waits
+    for n in range(MAX_WAITING):
+        [line] = alice.user_input(f"m{n}", NOW)
+        assert line.delivery == "pending"
+    [refused] = alice.user_input("one too many", NOW)
+    assert (refused.delivery, refused.problem) == ("refused", "too many lines waiting to be sent")
+    assert alice.undelivered == [refused]
+    assert alice.outstanding == MAX_WAITING
+
+
+def test_a_message_longer_than_any_server_takes_is_refused_at_once(alice: ChatClient) -> None:
+    [refused] = alice.user_input("x" * (MAX_BODY_BYTES + 1), NOW)
+    assert (refused.delivery, refused.problem) == ("refused", "longer than 4096 bytes (4097)")
+    assert (alice.outbox, alice.unacknowledged, alice.outstanding) == ([], [], 0)
+    assert alice.undelivered == [refused]
+    # Exactly the limit goes out.
+    [pending] = alice.user_input("y" * MAX_BODY_BYTES, NOW)
+    assert pending.delivery == "pending" and len(alice.take_outbox()) == 1
+
+
+def test_giving_up_refuses_every_line_without_an_outcome(ed_alice: IdentityKey) -> None:
+    alice = client_on(ed_alice, "alice")
+    _welcome(alice)
+    [frame] = _typed(alice, "in flight")
+    alice.prepare_reconnect()
+    alice.user_input("queued", NOW)
+    lines = alice.give_up("the client quit before the server answered", NOW)
+    assert _outcomes(lines) == [
+        ("in flight", "refused", "the client quit before the server answered"),
+        ("queued", "refused", "the client quit before the server answered"),
+    ]
+    assert alice.outstanding == 0
+    assert [line.text for line in alice.undelivered] == ["in flight", "queued"]
+    assert frame["body"] == "in flight"
+
+
+# --- pacing ----------------------------------------------------------------------------------
+
+
+def test_a_burst_is_paced_to_the_servers_rate_and_arrives_whole(ed_alice: IdentityKey) -> None:
+    alice = client_on(ed_alice, "alice")
+    _welcome(alice, burst=10)  # rate 2 per second
+    for n in range(30):
+        alice.user_input(f"line {n}", NOW)
+    burst = alice.take_outbox()
+    for frame in burst:
+        alice.handle(_sent(frame), NOW)
+    sent = [frame["body"] for frame in burst]
+    assert sent == [f"line {n}" for n in range(9)]  # a little inside the burst of 10
+    assert alice.wake_at is not None and alice.wake_at > NOW
+    now = NOW
+    while alice.outstanding and now < NOW + 60:
+        assert alice.wake_at is not None
+        now = alice.wake_at
+        alice.tick(now)
+        for frame in alice.take_outbox():
+            sent.append(frame["body"])
+            alice.handle(_sent(frame), now)
+    assert sent == [f"line {n}" for n in range(30)]
+    # 21 after the burst at 0.9 x 2 per second: about 11.7 s, never faster than the server's 2/s.
+    assert 10.5 < now - NOW < 13
+
+
+def test_commands_keep_their_place_behind_paced_messages(ed_alice: IdentityKey) -> None:
+    alice = client_on(ed_alice, "alice")
+    _welcome(alice, burst=2)
+    alice.user_input("one", NOW)
+    alice.user_input("two", NOW)
+    alice.user_input("/part #general", NOW)
+    [frame] = alice.take_outbox()
+    assert frame["body"] == "one"
+    assert alice.wake_at is not None
+    alice.tick(alice.wake_at)
+    second, part = alice.take_outbox()
+    assert (second["body"], part) == (
+        "two",
+        {"type": "command", "name": "part", "args": "#general"},
+    )
+
+
+def test_flood_control_refusal_is_retried_after_the_wait_not_shown(alice: ChatClient) -> None:
+    first, second = _typed(alice, "one", "two")
+    refusal = {**_error("flood control: message not sent", first["counter"]), "retry_after": 1.5}
+    assert alice.handle(refusal, NOW) == []  # still pending: no outcome yet
+    assert alice.take_outbox() == []
+    assert alice.wake_at == NOW + 1.5
+    alice.handle(_sent(second), NOW)
+    alice.tick(NOW + 1.5)
+    [again] = alice.take_outbox()
+    # Signed anew: the refused counter was never recorded, and a higher one went out meanwhile.
+    assert again["body"] == "one" and again["counter"] > second["counter"]
+    assert _outcomes(alice.handle(_sent(again), NOW + 2)) == [("one", "delivered", "")]
 
 
 # --- re-sending after a reconnect ------------------------------------------------------------
@@ -147,7 +275,7 @@ def test_reconnect_resends_exactly_the_unacknowledged_byte_identical(alice: Chat
 
 
 def test_resending_waits_until_every_room_is_rejoined(ed_alice: IdentityKey) -> None:
-    alice = ChatClient(ed_alice, "alice")
+    alice = client_on(ed_alice, "alice")
     _welcome(alice)
     alice.user_input("/join #rust", NOW)
     alice.take_outbox()
@@ -163,7 +291,7 @@ def test_resending_waits_until_every_room_is_rejoined(ed_alice: IdentityKey) -> 
 
 
 def test_a_refused_rejoin_does_not_hold_the_messages_back(ed_alice: IdentityKey) -> None:
-    alice = ChatClient(ed_alice, "alice")
+    alice = client_on(ed_alice, "alice")
     _welcome(alice)
     alice.handle({"type": "joined", "room": "#banned", "members": []}, NOW)
     [frame] = _typed(alice, "still there?")
@@ -175,55 +303,61 @@ def test_a_refused_rejoin_does_not_hold_the_messages_back(ed_alice: IdentityKey)
     assert alice.take_outbox() == [frame]
 
 
-def test_messages_typed_while_reconnecting_go_after_the_unacknowledged(
+def test_lines_typed_while_disconnected_are_queued_and_go_after_the_unacknowledged(
     alice: ChatClient,
 ) -> None:
     [old] = _typed(alice, "before the loss")
     alice.prepare_reconnect()
-    # The user types before the new session is welcomed: sent first, its higher counter would
-    # make the server refuse the older one as a replay.
-    alice.user_input("after the loss", NOW + 10)
+    [pending] = alice.user_input("after the loss", NOW + 10)
+    assert pending.delivery == "pending"
+    alice.user_input("/topic still here", NOW + 10)
     assert alice.outbox == []
     alice.handle({"type": "welcome", "server": "cluster", "nick": "alice"}, NOW)
-    resent, new = alice.take_outbox()
-    assert (resent, new["body"]) == (old, "after the loss")
+    resent, new, topic = alice.take_outbox()
+    assert (resent, new["body"], topic["name"]) == (old, "after the loss", "topic")
     assert resent["counter"] < new["counter"]
     # Once re-sent, new messages go straight out again.
     assert [frame["body"] for frame in _typed(alice, "live")] == ["live"]
 
 
-def test_replay_error_for_a_resent_message_drops_it_silently(alice: ChatClient) -> None:
+def test_replay_error_for_a_resent_message_means_it_was_delivered(alice: ChatClient) -> None:
     first, second = _typed(alice, "one", "two")
     _reconnected(alice)
     # The first had been delivered before the connection was lost; the second had not.
-    assert alice.handle(_error(REPLAYED, first["counter"]), NOW) == []
+    assert _outcomes(alice.handle(_error(REPLAYED, first["counter"]), NOW)) == [
+        ("one", "delivered", "")
+    ]
     alice.handle(_sent(second), NOW)
-    assert alice.unacknowledged == []
+    assert (alice.unacknowledged, alice.undelivered) == ([], [])
     assert _reconnected(alice) == []
 
 
-def test_replay_error_for_a_first_sending_is_shown(alice: ChatClient) -> None:
+def test_replay_error_for_a_first_sending_refuses_it(alice: ChatClient) -> None:
     [frame] = _typed(alice, "once")
-    assert alice.handle(_error(REPLAYED, frame["counter"]), NOW) == [Line("error", NOW, REPLAYED)]
+    assert _outcomes(alice.handle(_error(REPLAYED, frame["counter"]), NOW)) == [
+        ("once", "refused", REPLAYED)
+    ]
     assert alice.unacknowledged == []
 
 
-def test_replay_error_for_a_message_first_sent_while_reconnecting_is_shown(
+def test_replay_error_for_a_message_first_sent_while_reconnecting_refuses_it(
     alice: ChatClient,
 ) -> None:
     alice.prepare_reconnect()
     alice.user_input("typed during the outage", NOW)
     [frame] = _reconnected(alice)
-    assert alice.handle(_error(REPLAYED, frame["counter"]), NOW) == [Line("error", NOW, REPLAYED)]
+    assert _outcomes(alice.handle(_error(REPLAYED, frame["counter"]), NOW)) == [
+        ("typed during the outage", "refused", REPLAYED)
+    ]
 
 
-def test_other_errors_for_a_resent_message_are_shown_and_it_is_not_resent(
+def test_other_errors_for_a_resent_message_refuse_it_and_it_is_not_resent(
     alice: ChatClient,
 ) -> None:
     [frame] = _typed(alice, "into the void")
     _reconnected(alice)
-    assert alice.handle(_error(DEGRADED_ERROR, frame["counter"]), NOW) == [
-        Line("error", NOW, DEGRADED_ERROR)
+    assert _outcomes(alice.handle(_error(DEGRADED_ERROR, frame["counter"]), NOW)) == [
+        ("into the void", "refused", DEGRADED_ERROR)
     ]
     assert alice.unacknowledged == []
     assert _reconnected(alice) == []
@@ -309,18 +443,20 @@ def test_ignored_senders_stay_hidden_in_a_partial_history(
     assert [line.text for line in lines] == ["1 missed message of #general:"]
 
 
-def test_live_duplicates_are_still_flagged_by_the_counter(
+def test_a_live_duplicate_is_not_shown_again_and_an_older_line_is_a_replay(
     alice: ChatClient, ed_carol: IdentityKey
 ) -> None:
-    message = _message(ed_carol, 1, "once")
+    message = _message(ed_carol, 2, "once")
     assert alice.handle(message, NOW)[0].verified is True
-    assert alice.handle(message, NOW)[0].verified is False
+    assert alice.handle(message, NOW) == []
+    [line] = alice.handle(_message(ed_carol, 1, "older, never shown"), NOW)
+    assert (line.verified, line.problem) == (False, "replayed: shown before")
 
 
 def test_the_memory_of_shown_messages_is_bounded(
     alice: ChatClient, ed_carol: IdentityKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_REMEMBERED_SHOWN", 2)
+    monkeypatch.setattr(verify_module, "MAX_REMEMBERED_SHOWN", 2)
     messages = [_message(ed_carol, counter, f"m{counter}") for counter in (1, 2, 3)]
     for message in messages:
         alice.handle(message, NOW)

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tlschat.chat.server import (
     DEGRADED_NOTICE,
@@ -24,7 +26,7 @@ from tlschat.chat.server import (
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store.memory import MemoryStore
 
-from .helpers import NOW, command, connect, relayed, say
+from .helpers import NETWORK, NOW, command, connect, relayed, say
 
 A1, A2, B1 = 1, 2, 1  # session ids: two on server a, one on server b
 
@@ -41,6 +43,7 @@ class Log:
                 MemoryStore(50),
                 node,
                 self._publisher(node),
+                network=NETWORK,
             )
             for node in nodes
         }
@@ -247,7 +250,7 @@ def test_disconnect_and_lost_server_leave_the_room(
 def test_a_joining_server_learns_presence_from_snapshots(
     log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
-    late = ChatServer(ChatSettings(), MemoryStore(50), "c", log._publisher("c"))
+    late = ChatServer(ChatSettings(), MemoryStore(50), "c", log._publisher("c"), network=NETWORK)
     log.servers["c"] = late
     log.pending.append(("c", {"type": "node_up", "node": "c"}))
     log.pump()
@@ -282,3 +285,156 @@ def test_degraded_refuses_messages_and_tells_newcomers(
         (A1, {"type": "notice", "text": "chat restored", "degraded": False}),
         (A2, {"type": "notice", "text": "chat restored", "degraded": False}),
     ]
+
+
+# --- fallback nicks are owned across the cluster (issue 12) ----------------------------------
+
+
+def tag(key: IdentityKey, length: int) -> str:
+    """``user-`` and the first ``length`` letters and digits of the key's fingerprint."""
+    letters = "".join(c for c in key.fingerprint.removeprefix("SHA256:") if c.isalnum())
+    return "user-" + letters[:length].lower()
+
+
+def nicks_shown_for(out: dict[str, list[Outgoing]], key: IdentityKey) -> set[str]:
+    """Every nick any session was shown for ``key``: in presence, members, nick changes and
+    messages."""
+    shown: set[str] = set()
+    for frames in out.values():
+        for _, frame in frames:
+            items = [frame, *frame.get("members", [])]
+            for item in items:
+                if item.get("fingerprint") == key.fingerprint or item.get("sender") == (
+                    key.fingerprint
+                ):
+                    shown |= {item[k] for k in ("nick", "new", "from") if k in item}
+    return shown
+
+
+def test_a_fallback_taken_meanwhile_on_another_server_is_claimed_again(
+    ed_alice: IdentityKey, ed_bob: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    victim, squatter, taker = ed_alice, ed_bob, ed_carol
+    log = Log(["a", "b"])
+    hello(log, "a", A1, squatter, "alice")
+    hello(log, "b", B1, taker, "carol")
+    log.pump()
+    a = log.servers["a"]
+    short, longer = tag(victim, 6), tag(victim, 7)
+    # The taker claims the victim's predictable fallback through b; a has not heard of it when
+    # the victim arrives through a, so a offers it, and the log refuses a's claim.
+    assert command(log.servers["b"], B1, "nick", short) == []
+    assert connect(a, A2, victim) == []
+    welcomed = a.receive(A2, {"type": "hello", "nick": "alice"}, NOW)
+    assert [frame["type"] for _, frame in welcomed] == ["welcome", "notice"]
+    assert welcomed[0][1]["nick"] == short
+    # What the client sends before its nick is settled (a rejoin, a re-sent message) waits.
+    message = say(victim, counter=1, body="still me")
+    assert a.receive(A2, message, NOW) == []
+    assert command(a, A2, "join", "#rust") == []
+    out = log.pump()
+    mine = frames_to(out["a"], A2)
+    assert mine[:2] == [
+        {"type": "nick", "old": short, "new": longer, "fingerprint": victim.fingerprint},
+        {
+            "type": "notice",
+            "text": f"'{short}' was just taken by another key on another server; you are {longer}",
+        },
+    ]
+    assert [frame["type"] for frame in mine[2:]] == ["joined", "sent", "joined"]
+    assert {m["nick"] for m in mine[2]["members"]} == {"alice", short, longer}
+    # The others only ever saw the victim under the nick its key owns, its message included.
+    assert nicks_shown_for(out, victim) == {longer}
+    assert (A1, relayed(message, longer, victim)) in out["a"]
+    assert (B1, relayed(message, longer, victim)) in out["b"]
+    assert log.nick_owners[short] == taker.fingerprint
+    assert log.nick_owners[longer] == victim.fingerprint
+    for server in log.servers.values():
+        assert server.store.nick_owner(short) == taker.fingerprint
+        assert server.store.nick_owner(longer) == victim.fingerprint
+    assert a.sessions[A2].nick == longer and not a.sessions[A2].claiming
+
+
+def test_an_asked_nick_taken_meanwhile_still_turns_the_session_away(
+    ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    log = Log(["a", "b"])
+    hello(log, "a", A1, ed_alice, "zed")
+    hello(log, "b", B1, ed_bob, "zed")
+    out = log.pump()
+    assert frames_to(out["b"], B1) == [{"type": "bye", "reason": "taken"}]
+    # It never joined: nobody was shown bob's key as zed.
+    assert nicks_shown_for(out, ed_bob) == set()
+    assert log.nick_owners["zed"] == ed_alice.fingerprint
+
+
+Action = tuple[str, int, int, int]  # (what, server, key or session index, index into nicks)
+
+
+def settle(log: Log) -> None:
+    """Pump until quiet, closing the sessions sent a bye, as the servers' glue does."""
+    log.pump()
+    while dismissed := [
+        (server, sid)
+        for server in log.servers.values()
+        for sid, session in server.sessions.items()
+        if session.dismissed
+    ]:
+        for server, sid in dismissed:
+            server.disconnect(sid, "bye")
+        log.pump()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            # Pumps are rarer than the rest: claims race when several wait for the log.
+            st.sampled_from(["hello", "hello", "nick", "nick", "quit", "pump"]),
+            st.integers(0, 1),
+            st.integers(0, 7),
+            st.integers(0, 9),
+        ),
+        max_size=30,
+    )
+)
+def test_no_two_keys_ever_hold_one_nick_across_the_cluster(
+    ed_alice: IdentityKey,
+    ed_bob: IdentityKey,
+    ed_carol: IdentityKey,
+    script: list[Action],
+) -> None:
+    keys = [ed_alice, ed_bob, ed_carol]
+    # Asked-for nicks, and each key's predictable fallbacks (for the others to squat).
+    nicks = ["alice", "ALICE", "bob", ""] + [tag(k, n) for k in keys for n in (6, 7)]
+    log = Log(["a", "b"])
+    nodes = ["a", "b"]
+    next_id = 1
+    for what, where, who, which in script:
+        server = log.servers[nodes[where]]
+        online = sorted(s for s, session in server.sessions.items() if session.said_hello)
+        if what == "hello":
+            hello(log, nodes[where], next_id, keys[who % len(keys)], nicks[which])
+            next_id += 1
+        elif what == "nick" and online:
+            command(server, online[who % len(online)], "nick", nicks[which])
+        elif what == "quit" and online:
+            server.disconnect(online[who % len(online)], "quit")
+        elif what == "pump":
+            settle(log)
+    settle(log)
+    holders: dict[str, set[str]] = {}
+    nicks_of: dict[str, set[str]] = {}
+    for node, server in log.servers.items():
+        for sid, session in server.sessions.items():
+            assert session.said_hello and not session.claiming and not session.held
+            holders.setdefault(session.nick.casefold(), set()).add(session.fingerprint)
+            nicks_of.setdefault(session.fingerprint, set()).add(session.nick)
+            assert log.nick_owners[session.nick.casefold()] == session.fingerprint
+            # Every server knows it under that nick, and owned by its key.
+            for other in log.servers.values():
+                assert other.store.nick_owner(session.nick) == session.fingerprint
+                if other is not server:
+                    assert other.remote[(node, sid)].nick == session.nick
+    assert all(len(keys) == 1 for keys in holders.values()), holders
+    assert all(len(names) == 1 for names in nicks_of.values()), nicks_of

@@ -27,7 +27,7 @@ from tlschat.chat.frames import (
 )
 from tlschat.protocol.identity import IdentityKey
 
-from .helpers import NOW_MS, peer_of
+from .helpers import NETWORK, NOW_MS, peer_of
 
 # --- encode / decode -------------------------------------------------------------------------
 
@@ -257,13 +257,14 @@ def test_valid_nick_refuses(nick: str) -> None:
 
 
 def _signed(key: IdentityKey, body: str = "hello") -> SignedMessage:
-    return SignedMessage.create(key, "#general", 5, NOW_MS, body)
+    return SignedMessage.create(key, NETWORK, "#general", 5, NOW_MS, body)
 
 
 def test_say_frame_fields(ed_bob: IdentityKey) -> None:
     message = _signed(ed_bob)
     assert say_frame(message) == {
         "type": "say",
+        "network": NETWORK,
         "target": "#general",
         "sender": ed_bob.fingerprint,
         "counter": 5,

@@ -18,6 +18,7 @@ from .helpers import (
     BOB,
     CAROL,
     DAVE,
+    NETWORK,
     NOW,
     NOW_MS,
     command,
@@ -180,8 +181,9 @@ def test_nick_of_another_key_falls_back_case_insensitively(
         (BOB, joined("#general", [member("alice", ed_alice), member(bob, ed_bob)])),
         (ALICE, {"type": "join", "room": "#general", **member(bob, ed_bob)}),
     ]
-    # The fallback is not registered: the key owns no nick yet.
-    assert server.store.nick_of(ed_bob.fingerprint) is None
+    # The fallback is registered: the key owns it, as any nick it holds.
+    assert server.store.nick_of(ed_bob.fingerprint) == bob
+    assert server.store.nick_owner(bob) == ed_bob.fingerprint
 
 
 def test_registered_nick_is_refused_even_while_its_owner_is_offline(
@@ -330,6 +332,7 @@ def test_valid_message_relays_to_every_other_member(
         "type": "message",
         "from": "alice",
         "key": base64.b64encode(ed_alice.spki_der).decode("ascii"),
+        "network": NETWORK,
         "target": "#general",
         "sender": ed_alice.fingerprint,
         "counter": 5,
@@ -360,6 +363,7 @@ def test_relayed_envelope_still_verifies(room: ChatServer, ed_bob: IdentityKey) 
     assert frame["from"] == "bob"
     assert base64.b64decode(frame["key"]) == ed_bob.spki_der
     message = SignedMessage(
+        NETWORK,
         frame["target"],
         frame["sender"],
         frame["counter"],
@@ -472,9 +476,9 @@ def test_signed_by_another_key_refused(
 ) -> None:
     hello(server, ALICE, rsa_alice, "alice")
     hello(server, BOB, ed_bob, "bob")
-    payload = signed_bytes("#general", rsa_alice.fingerprint, 1, NOW_MS, "hi")
+    payload = signed_bytes(NETWORK, "#general", rsa_alice.fingerprint, 1, NOW_MS, "hi")
     forged = SignedMessage(
-        "#general", rsa_alice.fingerprint, 1, NOW_MS, "hi", rsa_mallory.sign(payload)
+        NETWORK, "#general", rsa_alice.fingerprint, 1, NOW_MS, "hi", rsa_mallory.sign(payload)
     )
     _assert_refused(server, ALICE, say_frame(forged), "message rejected: bad signature", 1)
 
@@ -485,8 +489,10 @@ def test_message_naming_another_sender_refused(
     # Alice forwards a message genuinely signed by Bob.
     _assert_refused(room, ALICE, say(ed_bob), "message rejected: it names another sender", 1)
     # Alice signs a message but names Bob as the sender.
-    payload = signed_bytes("#general", ed_bob.fingerprint, 1, NOW_MS, "hi")
-    claimed = SignedMessage("#general", ed_bob.fingerprint, 1, NOW_MS, "hi", ed_alice.sign(payload))
+    payload = signed_bytes(NETWORK, "#general", ed_bob.fingerprint, 1, NOW_MS, "hi")
+    claimed = SignedMessage(
+        NETWORK, "#general", ed_bob.fingerprint, 1, NOW_MS, "hi", ed_alice.sign(payload)
+    )
     _assert_refused(room, ALICE, say_frame(claimed), "message rejected: it names another sender", 1)
 
 

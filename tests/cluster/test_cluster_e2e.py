@@ -12,6 +12,8 @@ import re
 import signal
 from pathlib import Path
 
+from tlschat.broker.redis import PREFIX
+
 from ..e2e.harness import CLOCK, Client, Harness
 from ..e2e.test_chat_features_e2e import (
     barrier,
@@ -210,6 +212,45 @@ def test_a_nick_belongs_to_its_key_across_the_cluster(harness: Harness, cluster:
     quit_cleanly(alice, mallory, trudy)
 
 
+def test_a_fallback_taken_meanwhile_through_another_server_is_claimed_again(
+    harness: Harness, make_cluster: StartCluster
+) -> None:
+    """Issue 12, point 2: the fallback a server offers is claimed in Redis like any nick; when
+    another key took it first (a claim in Redis that this server's replica has not applied yet),
+    the server offers the next one instead of letting two keys share it."""
+    cluster = make_cluster(2)
+    squatter = harness.joined_client("alice", cluster.ports[0], home=harness.home("x"))
+    home = harness.home("alice")
+    fingerprint = harness.key_fingerprint(home)
+    letters = "".join(c for c in fingerprint.removeprefix("SHA256:") if c.isalnum()).lower()
+    short, longer = f"user-{letters[:6]}", f"user-{letters[:7]}"
+    # What the commit script writes for another key's claim of the short one, straight into
+    # Redis: the servers load it only when they (re)join, so server 1 still thinks it is free.
+    other = "SHA256:" + "0" * 43
+    with cluster.redis.client() as db:
+        db.hset(f"{PREFIX}nick_owner", short, other)
+        db.hset(f"{PREFIX}nick_folded", other, short)
+        db.hset(f"{PREFIX}nick", other, short)
+
+    alice = harness.client("alice", cluster.ports[1], home=home)
+    assert alice.wait_joined() == longer, alice.describe()
+    alice.wait_for_line(notice(f"You are now known as {longer}"))
+    alice.wait_for_line(
+        notice(f"'{short}' was just taken by another key on another server; you are {longer}")
+    )
+    squatter.wait_for_line(notice(f"{longer} joined #general"))
+    alice.send("the real alice 8b8b")
+    squatter.wait_for_line(said(longer, "the real alice 8b8b"))
+    barrier(squatter)
+    # The squatter never saw her under the nick the other key owns, nor a key-changed warning.
+    assert squatter.find(re.compile(rf"{re.escape(short)}(?![a-z0-9])")) is None
+    assert squatter.find("WARNING") is None, squatter.describe()
+    with cluster.redis.client() as db:
+        assert db.hget(f"{PREFIX}nick_owner", longer) == fingerprint.encode()
+        assert db.hget(f"{PREFIX}nick_owner", short) == other.encode()
+    quit_cleanly(squatter, alice)
+
+
 def test_actions_nick_changes_away_and_back_are_seen_across_servers(
     harness: Harness, cluster: Cluster
 ) -> None:
@@ -292,7 +333,7 @@ def test_operator_on_one_server_kicks_bans_and_mutes_users_on_others(
     start = carol.mark()
     carol.send("/mute bob")
     carol.wait_for_line(error("/mute is for operators"), start=start)
-    quit_cleanly(alice, bob, carol)
+    quit_cleanly(alice, bob, carol, undelivered=(carol,))
 
 
 # ----- history and order -----
@@ -460,4 +501,4 @@ def test_redis_restart_degrades_chat_then_restores_it_without_losing_data(
         "#general",
         ["before the outage 1a1a", "after the outage 3c3c", "bob after the outage 4d4d"],
     )
-    quit_cleanly(alice, bob, carol)
+    quit_cleanly(alice, bob, carol, undelivered=(alice,))

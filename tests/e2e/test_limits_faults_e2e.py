@@ -496,7 +496,8 @@ def test_sigterm_flushes_everything_relayed_and_history_survives(harness: Harnes
     data_dir = harness.root / "server-data"
     flags = ("--rate", "1000", "--burst", "1000", "--history", "100")
     server = harness.server(data_dir=data_dir, extra=flags)
-    alice, bob = start_clients(harness, server.port, "alice", "bob")
+    # Without reconnecting, they end with the server's clean shutdown below.
+    alice, bob = start_clients(harness, server.port, "alice", "bob", extra=("--no-reconnect",))
 
     texts = [f"numbered message {number:02d}" for number in range(1, 51)]
     for text in texts:

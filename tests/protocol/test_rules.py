@@ -295,8 +295,12 @@ def test_server_choosing_an_unoffered_suite_is_illegal_parameter(
     assert_failed(excinfo, server, AlertDescription.illegal_parameter, received=True)
 
 
-def test_client_offering_only_an_unknown_version_gets_protocol_version(keys: Keys) -> None:
-    client, server = make_pair(keys, client_options={"versions": (2,)})
+@pytest.mark.parametrize("versions", [(1,), (3,)], ids=["version-1-client", "unknown"])
+def test_client_offering_only_an_unknown_version_gets_protocol_version(
+    keys: Keys, versions: tuple[int, ...]
+) -> None:
+    # A version-1 client (before chat lines were bound to a network) gets a clear alert too.
+    client, server = make_pair(keys, client_options={"versions": versions})
     excinfo = expect_error(server.receive_data, client_hello(client))
     assert_failed(excinfo, server, AlertDescription.protocol_version)
     data = assert_plaintext_alert_sent(server, AlertDescription.protocol_version)
@@ -307,18 +311,27 @@ def test_client_offering_only_an_unknown_version_gets_protocol_version(keys: Key
 def test_client_offering_future_and_current_versions_gets_the_common_one(keys: Keys) -> None:
     client, server = make_pair(keys, client_options={"versions": (7, 2, 1)})
     client_events, _ = handshake(client, server)
-    assert client.version == server.version == 1
-    assert isinstance(client_events[-1], HandshakeComplete) and client_events[-1].version == 1
+    assert client.version == server.version == 2
+    assert isinstance(client_events[-1], HandshakeComplete) and client_events[-1].version == 2
 
 
-@pytest.mark.parametrize("forged_version", [b"\x00\x02", b"\x03\x04", b"\x00\x00"])
+def test_a_version_2_client_facing_a_version_1_server_gets_protocol_version(keys: Keys) -> None:
+    client, server = make_pair(keys, server_options={"versions": (1,)})
+    excinfo = expect_error(server.receive_data, client_hello(client))
+    assert_failed(excinfo, server, AlertDescription.protocol_version)
+    data = assert_plaintext_alert_sent(server, AlertDescription.protocol_version)
+    excinfo = expect_error(client.receive_data, data)
+    assert_failed(excinfo, client, AlertDescription.protocol_version, received=True)
+
+
+@pytest.mark.parametrize("forged_version", [b"\x00\x01", b"\x03\x04", b"\x00\x00"])
 def test_server_selecting_an_unoffered_version_is_illegal_parameter(
     keys: Keys, forged_version: bytes
 ) -> None:
     client, server = make_pair(keys)
     server.receive_data(client_hello(client))
     flight = server.data_to_send()
-    assert flight[SH_VERSION : SH_VERSION + 2] == b"\x00\x01"
+    assert flight[SH_VERSION : SH_VERSION + 2] == b"\x00\x02"
     excinfo = expect_error(client.receive_data, replace_at(flight, SH_VERSION, forged_version))
     assert_failed(excinfo, client, AlertDescription.illegal_parameter)
     data = assert_plaintext_alert_sent(client, AlertDescription.illegal_parameter)

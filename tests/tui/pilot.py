@@ -23,6 +23,8 @@ from tlschat.protocol.identity import IdentityKey
 from ..e2e.harness import HOST, WAIT
 
 SIZE = (120, 36)
+# Wide enough for a refused line and its reason on one row of the message pane.
+WIDE = (160, 36)
 
 
 def tui_app(home: Path, port: int, nick: str, pin: str | None = None) -> ChatApp:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tlschat.chat.client import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, message_fields
+from tlschat.chat.seen import SeenLedger
 from tlschat.client.app import ClientSettings
 from tlschat.client.tui import ChatApp
 from tlschat.protocol.identity import IdentityKey
@@ -42,7 +43,7 @@ def member(nick: str, key: IdentityKey, away: str = "") -> dict[str, str]:
 
 
 def message(key: IdentityKey, nick: str, target: str, counter: int, ts: float, body: str) -> Any:
-    signed = SignedMessage.create(key, target, counter, int(ts * 1000), body)
+    signed = SignedMessage.create(key, SERVER.fingerprint, target, counter, int(ts * 1000), body)
     return {"type": "message", "from": nick, "key": b64(key.spki_der), **message_fields(signed)}
 
 
@@ -79,7 +80,9 @@ def play(app: ChatApp) -> None:
     """Feed the scene into a mounted app exactly as a session would."""
     for line in TRACE:
         app.output.trace(line)
+    app.output.status("connecting", "chat.example.org:8443")
     app.output.status("connected", SERVER.fingerprint)
+    app.chat.use_network(SERVER.fingerprint, SeenLedger())
     for now, frame in scene_frames():
         for line in app.chat.handle(frame, now):
             app.output.show(line, app.chat.room)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tlschat.client.tui import ConfirmScreen
+from tlschat.client.tui import ChatApp, ConfirmScreen
 
-from .scene import SERVER, play, scene_app
+from .scene import NOW, SERVER, play, scene_app
 
 SIZE = (120, 32)
 Compare = Callable[..., bool]
@@ -42,6 +42,40 @@ def test_main_screen(snap_compare: Compare, tmp_path: Path) -> None:
 def test_private_conversation_with_trace_collapsed(snap_compare: Compare, tmp_path: Path) -> None:
     assert snap_compare(
         scene_app(tmp_path), terminal_size=SIZE, run_before=played, press=["ctrl+n", "ctrl+t"]
+    )
+
+
+async def own_lines(pilot: Pilot[Any]) -> None:
+    """After the scene, alice says three things: one delivered, one refused (she is muted), one
+    still waiting for the server; and she answers carol's private message."""
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    play(app)
+    chat = app.chat
+
+    def say(text: str, now: float) -> int:
+        for line in chat.user_input(text, now):
+            app.output.show(line, chat.room)
+        [frame] = [frame for frame in chat.take_outbox() if frame["type"] == "say"]
+        return int(frame["counter"])
+
+    def answer(frame: dict[str, Any], now: float) -> None:
+        for line in chat.handle(frame, now):
+            app.output.show(line, chat.room)
+
+    delivered = say("morning bob", NOW + 30)
+    answer({"type": "sent", "target": "#general", "counter": delivered}, NOW + 31)
+    refused = say("bob, that is not you", NOW + 32)
+    muted = "message rejected: you are muted"
+    answer({"type": "error", "text": muted, "counter": refused}, NOW + 33)
+    say("/reply later, carol", NOW + 34)
+    say("anyone else?", NOW + 35)
+    await pilot.pause()
+
+
+def test_own_lines_waiting_delivered_and_not_sent(snap_compare: Compare, tmp_path: Path) -> None:
+    assert snap_compare(
+        scene_app(tmp_path), terminal_size=SIZE, run_before=own_lines, press=["ctrl+t"]
     )
 
 

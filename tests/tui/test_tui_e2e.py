@@ -11,9 +11,10 @@ import shutil
 import signal
 
 from ..e2e.harness import Harness, Server
-from ..e2e.test_chat_features_e2e import said, whispered
+from ..e2e.test_chat_features_e2e import notice, said, whispered
 from .pilot import (
     SIZE,
+    WIDE,
     in_thread,
     joined,
     modal,
@@ -49,7 +50,9 @@ def test_trust_on_first_use_then_send_and_receive_verified(
 
             await type_line(pilot, "hello bob")
             await in_thread(bob.wait_for_line, said("alice", "hello bob"))
-            assert "✓ <alice> hello bob" in pane(app)  # my own line, echoed
+            # My own line, from the chat client: ✓ once the server took it, in place.
+            await until(pilot, lambda: "✓ <alice> hello bob" in pane(app), "the delivery")
+            assert pane(app).count("hello bob") == 1 and "⋯" not in pane(app)
 
             bob.send("hi alice, welcome")
             await until(pilot, lambda: "✓ <bob> hi alice, welcome" in pane(app), "bob's line")
@@ -159,3 +162,75 @@ def test_a_changed_key_under_a_known_nick_is_flagged_after_a_reconnect(harness: 
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
 
     asyncio.run(scenario())
+
+
+def test_a_muted_user_sees_the_line_not_sent_with_the_reason(harness: Harness) -> None:
+    """The server refuses a muted user's line: the line the user typed says so, on that line."""
+    operator_home, home = harness.home("op"), harness.home("alice")
+    server = harness.server(extra=("--operator", harness.key_fingerprint(operator_home)))
+    operator = harness.joined_client("op", server.port, home=operator_home)
+    app = tui_app(home, server.port, "alice", pin=server.fingerprint)
+
+    async def scenario() -> None:
+        async with app.run_test(size=WIDE) as pilot:
+            await joined(pilot, app)
+            await in_thread(operator.wait_for_line, notice("alice joined #general"))
+            await type_line(pilot, "before the mute")
+            await in_thread(operator.wait_for_line, said("alice", "before the mute"))
+            await until(pilot, lambda: "✓ <alice> before the mute" in pane(app), "the delivery")
+
+            operator.send("/mute alice")
+            await until(pilot, lambda: "you were muted by op" in pane(app), "the mute")
+            await type_line(pilot, "muted words 7a7a")
+            refused = "✗ NOT SENT: message rejected: you are muted <alice> muted words 7a7a"
+            await until(pilot, lambda: refused in pane(app), "the refusal on the line")
+            rows = [row for row in pane(app).splitlines() if "muted words" in row]
+            assert len(rows) == 1 and "⋯" not in pane(app)
+            [line] = app.chat.undelivered
+            assert (line.text, line.delivery) == ("muted words 7a7a", "refused")
+            assert app.buffers.get("#general").lines[-1] == line
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: app.return_code is not None, "a clean exit")
+
+    asyncio.run(scenario())
+    assert operator.find("muted words") is None, operator.describe()
+    operator.close_stdin()
+    assert operator.wait_exit() == 0
+
+
+def test_a_reply_shows_in_the_conversation_with_the_sender(
+    harness: Harness, server: Server
+) -> None:
+    home = harness.home("alice")
+    bob = harness.joined_client("bob", server.port)
+    app = tui_app(home, server.port, "alice", pin=server.fingerprint)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await joined(pilot, app)
+            bob.send("/msg alice are you there?")
+            await until(pilot, lambda: "@bob" in app.buffers.names(), "bob's private message")
+            assert app.buffers.current == "#general"
+            await type_line(pilot, "/reply yes, here")
+            await in_thread(bob.wait_for_line, whispered("alice", "yes, here"))
+            conversation = app.buffers.get("@bob")
+
+            def delivered() -> bool:
+                return [(line.text, line.delivery) for line in conversation.lines] == [
+                    ("are you there?", ""),
+                    ("yes, here", "delivered"),
+                ]
+
+            await until(pilot, delivered, "my reply, delivered, in the conversation with bob")
+            assert app.buffers.current == "#general" and "yes, here" not in pane(app)
+            assert app.buffers.names() == ["tlschat", "#general", "@bob"]
+            await pilot.press("ctrl+n")
+            assert app.buffers.current == "@bob"
+            text = pane(app)
+            assert "✓ *bob* are you there?" in text and "✓ *alice* yes, here" in text
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: app.return_code is not None, "a clean exit")
+
+    asyncio.run(scenario())
+    bob.close_stdin()
+    assert bob.wait_exit() == 0

@@ -12,10 +12,11 @@ import pytest
 from textual import events
 from textual.widgets import Collapsible, RichLog
 
-from tlschat.client.tui import ChatInput
+from tlschat.client.tui import ChatApp, ChatInput
+from tlschat.client.view import SERVER_BUFFER
 
-from .pilot import SIZE, modal, pane, status, widget_text
-from .scene import play, scene_app
+from .pilot import SIZE, WIDE, modal, pane, status, widget_text
+from .scene import BOB, NOW, message, play, scene_app
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +54,182 @@ def test_scene_shows_marks_members_status_and_the_changed_key(tmp_path: Path) ->
             assert "z carol" in members and "bob" in members
             assert "connected" in status(app) and "12 ms" in status(app)
             assert app.buffers.get("@carol").label() == "@carol (1) @"
+
+    asyncio.run(scenario())
+
+
+def session(app: ChatApp, now: float) -> list[int]:
+    """What the session does with the lines typed: hand them to the chat client and show what it
+    returns. The counters of the messages it sends."""
+    for text in queued(app):
+        assert text is not None
+        for line in app.chat.user_input(text, now):
+            app.output.show(line, app.chat.room)
+    return [frame["counter"] for frame in app.chat.take_outbox() if frame["type"] == "say"]
+
+
+def answer(app: ChatApp, frame: dict[str, object], now: float) -> None:
+    """The server's answer to a message, through the chat client, as the session shows it."""
+    for line in app.chat.handle(frame, now):
+        app.output.show(line, app.chat.room)
+
+
+def rows_with(app: ChatApp, text: str) -> list[str]:
+    return [row for row in pane(app).splitlines() if text in row]
+
+
+def test_an_own_line_waits_then_shows_delivered_or_not_sent_in_place(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+    bells: list[None] = []
+    app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with app.run_test(size=WIDE) as pilot:
+            play(app)
+            await pilot.pause()
+            rung = len(bells)
+            await pilot.press(*"hello alice", "enter")
+            [counter] = session(app, NOW + 30)
+            await pilot.pause()
+            # Not a ✓ before the server took it: the user's own line, waiting.
+            assert rows_with(app, "hello alice") == ["22:13:50 ⋯ <alice> hello alice"]
+            rows = len(pane(app).splitlines())
+            answer(app, {"type": "sent", "target": "#general", "counter": counter}, NOW + 31)
+            await pilot.pause()
+            assert rows_with(app, "hello alice") == ["22:13:50 ✓ <alice> hello alice"]
+            assert len(pane(app).splitlines()) == rows  # replaced, not added
+            text = pane(app)
+            app.write_buffer()
+            assert pane(app) == text
+            assert "─── Tuesday 14 November 2023 ───" in pane(app)  # day lines still there
+
+            await pilot.press(*"still there?", "enter")
+            [counter] = session(app, NOW + 40)
+            refusal = {
+                "type": "error",
+                "text": "message rejected: you are muted",
+                "counter": counter,
+            }
+            answer(app, refusal, NOW + 41)
+            await pilot.pause()
+            assert rows_with(app, "still there?") == [
+                "22:14:00 ✗ NOT SENT: message rejected: you are muted <alice> still there?"
+            ]
+            assert "⋯" not in pane(app)
+            [undelivered] = app.chat.undelivered
+            assert undelivered.problem == "message rejected: you are muted"
+            general = app.buffers.get("#general")
+            # Own lines: never unread, never a mention (the first says "alice"), never a bell.
+            assert general.unread == 0 and not general.mentioned and len(bells) == rung
+            assert [line.delivery for line in general.lines if line.ref] == [
+                "delivered",
+                "refused",
+            ]
+
+    asyncio.run(scenario())
+
+
+def test_an_update_keeps_the_read_marker_and_where_the_user_scrolled(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            play(app)
+            await pilot.press(*"before I go", "enter")
+            [counter] = session(app, NOW + 25)
+            await pilot.press("ctrl+n")  # to @carol, then bob talks in #general
+            answer(
+                app, message(BOB, "bob", "#general", 9, NOW + 30, "while you were away"), NOW + 30
+            )
+            await pilot.press("ctrl+p")
+            assert app.buffers.current == "#general"
+            marker = "new since you last looked"
+            text = pane(app)
+            assert text.index("before I go") < text.index(marker)
+            assert text.index(marker) < text.index("while you were away")
+            for n in range(60):
+                answer(app, {"type": "notice", "text": f"n{n}"}, NOW + 31)
+            await pilot.pause()
+            log = app.query_one("#messages", RichLog)
+            await pilot.press("pageup", "pageup")
+            await pilot.pause()
+            scrolled = log.scroll_y
+            assert scrolled < log.max_scroll_y
+
+            answer(app, {"type": "sent", "target": "#general", "counter": counter}, NOW + 32)
+            await pilot.pause()
+            assert log.scroll_y == scrolled  # rewritten, not yanked to the end
+            text = pane(app)
+            app.write_buffer()  # the pane rewritten from the changed line is the whole one
+            assert pane(app) == text
+            assert text.count(marker) == 1
+            assert text.index("✓ <alice> before I go") < text.index(marker)
+            assert text.index(marker) < text.index("while you were away")
+            assert "⋯" not in text
+
+    asyncio.run(scenario())
+
+
+def test_a_reply_lands_in_the_conversation_with_whom_it_answers(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            play(app)  # carol wrote "psst" privately
+            await pilot.press(*"/reply not now", "enter")
+            session(app, NOW + 30)  # carol's key is known: signed and sent at once
+            await pilot.pause()
+            assert app.buffers.current == "#general"
+            carol = app.buffers.get("@carol")
+            assert [line.text for line in carol.lines] == ["psst", "not now"]
+            assert carol.lines[-1].room == "@carol" and carol.lines[-1].delivery == "pending"
+            assert carol.label() == "@carol (1) @"  # carol's line only
+            assert "not now" not in pane(app)
+            assert app.buffers.names() == [SERVER_BUFFER, "#general", "@carol"]
+
+            await pilot.press("ctrl+n")
+            assert app.buffers.current == "@carol"
+            assert rows_with(app, "not now") == ["22:13:50 ⋯ *alice* not now"]
+            [frame] = app.chat.unacknowledged
+            answer(
+                app,
+                {"type": "sent", "target": frame["target"], "counter": frame["counter"]},
+                NOW + 31,
+            )
+            await pilot.pause()
+            assert rows_with(app, "not now") == ["22:13:50 ✓ *alice* not now"]
+
+            # /msg to someone not known yet: waiting for the key, then refused, in its own buffer.
+            await pilot.press(*"/msg dave hi", "enter")
+            session(app, NOW + 40)
+            await pilot.pause()
+            assert [line.text for line in app.buffers.get("@dave").lines] == ["hi"]
+            answer(app, {"type": "whois", "query": "dave", "found": False}, NOW + 41)
+            await pilot.pause()
+            [line] = app.buffers.get("@dave").lines
+            assert (line.delivery, line.problem) == ("refused", "no such nick: dave")
+
+    asyncio.run(scenario())
+
+
+def test_the_status_bar_names_the_server_connected_after_failover(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            app.output.status("connecting", "chat.example.org:8443")
+            await pilot.pause()
+            assert "chat.example.org:8443  ● connecting" in status(app)
+            app.output.status("connecting", "backup.example.org:8443 (192.0.2.7)")
+            app.output.status("connected", "SHA256:abcdefghijklmnop")
+            await pilot.pause()
+            assert status(app).startswith(" backup.example.org:8443 (192.0.2.7)  server abcdef")
+            assert "chat.example.org" not in status(app)
+            assert "via backup.example.org:8443 (192.0.2.7)" in widget_text(app, "#members")
+            app.output.status("reconnecting", "in 1 s (attempt 1)")
+            await pilot.pause()
+            assert "backup.example.org:8443 (192.0.2.7)" in status(app)
+            assert "reconnecting in 1 s (attempt 1)" in status(app)
 
     asyncio.run(scenario())
 
@@ -98,9 +275,20 @@ def test_no_bell_when_turned_off_and_no_talking_in_a_room_left(tmp_path: Path) -
             assert bells == []
             for line in app.chat.handle({"type": "parted", "room": "#general"}, 0):
                 app.output.show(line)
+            await pilot.pause()
+            # The room left leaves the room list; the private conversation stays.
+            assert app.buffers.names() == [SERVER_BUFFER, "@carol"]
+            assert app.buffers.current == SERVER_BUFFER
+            assert "You left #general; /join a room to talk" in pane(app)
             await pilot.press(*"anyone?", "enter")
             assert queued(app) == []
-            assert "you are not in #general; /join #general" in pane(app)
+            assert "this is the server buffer; Ctrl+N to a room" in pane(app)
+            # A room not (yet) rejoined, whose buffer is still there: no talking in it either.
+            app.buffers.get("#rust")
+            app.switch_to("#rust")
+            await pilot.press(*"anyone?", "enter")
+            assert queued(app) == []
+            assert "you are not in #rust; /join #rust" in pane(app)
 
     asyncio.run(scenario())
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from rich.text import Text
 
 from tlschat.chat.client import Line
 from tlschat.client.view import (
+    DELIVERED_STYLE,
     NICK_COLOURS,
     SERVER_BUFFER,
     Buffer,
@@ -19,7 +22,6 @@ from tlschat.client.view import (
     command_table,
     is_mention,
     nick_colour,
-    own_line,
     pane_rows,
     render_line,
     short_fingerprint,
@@ -90,22 +92,136 @@ def test_render_neutralizes_control_characters() -> None:
     assert "\x1b" not in text and "\n" not in text
 
 
-def test_own_line_echoes_messages_actions_and_private_messages() -> None:
-    line = own_line("hello", "alice", FP_A, "#general", NOW)
-    assert line == Line("message", NOW, "hello", "alice", FP_A, "#general", True)
-    assert own_line("//slash", "alice", FP_A, "#g", NOW) == Line(
-        "message", NOW, "/slash", "alice", FP_A, "#g", True
+def own(
+    text: str, delivery: str = "pending", room: str = "#general", ref: int = 7, problem: str = ""
+) -> Line:
+    """A line the user sent, as the chat client reports it: unverified, with a ref and a state."""
+    kind = "private" if room.startswith("@") else "message"
+    return Line(
+        kind, NOW, text, "alice", FP_B, room, None, ref=ref, delivery=delivery, problem=problem
     )
-    action = own_line("/me waves", "alice", FP_A, "#g", NOW)
-    assert action is not None and action.kind == "action" and action.text == "waves"
-    private = own_line("/msg bob psst now", "alice", FP_A, "#g", NOW)
-    assert private is not None and private.kind == "private" and private.room == "@bob"
-    assert private.text == "psst now"
-    assert own_line("hi", "alice", FP_A, "@bob", NOW) is not None
-    assert own_line("/join #x", "alice", FP_A, "#g", NOW) is None
-    assert own_line("/msg bob", "alice", FP_A, "#g", NOW) is None
-    assert own_line("   ", "alice", FP_A, "#g", NOW) is None
-    assert own_line("hi", "alice", FP_A, "", NOW) is None
+
+
+def styles_of(text: Text, fragment: str) -> set[str]:
+    """The styles of the spans that cover ``fragment`` of the rendered line."""
+    start = text.plain.index(fragment)
+    end = start + len(fragment)
+    return {str(span.style) for span in text.spans if span.start <= start and span.end >= end}
+
+
+def test_own_lines_say_their_delivery_state_and_never_claim_a_check_mark_early() -> None:
+    pending = render_line(own("hello"), "alice")
+    assert pending.plain == "22:13:20 ⋯ <alice> hello"
+    assert "✓" not in pending.plain and "UNVERIFIED" not in pending.plain
+    assert styles_of(pending, "⋯") == {"dim"}
+
+    delivered = render_line(own("hello", "delivered"), "alice")
+    assert delivered.plain == "22:13:20 ✓ <alice> hello"
+    assert styles_of(delivered, "✓") == {DELIVERED_STYLE}
+    # Ours: the nick in its usual colour (the key's), not a received line's verified mark.
+    assert f"bold {nick_colour(FP_B)}" in styles_of(delivered, "<alice>")
+    assert DELIVERED_STYLE != "bold green"
+
+    refused = render_line(own("hello", "refused", problem="message rejected: you are muted"))
+    assert refused.plain == ("22:13:20 ✗ NOT SENT: message rejected: you are muted <alice> hello")
+    assert styles_of(refused, "✗ NOT SENT: message rejected: you are muted") == {"bold red"}
+    assert "\n" not in refused.plain  # on that same line
+
+    private = render_line(own("psst", "refused", room="@bob", problem="no such nick: bob"))
+    assert private.plain == "22:13:20 ✗ NOT SENT: no such nick: bob *alice* psst"
+    # A reason from the server cannot break the line or inject escapes.
+    hostile = render_line(own("x", "refused", problem="a\nb\x1b[2J")).plain
+    assert "\n" not in hostile and "\x1b" not in hostile
+
+
+def test_received_lines_show_why_they_are_unverified_and_notes_dimmed() -> None:
+    replayed = Line(
+        "message", NOW, "hi", "bob", FP_A, "#general", False, problem="replayed: shown before"
+    )
+    text = render_line(replayed)
+    assert text.plain == "22:13:20 ✗ UNVERIFIED (replayed: shown before) <bob> hi"
+    assert styles_of(text, "✗ UNVERIFIED") == {"bold white on red"}
+    other = Line(
+        "private", NOW, "psst", "bob", FP_A, "", False, problem="signed for another network"
+    )
+    assert "✗ UNVERIFIED (signed for another network) *bob* psst" in render_line(other).plain
+    late = msg("bob", "old news", history=True, note="signed 3 h ago; not new")
+    text = render_line(late)
+    assert text.plain == "22:13:20 ✓ <bob> old news  (signed 3 h ago; not new)"
+    assert styles_of(text, "(signed 3 h ago; not new)") == {"dim"}
+    assert "(history)" not in text.plain  # the note says more
+
+
+def test_a_later_state_of_an_own_line_replaces_it_where_it_was_filed() -> None:
+    buffers = Buffers()
+    buffers.switch("#general")
+    buffers.add(msg("bob", "before"), "alice")
+    name, ring = buffers.add(own("mine"), "alice")
+    assert (name, ring) == ("#general", False)
+    buffers.add(msg("bob", "after"), "alice")
+    general = buffers.get("#general")
+    assert buffers.replace(own("mine", "delivered")) == "#general"
+    assert [(line.text, line.delivery) for line in general.lines] == [
+        ("before", ""),
+        ("mine", "delivered"),
+        ("after", ""),
+    ]
+    # add() replaces too, and never rings or counts.
+    buffers.switch("#rust")
+    assert buffers.add(own("mine", "refused", problem="muted"), "alice") == ("#general", False)
+    assert len(general.lines) == 3 and general.lines[1].problem == "muted"
+    assert general.unread == 0 and not general.mentioned
+    # A line without a ref, or with a ref never shown, replaces nothing.
+    assert buffers.replace(msg("bob", "x")) is None
+    assert buffers.replace(replace(own("other"), ref=99)) is None
+
+
+def test_own_lines_are_never_unread_nor_mentions() -> None:
+    buffers = Buffers()
+    buffers.switch("#rust")
+    # A nick change leaves a line with another nick: the delivery state still says it is ours.
+    mine = replace(own("alice2 says alice", room="#general"), nick="alice2")
+    assert not is_mention(mine, "alice")
+    name, ring = buffers.add(mine, "alice")
+    general = buffers.get("#general")
+    assert (name, ring) == ("#general", False)
+    assert general.unread == 0 and not general.mentioned and general.label() == "#general"
+    # What the user wrote is read: no "new since you last looked" before it.
+    assert general.read_upto == 1
+    name, ring = buffers.add(own("to bob", room="@bob", ref=8), "alice")
+    assert (name, ring) == ("@bob", False)
+    assert buffers.get("@bob").label() == "@bob"
+
+
+def test_own_private_lines_land_in_the_conversation_with_that_nick() -> None:
+    buffers = Buffers()
+    # bob writes to us (no room), then we /reply: the same conversation, whatever the case.
+    name, ring = buffers.add(Line("private", NOW, "psst", "Bob", FP_A, "", True), "alice")
+    assert name == "@Bob" and ring
+    assert buffers.add(own("yes", room="@bob", ref=8), "alice") == ("@Bob", False)
+    assert [line.text for line in buffers.get("@Bob").lines] == ["psst", "yes"]
+    # A private /me from bob is part of the conversation too, not of the current buffer.
+    action = Line("action", NOW, "waves", "bob", FP_A, "", True)
+    assert buffers.add(action, "alice") == ("@Bob", True)
+    assert buffers.names() == [SERVER_BUFFER, "@Bob"]
+
+
+def test_the_outcome_of_a_line_whose_buffer_was_closed_shows_where_the_user_is() -> None:
+    buffers = Buffers()
+    buffers.switch("#rust")
+    buffers.add(own("bye", room="#rust"), "alice")
+    buffers.switch("#general")
+    buffers.close("#rust")
+    name, _ = buffers.add(own("bye", "refused", room="#rust", problem="not in #rust"), "alice")
+    assert name == "#general" and "#rust" not in buffers.names()
+    # Back in the room: the outcome of a line sent there before leaving goes there.
+    buffers.add(own("later", room="#rust", ref=8), "alice")
+    buffers.close("#rust")
+    buffers.get("#rust")
+    assert buffers.add(own("later", "delivered", room="#rust", ref=8), "alice") == (
+        "#rust",
+        False,
+    )
 
 
 def test_command_table_has_every_client_and_server_command_with_help() -> None:

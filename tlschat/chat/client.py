@@ -1,21 +1,21 @@
 """The client's chat logic: commands, signed messages, and checking what arrives. Pure.
 
 The glue feeds it typed lines (:meth:`ChatClient.user_input`) and received frames
-(:meth:`ChatClient.handle`), shows the :class:`Line` objects they return, and sends whatever
-:meth:`ChatClient.take_outbox` hands back.
+(:meth:`ChatClient.handle`), shows the :class:`Line` objects they return, sends whatever
+:meth:`ChatClient.take_outbox` hands back, and calls :meth:`ChatClient.tick` at
+:attr:`ChatClient.wake_at` (the pace of the queued lines).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..protocol.alerts import ProtocolError
-from ..protocol.identity import IdentityKey, PeerIdentity, fingerprints_equal
-from .envelope import MAX_COUNTER, SignedMessage
+from ..protocol.identity import IdentityKey, fingerprints_equal
+from .delivery import DeliveryQueue, Outgoing
+from .envelope import MAX_BODY_BYTES, MAX_COUNTER, SignedMessage
 from .frames import (
     MAX_FRAME,
     MAX_KEY_B64,
@@ -24,74 +24,23 @@ from .frames import (
     field_b64,
     field_int,
     field_str,
-    neutralize,
     parse_signed_message,
     say_frame,
 )
+from .lines import DELIVERED, PENDING, REFUSED, Line, describe_age
+from .seen import SeenLedger
+from .verify import Verifier
+
+__all__ = ["ChatClient", "Line", "Member"]
 
 DEFAULT_ROOM = "#general"
 ACTION_PREFIX = "/me "
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
-_SURROGATES = re.compile("[\ud800-\udfff]")
-# Sent messages are kept until the server acknowledges them ('sent'), to be re-sent after a
-# reconnect. Past this many the oldest is given up, so that a server that never acknowledges
-# (an older one) cannot make the client hoard every message of the session.
-MAX_UNACKNOWLEDGED = 256
-# (sender, counter) of the messages shown lately, so that a history replay after a reconnect
-# shows only what was missed.
-MAX_REMEMBERED_SHOWN = 10_000
 # How the server refuses a message whose counter it has seen: for a re-sent one, the proof that
 # the first sending was delivered before the connection was lost.
 REPLAYED_COUNTER = "replayed or out-of-order counter"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One thing to show the user. ``verified`` is None for lines that carry no signature."""
-
-    kind: str
-    timestamp: float
-    text: str
-    nick: str = ""
-    fingerprint: str = ""
-    room: str = ""
-    verified: bool | None = None
-    key_changed: bool | None = None
-    history: bool | None = None
-
-    def render(self, current_room: str = "") -> str:
-        """One terminal line; nothing from the network can add lines or escape sequences.
-
-        Room lines from a room other than ``current_room`` name their room.
-        """
-        clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
-        text, nick = neutralize(self.text), neutralize(self.nick)
-        room = self.room
-        where = f"{neutralize(room)} " if room.startswith("#") and room != current_room else ""
-        if self.kind in ("message", "action", "private"):
-            mark = "✓" if self.verified else "✗ UNVERIFIED"
-            if self.kind == "message":
-                shown = f"<{nick}> {text}"
-            elif self.kind == "action":
-                shown = f"* {nick} {text}"
-            else:
-                shown = f"*{nick}* {text}"
-            line = f"[{clock}] {where}{mark} {shown}"
-            if self.key_changed:
-                line += f" [WARNING: {nick} now has key {neutralize(self.fingerprint)}]"
-            return line
-        if self.kind == "error":
-            return f"[{clock}] !!! {text}"
-        return f"[{clock}] {where}*** {text}"
-
-    def to_json(self) -> dict[str, Any]:
-        # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
-        return {
-            key: _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
-            for key, value in asdict(self).items()
-            if value not in ("", None)
-        }
+MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -124,13 +73,11 @@ class ChatClient:
         self.dismissed = ""
         self.outbox: list[dict[str, Any]] = []
         self._counter = 0
-        self._last_seen: dict[str, int] = {}
         # The first key seen for each nick this session; another key later is flagged loudly.
         self._nick_keys: dict[str, str] = {}
         self.directory: dict[str, str] = {}
         self.ignored: set[str] = set()
         self.last_private: tuple[str, str] | None = None
-        self._pending_private: dict[str, list[str]] = {}
         self._rejoin: list[str] = []
         # Who is in each room we are in, by casefolded nick (for a member list).
         self.members: dict[str, dict[str, Member]] = {}
@@ -139,18 +86,29 @@ class ChatClient:
         self._ping_sent: float | None = None
         # The server said its cluster store is unreachable: messages are not being delivered.
         self.degraded = False
-        # Sent 'say' frames by counter (counters only grow, so oldest first), until acknowledged.
-        self._unacknowledged: dict[int, dict[str, Any]] = {}
-        # Counters of unacknowledged messages sent on an earlier connection: a replay error for
-        # one of those means it was delivered then.
-        self._sent_before_reconnect: set[int] = set()
-        # Between a lost connection and the rejoin of the new session, new messages wait with the
-        # unacknowledged ones: sent first, a higher counter would make the server refuse those.
-        self._holding_messages = False
+        self.verifier = Verifier(identity.fingerprint)
+        self.queue = DeliveryQueue()
+        # The lines refused or given up this session: what the user is told at the end.
+        self.undelivered: list[Line] = []
+        # Nothing queued goes out before the server's welcome and the rejoin of every room:
+        # a message sent first could be refused for a room not yet rejoined.
+        self._welcomed = False
         self._awaiting_rejoin: set[str] = set()
-        self._shown: dict[tuple[str, int], None] = {}
+        # The nick whose key a 'whois' is asking for, so that a /msg can be signed for it.
+        self._resolving = ""
+        # When the glue should call tick(): the queue's pace allows the next message then.
+        self.wake_at: float | None = None
 
     # ----- the glue's interface -----
+
+    @property
+    def network(self) -> str:
+        return self.verifier.network
+
+    def use_network(self, network: str, ledger: SeenLedger) -> None:
+        """Connected to the server whose key is ``network``; ``ledger`` is what was shown on it
+        before (the glue keeps it per network in the client's home)."""
+        self.verifier.use_network(network, ledger)
 
     def hello_frame(self) -> dict[str, Any]:
         return {"type": "hello", "nick": self.wanted_nick}
@@ -158,8 +116,9 @@ class ChatClient:
     def prepare_reconnect(self) -> None:
         """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.
 
-        Unacknowledged messages are re-sent, unchanged, once the new session has rejoined.
-        Idempotent, since several attempts may fail before one gets through.
+        Messages still in flight are sent again, unchanged, once the new session has rejoined,
+        and the queued lines after them. Idempotent, since several attempts may fail before one
+        gets through.
         """
         if self.rooms:
             current = self.room
@@ -171,17 +130,26 @@ class ChatClient:
         self.members.clear()
         self._ping_sent = None
         self.outbox.clear()
-        self._pending_private.clear()
         self.degraded = False
-        if not self._holding_messages:  # else nothing went out since the last attempt
-            self._sent_before_reconnect.update(self._unacknowledged)
-        self._holding_messages = True
+        self._welcomed = False
+        self._resolving = ""
         self._awaiting_rejoin.clear()
+        self.queue.connection_lost()
+        self.wake_at = None
+
+    @property
+    def outstanding(self) -> int:
+        """Lines sent or queued that have no outcome yet."""
+        return self.queue.outstanding
 
     @property
     def unacknowledged(self) -> list[dict[str, Any]]:
-        """The 'say' frames sent (or waiting to be) that the server has not acknowledged."""
-        return list(self._unacknowledged.values())
+        """The 'say' frames signed and not yet acknowledged, oldest first."""
+        items = sorted(
+            (item for item in [*self.queue.waiting, *self.queue.in_flight.values()]),
+            key=lambda item: item.ref,
+        )
+        return [item.frame for item in items if item.frame is not None and item.command is None]
 
     def ping(self, now: float) -> None:
         """Queue a ping; the pong that answers it sets :attr:`latency`."""
@@ -197,62 +165,138 @@ class ChatClient:
         text = text.rstrip("\r\n")
         if not text.strip():
             return []
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
+            return self._error("not sent: the line is not valid UTF-8", now)
         if text.startswith("/") and not text.startswith("//"):
             name, _, args = text[1:].partition(" ")
             command = CLIENT_COMMANDS.get(name.lower())
             if command is not None:
                 return command.handler(self, args.strip(), now)
-            self.outbox.append({"type": "command", "name": name.lower(), "args": args.strip()})
-            return []
+            frame = {"type": "command", "name": name.lower(), "args": args.strip()}
+            return self._send_command(frame, text, now)
         if not self.room:  # everyone starts in #general; this is after parting every room
             return self._error("you are in no room; /join one to talk", now)
-        self._say(text[1:] if text.startswith("//") else text, now)
-        return []
+        return self._say(text[1:] if text.startswith("//") else text, now)
+
+    def tick(self, now: float) -> list[Line]:
+        """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
+        lines: list[Line] = []
+        self.wake_at = None
+        while self._welcomed and not self._awaiting_rejoin:
+            item = self.queue.head()
+            if item is None:
+                break
+            if item.command is not None:
+                self.outbox.append(item.command)
+                self.queue.sent(item)
+                continue
+            if not item.target:
+                if not self._resolve(item):
+                    break
+                continue
+            wait = self.queue.may_send_message(now)
+            if wait > 0:
+                # At least a millisecond on: a float wait can round to ``now`` itself.
+                self.wake_at = None if wait == float("inf") else now + max(wait, 0.001)
+                break
+            lines += self._sign_and_send(item, now)
+        return lines
+
+    def give_up(self, reason: str, now: float) -> list[Line]:
+        """Every line still without an outcome is refused with ``reason`` (the client is ending)."""
+        return [self._refuse(item, reason, now) for item in self.queue.drop_all()]
 
     def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
         """A signed 'say' frame; the counter never repeats, even across restarts of the client."""
         self._counter = max(self._counter + 1, int(now * 1_000_000))
         message = SignedMessage.create(
-            self.identity, target or self.room, self._counter, int(now * 1000), body
+            self.identity, self.network, target or self.room, self._counter, int(now * 1000), body
         )
+        self.verifier.remember_own(message, now)
         return say_frame(message)
 
-    def _say(self, body: str, now: float, target: str = "") -> None:
-        """Send a signed message, and keep it until the server acknowledges it."""
-        frame = self.compose(body, now, target)
-        # Checked here, not only by the connection, so that a frame too big to send is never
-        # kept for re-sending (the connection's own check would raise again on every reconnect).
-        size = len(encode_frame(frame))
-        if size > MAX_FRAME:
-            raise ValueError(f"message of {size} bytes exceeds {MAX_FRAME}")
-        self._unacknowledged[frame["counter"]] = frame
-        if len(self._unacknowledged) > MAX_UNACKNOWLEDGED:
-            oldest = next(iter(self._unacknowledged))
-            del self._unacknowledged[oldest]
-            self._sent_before_reconnect.discard(oldest)
-        # Our own messages come back only in a history replay, where they are nothing new.
-        self._remember_shown(frame["sender"], frame["counter"])
-        if not self._holding_messages:
-            self.outbox.append(frame)
+    def _send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
+        """A server command waits its turn behind the lines typed before it."""
+        item = Outgoing(self.queue.next_ref(), text, command=frame)
+        if not self.queue.add(item):
+            return self._error(f"not sent: too many lines waiting to be sent: {text}", now)
+        return self.tick(now)
 
-    def _resend_once_rejoined(self) -> None:
-        if self._holding_messages and not self._awaiting_rejoin:
-            self._holding_messages = False
-            self.outbox.extend(self._unacknowledged.values())
-
-    def _remember_shown(self, sender: str, counter: int) -> None:
-        self._shown[(sender, counter)] = None
-        if len(self._shown) > MAX_REMEMBERED_SHOWN:
-            del self._shown[next(iter(self._shown))]
-
-    def _was_shown(self, item: dict[str, Any]) -> bool:
-        sender, counter = item.get("sender"), item.get("counter")
-        return (
-            isinstance(sender, str)
-            and isinstance(counter, int)
-            and not isinstance(counter, bool)
-            and (sender, counter) in self._shown
+    def _say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
+        """Queue a message, shown at once as pending: to the current room, to ``target``, or
+        privately to the nick ``recipient`` (whose key is looked up first if ``target`` is
+        empty)."""
+        target = target or ("" if recipient else self.room)
+        shown_in = "@" + recipient if recipient else target
+        kind, text = "private" if recipient else "message", body
+        if body.startswith(ACTION_PREFIX) and not recipient:
+            kind, text = "action", body[len(ACTION_PREFIX) :]
+        ref = self.queue.next_ref()
+        line = Line(
+            kind,
+            now,
+            text,
+            self.nick,
+            self.identity.fingerprint,
+            shown_in,
+            ref=ref,
+            delivery=PENDING,
         )
+        item = Outgoing(ref, body, line, body=body, target=target, recipient=recipient)
+        size = len(body.encode("utf-8"))
+        if size > MAX_BODY_BYTES:  # no server takes it: refused here, at once
+            return [self._refuse(item, f"longer than {MAX_BODY_BYTES} bytes ({size})", now)]
+        if not self.queue.add(item):
+            return [self._refuse(item, "too many lines waiting to be sent", now)]
+        return [line, *self.tick(now)]
+
+    def _resolve(self, item: Outgoing) -> bool:
+        """A /msg waits for its recipient's key: ask the server once. True if it is known now."""
+        fingerprint = self.directory.get(item.recipient.casefold())
+        if fingerprint is not None:
+            item.target = "@" + fingerprint
+            return True
+        if not self._resolving:
+            self._resolving = item.recipient
+            self.outbox.append({"type": "command", "name": "whois", "args": item.recipient})
+        return False
+
+    def _sign_and_send(self, item: Outgoing, now: float) -> list[Line]:
+        if item.frame is None:
+            frame = self.compose(item.body, now, item.target)
+            # Checked here, not only by the connection, so that a frame too big to send is never
+            # kept for re-sending (the connection's own check would raise on every reconnect).
+            size = len(encode_frame(frame))
+            if size > MAX_FRAME:
+                self.queue.waiting.remove(item)
+                return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
+            item.frame = frame
+        self.outbox.append(item.frame)
+        self.queue.sent(item)
+        return []
+
+    def _refuse(self, item: Outgoing, reason: str, now: float) -> Line:
+        """``item`` will not be delivered: its line says so, and why."""
+        if item.line is None:
+            line = Line("error", now, f"not sent ({reason}): {item.text}", ref=item.ref)
+        else:
+            line = replace(
+                item.line, nick=self.nick or item.line.nick, delivery=REFUSED, problem=reason
+            )
+        self.undelivered.append(line)
+        return line
+
+    def _deliver(self, item: Outgoing) -> list[Line]:
+        if item.line is None:
+            return []
+        return [replace(item.line, nick=self.nick or item.line.nick, delivery=DELIVERED)]
+
+    def _rejoined(self, now: float) -> list[Line]:
+        if self._welcomed and not self._awaiting_rejoin:
+            return self.tick(now)
+        return []
 
     # ----- client commands -----
 
@@ -267,36 +311,30 @@ class ChatClient:
         lines += [
             Line("info", now, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()
         ]
-        self.outbox.append({"type": "command", "name": "help", "args": ""})
-        return lines
+        return lines + self._send_command(
+            {"type": "command", "name": "help", "args": ""}, "/help", now
+        )
 
     def _cmd_me(self, args: str, now: float) -> list[Line]:
         if not args:
             return self._error("usage: /me ACTION", now)
-        self._say(ACTION_PREFIX + args, now)
-        return []
+        return self._say(ACTION_PREFIX + args, now)
 
     def _cmd_msg(self, args: str, now: float) -> list[Line]:
         nick, _, body = args.partition(" ")
         if not nick or not body.strip():
             return self._error("usage: /msg NICK TEXT", now)
+        # Signed for the recipient's key: looked up first when not known.
         fingerprint = self.directory.get(nick.casefold())
-        if fingerprint is None:
-            # Learn the key first: the message is signed for its recipient's fingerprint.
-            self._pending_private.setdefault(nick.casefold(), []).append(body)
-            self.outbox.append({"type": "command", "name": "whois", "args": nick})
-            return []
-        self._say(body, now, "@" + fingerprint)
-        return []
+        return self._say(body, now, "@" + fingerprint if fingerprint else "", nick)
 
     def _cmd_reply(self, args: str, now: float) -> list[Line]:
         if self.last_private is None:
             return self._error("nobody has sent you a private message yet", now)
         if not args:
             return self._error("usage: /reply TEXT", now)
-        _, fingerprint = self.last_private
-        self._say(args, now, "@" + fingerprint)
-        return []
+        nick, fingerprint = self.last_private
+        return self._say(args, now, "@" + fingerprint, nick)
 
     def _cmd_ignore(self, args: str, now: float) -> list[Line]:
         if not args:
@@ -318,18 +356,18 @@ class ChatClient:
         return self._notice(f"No longer ignoring {args}", now)
 
     def _cmd_part(self, args: str, now: float) -> list[Line]:
-        self.outbox.append({"type": "command", "name": "part", "args": args or self.room})
-        return []
+        frame = {"type": "command", "name": "part", "args": args or self.room}
+        return self._send_command(frame, f"/part {args}".strip(), now)
 
     def _cmd_topic(self, args: str, now: float) -> list[Line]:
         room_given = args.startswith("#")
         full = args if room_given else f"{self.room} {args}".strip()
-        self.outbox.append({"type": "command", "name": "topic", "args": full})
-        return []
+        frame = {"type": "command", "name": "topic", "args": full}
+        return self._send_command(frame, f"/topic {args}".strip(), now)
 
     def _cmd_names(self, args: str, now: float) -> list[Line]:
-        self.outbox.append({"type": "command", "name": "names", "args": args or self.room})
-        return []
+        frame = {"type": "command", "name": "names", "args": args or self.room}
+        return self._send_command(frame, f"/names {args}".strip(), now)
 
     def _cmd_quit(self, args: str, now: float) -> list[Line]:
         self.quit_requested = True
@@ -357,13 +395,16 @@ class ChatClient:
     def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.nick = field_str(frame, "nick", 64)
         server = field_str(frame, "server", 256)
+        rate, burst = _number(frame.get("rate"), 0.001, 1e6), _number(frame.get("burst"), 1, 1e6)
+        if rate is not None and burst is not None:
+            self.queue.set_pace(rate, int(burst))
         for room in self._rejoin:
             self.outbox.append({"type": "command", "name": "join", "args": room})
         self._awaiting_rejoin = set(self._rejoin)
         self._rejoin = []
-        self._resend_once_rejoined()
+        self._welcomed = True
         role = " (operator)" if frame.get("operator") is True else ""
-        return self._notice(f"Welcome to {server}, {self.nick}{role}", now)
+        return self._notice(f"Welcome to {server}, {self.nick}{role}", now) + self._rejoined(now)
 
     def _on_joined(self, frame: dict[str, Any], now: float) -> list[Line]:
         room = field_str(frame, "room", 64)
@@ -371,7 +412,6 @@ class ChatClient:
             self.rooms.append(room)
         self.room = room
         self._awaiting_rejoin.discard(room)
-        self._resend_once_rejoined()
         members = frame.get("members")
         others = []
         present: dict[str, Member] = {}
@@ -394,7 +434,7 @@ class ChatClient:
         topic = frame.get("topic")
         if isinstance(topic, str) and topic:
             lines.append(Line("topic", now, f"Topic of {room}: {topic}", room=room))
-        return lines
+        return lines + self._rejoined(now)
 
     def _on_parted(self, frame: dict[str, Any], now: float) -> list[Line]:
         room = field_str(frame, "room", 64)
@@ -448,29 +488,37 @@ class ChatClient:
         return self._notice(field_str(frame, "text", 8192), now)
 
     def _on_error(self, frame: dict[str, Any], now: float) -> list[Line]:
-        """An error; one naming a counter refuses that message, which is not kept any longer."""
+        """An error; one naming a counter is the outcome of that message."""
         text = field_str(frame, "text", 8192)
         counter = frame.get("counter")
         if isinstance(counter, int) and not isinstance(counter, bool):
-            self._unacknowledged.pop(counter, None)
-            if counter in self._sent_before_reconnect:
-                self._sent_before_reconnect.discard(counter)
-                if REPLAYED_COUNTER in text:
-                    return []  # delivered before the connection was lost: nothing to report
-        elif self._awaiting_rejoin:
+            item = self.queue.in_flight.get(counter)
+            if item is None:
+                return self._error(text, now)
+            retry_after = _number(frame.get("retry_after"), 0, MAX_RETRY_AFTER)
+            if retry_after is not None:
+                # Flood control (another device of ours spent the tokens): it goes again later.
+                self.queue.throttled(counter, retry_after, now)
+                return self.tick(now)
+            self.queue.settle(counter)
+            if item.resent and REPLAYED_COUNTER in text:
+                # Delivered before the connection was lost: the first sending got through.
+                return self._deliver(item) + self.tick(now)
+            return [self._refuse(item, text, now), *self.tick(now)]
+        if self._awaiting_rejoin:
             # A rejoin was refused (a ban, say): wait no longer. The server handles a session's
-            # frames in order, so the re-sent messages still come after every join.
+            # frames in order, so the queued lines still come after every join.
             self._awaiting_rejoin.clear()
-            self._resend_once_rejoined()
+            return self._error(text, now) + self._rejoined(now)
         return self._error(text, now)
 
     def _on_sent(self, frame: dict[str, Any], now: float) -> list[Line]:
-        """The server stored or relayed our message: it need never be re-sent."""
+        """The server stored or relayed our message: delivered, never to be sent again."""
         field_str(frame, "target", 256)
-        counter = field_int(frame, "counter", MAX_COUNTER)
-        self._unacknowledged.pop(counter, None)
-        self._sent_before_reconnect.discard(counter)
-        return []
+        item = self.queue.settle(field_int(frame, "counter", MAX_COUNTER))
+        if item is None:
+            return []
+        return self._deliver(item) + self.tick(now)
 
     def _on_motd(self, frame: dict[str, Any], now: float) -> list[Line]:
         """A message of the day may have several lines (--motd-file): one Line each."""
@@ -490,20 +538,24 @@ class ChatClient:
 
     def _on_whois(self, frame: dict[str, Any], now: float) -> list[Line]:
         query = field_str(frame, "query", 64)
-        pending = self._pending_private.pop(query.casefold(), [])
+        # The answer a /msg waited for: the queued message is signed now, or refused.
+        looked_up = bool(self._resolving) and query.casefold() == self._resolving.casefold()
+        if looked_up:
+            self._resolving = ""
         if frame.get("found") is False:
-            lines = self._error(f"no such nick: {query}", now)
-            if pending:
-                lines += self._error(f"{len(pending)} private message(s) to {query} not sent", now)
-            return lines
+            if not looked_up:
+                return self._error(f"no such nick: {query}", now)
+            refused = [
+                self._refuse(item, f"no such nick: {query}", now)
+                for item in self.queue.unresolved(query)
+            ]
+            return refused + self.tick(now)
         fingerprint = field_str(frame, "fingerprint", 64)
         nick = field_str(frame, "nick", 64)
         self._learn(nick, fingerprint)
         self._learn(query, fingerprint)
-        for body in pending:
-            self._say(body, now, "@" + fingerprint)
-        if pending:
-            return []
+        if looked_up:
+            return self.tick(now)
         texts = [f"{nick} is {fingerprint}"]
         if frame.get("online") is True:
             since = time.strftime(
@@ -556,7 +608,8 @@ class ChatClient:
         if not isinstance(messages, list):
             raise FrameError("'messages' must be a list")
         entries = [item for item in messages if isinstance(item, dict)]
-        missed = [item for item in entries if not self._was_shown(item)]
+        shown = self.verifier.was_shown
+        missed = [item for item in entries if not shown(item.get("sender"), item.get("counter"))]
         if len(missed) == len(entries):
             lines = [Line("notice", now, f"Last {len(messages)} messages of {room}:", room=room)]
         elif missed:  # a rejoin after a reconnect: only what arrived while we were away
@@ -565,29 +618,39 @@ class ChatClient:
         else:
             return []
         for item in missed:
-            line = self._message_line(item, history_room=room)
+            line = self._message_line(item, now, history_room=room)
             if line is not None:
                 lines.append(replace(line, history=True))
         return lines
 
     def _on_message(self, frame: dict[str, Any], now: float) -> list[Line]:
-        line = self._message_line(frame)
+        line = self._message_line(frame, now)
         return [] if line is None else [line]
 
-    def _message_line(self, frame: dict[str, Any], history_room: str = "") -> Line | None:
+    def _message_line(
+        self, frame: dict[str, Any], now: float, history_room: str = ""
+    ) -> Line | None:
+        """The line to show for a received message, or None: ignored, or shown already."""
         message = parse_signed_message(frame)
         nick = field_str(frame, "from", 64)
         if message.sender in self.ignored:
             return None
-        verified = self._verify(message, field_b64(frame, "key", MAX_KEY_B64), history_room)
+        key_der = field_b64(frame, "key", MAX_KEY_B64)
+        verdict = self.verifier.check(message, key_der, self.rooms, history_room, now)
+        if verdict.duplicate:
+            return None
         private = message.target.startswith("@")
-        if private and verified:
+        if private and verdict.verified:
             self.last_private = (nick, message.sender)
             self._learn(nick, message.sender)
         body = message.body
         kind = "private" if private else "message"
         if body.startswith(ACTION_PREFIX):
             kind, body = "action", body[len(ACTION_PREFIX) :]
+        note = ""
+        if verdict.late:
+            age = describe_age(now - message.timestamp_ms / 1000)
+            note = f"signed {age} ago; not new"
         return Line(
             kind,
             message.timestamp_ms / 1000,
@@ -595,36 +658,19 @@ class ChatClient:
             nick,
             message.sender,
             "" if private else message.target,
-            verified,
+            verdict.verified,
             self._key_changed(nick, message.sender),
+            history=True if verdict.late else None,
+            problem=verdict.problem,
+            note=note,
         )
 
-    def _verify(self, message: SignedMessage, key_der: bytes, history_room: str) -> bool:
-        """Signed by the key named as sender, for where it is shown, and not a replay.
 
-        History is old by nature, so its counters are not checked against live ones; its room
-        must still be the room it was signed for.
-        """
-        if message.target.startswith("@"):
-            if not fingerprints_equal(message.target[1:], self.identity.fingerprint):
-                return False
-        elif history_room:
-            if message.target != history_room:
-                return False
-        elif message.target not in self.rooms:
-            return False
-        try:
-            key = PeerIdentity.from_spki(key_der)
-        except ProtocolError:
-            return False
-        if not history_room and message.counter <= self._last_seen.get(message.sender, -1):
-            return False
-        if not message.verify(key):
-            return False
-        if not history_room:
-            self._last_seen[message.sender] = message.counter
-        self._remember_shown(message.sender, message.counter)
-        return True
+def _number(value: object, low: float, high: float) -> float | None:
+    """``value`` if it is a JSON number in [low, high], else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if low <= value <= high else None
 
 
 def _seconds(frame: dict[str, Any], name: str) -> float:

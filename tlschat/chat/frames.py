@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .envelope import MAX_BODY_BYTES, MAX_COUNTER, MAX_TARGET, SignedMessage
+from .envelope import MAX_BODY_BYTES, MAX_COUNTER, MAX_NETWORK, MAX_TARGET, SignedMessage
 
 MAX_FRAME = 64 * 1024
 NICK_PATTERN = re.compile(r"[A-Za-z0-9_\-\[\]{}|^`]{1,24}")
@@ -102,6 +102,7 @@ def valid_room(room: str) -> bool:
 def message_fields(message: SignedMessage) -> dict[str, Any]:
     """The envelope's fields as they appear in 'say' and 'message' frames."""
     return {
+        "network": message.network,
         "target": message.target,
         "sender": message.sender,
         "counter": message.counter,
@@ -118,6 +119,7 @@ def say_frame(message: SignedMessage) -> dict[str, Any]:
 def parse_signed_message(frame: dict[str, Any]) -> SignedMessage:
     body = field_str(frame, "body", MAX_BODY_BYTES)
     return SignedMessage(
+        network=field_str(frame, "network", MAX_NETWORK),
         target=field_str(frame, "target", MAX_TARGET),
         sender=field_str(frame, "sender", 64),
         counter=field_int(frame, "counter", MAX_COUNTER),

@@ -14,7 +14,9 @@ through those events as :class:`RemoteSession`.
 from __future__ import annotations
 
 import base64
+import itertools
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,22 @@ FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 DURATION_PATTERN = re.compile(r"(\d+)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
+# A nick the server gives a key that cannot have the one it asked for: FALLBACK_PREFIX and the
+# first FALLBACK_TAG letters and digits of its fingerprint, or more of them (up to MAX_NICK), or
+# those and a random suffix (FALLBACK_RANDOM_TRIES attempts): one that no other key owns or holds.
+FALLBACK_PREFIX = "user-"
+FALLBACK_TAG = 6
+MAX_NICK = 24
+FALLBACK_SUFFIX_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+FALLBACK_SUFFIX = 8
+FALLBACK_RANDOM_TRIES = 16
+# How many fallbacks one session claims again after the cluster's log refused one (another
+# server's key took it meanwhile) before it is turned away.
+MAX_FALLBACK_CLAIMS = 4
+NO_FALLBACK = "no free nick for your key; connect again"
+# What a session may send between its hello and the verdict on the nick it claims (a client
+# rejoins its rooms and re-sends its unacknowledged messages at once).
+MAX_HELD = 300
 DEGRADED_REJECTION = "message not sent: chat degraded (the cluster's store is unreachable)"
 DEGRADED_NOTICE = (
     "chat degraded: the cluster's store is unreachable; messages are not being delivered"
@@ -81,6 +99,14 @@ class Session:
     said_hello: bool = False
     # Sent a bye: the glue is closing it, and nothing more it sends is acted on.
     dismissed: bool = False
+    # Between hello and the store's (a cluster's log's) verdict on the nick it claims: it joins
+    # nothing and what it sends waits in ``held``, so nothing goes out under a nick it may lose.
+    claiming: bool = False
+    held: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    # The nick is the one its hello asked for (not a fallback nor its key's other sessions').
+    nick_asked: bool = False
+    # Nicks (casefolded) whose claim the cluster's log refused to this session.
+    refused: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -108,6 +134,14 @@ class RemoteSession:
 
 
 Member = Session | RemoteSession
+
+
+class Throttled(FrameError):
+    """A message refused by flood control; the sender may send again after ``wait`` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"flood control: message not sent; you can send again in {wait:.1f} s")
+        self.wait = wait
 
 
 @dataclass(frozen=True)
@@ -191,9 +225,14 @@ class ChatServer:
         store: Store,
         node: str = "local",
         publish: Publish | None = None,
+        *,
+        network: str,
     ) -> None:
         self.settings = settings
         self.store = store
+        # The fingerprint of the server's key, shared by every server of a cluster: the network
+        # every chat line must be signed for.
+        self.network = network
         self.node = node
         self.publish: Publish = publish if publish is not None else self.apply
         self.sessions: dict[int, Session] = {}
@@ -257,6 +296,12 @@ class ChatServer:
                 return self._on_hello(session, frame, now)
             if not session.said_hello:
                 raise FrameError("say hello first")
+            if session.claiming:
+                # Acted on once its nick is settled (_apply_online), in the order it came.
+                if len(session.held) >= MAX_HELD:
+                    raise FrameError("too much sent before your nick was settled; send it again")
+                session.held.append((frame, now))
+                return []
             session.last_active = now
             if kind == "say":
                 return self._on_say(session, frame, now)
@@ -316,9 +361,32 @@ class ChatServer:
             return True
         return any(m.fingerprint != fingerprint for m in self._online_by_nick(nick))
 
-    def _fallback_nick(self, session: Session) -> str:
-        tag = "".join(c for c in session.fingerprint[7:] if c.isalnum())[:6].lower()
-        return f"user-{tag}"
+    def _fallback_nick(self, session: Session) -> str | None:
+        """A nick for a key that cannot have the one it asked for, which no other key owns or
+        holds and the cluster's log did not refuse to this session: the nick the key registered
+        before, else ``user-`` and the first 6 letters and digits of its fingerprint, else more
+        of them, else those 6 and a random suffix. None only if every attempt was taken."""
+        fingerprint = session.fingerprint
+        tag = "".join(c for c in fingerprint[7:] if c.isalnum()).lower()
+        registered = self.store.nick_of(fingerprint)
+        longest = MAX_NICK - len(FALLBACK_PREFIX)
+        candidates = itertools.chain(
+            [registered] if registered else [],
+            (FALLBACK_PREFIX + tag[:length] for length in range(FALLBACK_TAG, longest + 1)),
+            (
+                f"{FALLBACK_PREFIX}{tag[:FALLBACK_TAG]}-"
+                + "".join(secrets.choice(FALLBACK_SUFFIX_CHARS) for _ in range(FALLBACK_SUFFIX))
+                for _ in range(FALLBACK_RANDOM_TRIES)
+            ),
+        )
+        for nick in candidates:
+            if (
+                valid_nick(nick)
+                and nick.casefold() not in session.refused
+                and not self._nick_in_use_by_other(nick, fingerprint)
+            ):
+                return nick
+        return None
 
     def _bye(self, session_id: int, reason: str) -> list[Outgoing]:
         if session_id in self.sessions:
@@ -332,9 +400,7 @@ class ChatServer:
             raise FrameError("already said hello")
         wanted = frame.get("nick")
         wanted = wanted if isinstance(wanted, str) else ""
-        registered = self.store.nick_of(session.fingerprint)
         notice = ""
-        claim = False
         already_online = self._online_of(session.fingerprint)
         if already_online:
             # All sessions of a key share its nick; /nick changes it for all of them.
@@ -347,27 +413,20 @@ class ChatServer:
             and not self._nick_in_use_by_other(wanted, session.fingerprint)
         ):
             session.nick = wanted
-            claim = True
+            session.nick_asked = True
         else:
             if wanted and not valid_nick(wanted):
                 notice = f"{wanted!r} is not a valid nick"
             elif wanted:
                 notice = f"{wanted!r} belongs to another key"
-            session.nick = registered or self._fallback_nick(session)
+            fallback = self._fallback_nick(session)
+            if fallback is None:
+                return self._bye(session.session_id, NO_FALLBACK)
+            session.nick = fallback
             if notice:
                 notice += f"; you are {session.nick}"
         session.said_hello = True
-        out = self.publish(
-            {
-                "type": "online",
-                "node": self.node,
-                "sid": session.session_id,
-                **session.describe(),
-                "connected_at": session.connected_at,
-                "claim": claim,
-            }
-        )
-        out.append(
+        out: list[Outgoing] = [
             (
                 session.session_id,
                 {
@@ -376,16 +435,57 @@ class ChatServer:
                     "nick": session.nick,
                     "fingerprint": session.fingerprint,
                     "operator": self.is_operator(session.fingerprint),
+                    "rate": self.settings.rate_per_second,
+                    "burst": self.settings.burst,
                 },
             )
-        )
+        ]
         if notice:
             out.append((session.session_id, notice_frame(notice)))
         if self.degraded:
             out.append((session.session_id, {**notice_frame(DEGRADED_NOTICE), "degraded": True}))
         if self.settings.motd:
             out.append((session.session_id, {"type": "motd", "text": self.settings.motd}))
-        return out + self._join(session, DEFAULT_ROOM)
+        return out + self._claim(session)
+
+    def _claim(self, session: Session) -> list[Outgoing]:
+        """Every nick a session holds is owned by its key: its 'online' claims it, checked by the
+        store (a cluster's log, atomically). The session joins #general once that is applied."""
+        session.claiming = True
+        return self.publish(
+            {
+                "type": "online",
+                "node": self.node,
+                "sid": session.session_id,
+                **session.describe(),
+                "connected_at": session.connected_at,
+                "claim": True,
+            }
+        )
+
+    def _claim_again(self, session: Session, refused: str, reason: str) -> list[Outgoing]:
+        """The cluster's log refused the nick a session claimed on hello: another server's key
+        took it meanwhile. A nick the server chose is replaced (bounded); an asked one is not."""
+        old = session.nick
+        session.refused.append(refused.casefold())
+        if session.nick_asked or len(session.refused) > MAX_FALLBACK_CLAIMS:
+            return self._bye(session.session_id, reason)
+        shared = [
+            m.nick
+            for m in self._online_of(session.fingerprint)
+            if m is not session and m.nick.casefold() not in session.refused
+        ]
+        new = shared[0] if shared else self._fallback_nick(session)
+        if new is None:
+            return self._bye(session.session_id, reason)
+        session.nick = new
+        out: list[Outgoing] = []
+        if new != old:
+            renamed = {"type": "nick", "old": old, "new": new, "fingerprint": session.fingerprint}
+            out.append((session.session_id, renamed))
+        text = f"{refused!r} was just taken by another key on another server; you are {new}"
+        out.append((session.session_id, notice_frame(text)))
+        return out + self._claim(session)
 
     def _join(self, session: Session, room: str) -> list[Outgoing]:
         if room in session.rooms:
@@ -426,12 +526,13 @@ class ChatServer:
         fit_list(state, "members", list(members.values()))
         return state
 
-    @staticmethod
-    def _stored_frame(message: StoredMessage) -> dict[str, Any]:
+    def _stored_frame(self, message: StoredMessage) -> dict[str, Any]:
+        """A stored line as relayed: the store keeps only lines this network accepted."""
         return {
             "type": "message",
             "from": message.nick,
             "key": b64(message.key_der),
+            "network": self.network,
             "target": message.room,
             "sender": message.sender,
             "counter": message.counter,
@@ -460,13 +561,18 @@ class ChatServer:
                     raise FrameError("message not delivered: that user is not online")
                 return self.publish({"type": "private", **origin, "message": relayed})
         except FrameError as error:
-            return [(session.session_id, {**error_frame(str(error)), "counter": message.counter})]
+            refusal = {**error_frame(str(error)), "counter": message.counter}
+            if isinstance(error, Throttled):
+                refusal["retry_after"] = round(error.wait, 3)
+            return [(session.session_id, refusal)]
         return self.publish({"type": "message", **origin, "message": relayed})
 
     def check_message(self, session: Session, message: SignedMessage, now: float) -> None:
         """Refuse, with the reason, any message that is not exactly what its sender signed here."""
         if not fingerprints_equal(message.sender, session.fingerprint):
             raise FrameError("message rejected: it names another sender")
+        if message.network != self.network:
+            raise FrameError("message rejected: signed for another network")
         if message.target.startswith("@"):
             if not FINGERPRINT_PATTERN.fullmatch(message.target[1:]):
                 raise FrameError("message rejected: a private message names a fingerprint")
@@ -497,7 +603,7 @@ class ChatServer:
         )
         wait = bucket.take(now)
         if wait > 0:
-            raise FrameError(f"flood control: message not sent; you can send again in {wait:.1f} s")
+            raise Throttled(wait)
 
     def _muted_until(self, fingerprint: str, now: float) -> float | None:
         if fingerprint not in self.mutes:
@@ -762,6 +868,9 @@ class ChatServer:
             counter = event["message"]["counter"]
             return [(session_id, {**error_frame(reason), "counter": counter})]
         if event["type"] == "online":
+            session = self.sessions[session_id]
+            if session.claiming:
+                return self._claim_again(session, str(event["nick"]), reason)
             return self._bye(session_id, reason)
         return [(session_id, error_frame(reason))]
 
@@ -819,12 +928,39 @@ class ChatServer:
         return remote
 
     def _apply_online(self, event: Event) -> list[Outgoing]:
+        fingerprint, nick = event["fingerprint"], event["nick"]
+        address = (str(event["node"]), int(event["sid"]))
+        out: list[Outgoing] = []
         if event.get("claim"):
-            self.store.register_nick(event["nick"], event["fingerprint"])
+            self.store.register_nick(nick, fingerprint)
+            # A key holds one nick at a time: if its other sessions hold another (a /nick or
+            # another session's claim raced with this one), the log's order decides: this one.
+            stale = [
+                m.nick
+                for m in self._online_of(fingerprint)
+                if self._address(m) != address and m.nick != nick
+            ]
+            if stale:
+                renamed = {"fingerprint": fingerprint, "old": stale[0], "new": nick}
+                own = address[1] if address[0] == self.node else None
+                out = [item for item in self._apply_nick(renamed) if item[0] != own]
         remote = self._remote_of(event)
         if remote is not None:
+            # A snapshot may have named the nick this session claimed before a refusal.
+            remote.nick = nick
             remote.connected_at = remote.last_active = float(event["connected_at"])
-        return []
+            return out
+        session = self.sessions.get(address[1])
+        if session is None or not session.claiming:
+            return out
+        # Its nick is its key's now: it joins #general, then what it sent meanwhile is acted on.
+        session.nick = nick
+        session.claiming = False
+        out += self._join(session, DEFAULT_ROOM)
+        held, session.held = session.held, []
+        for frame, now in held:
+            out += self.receive(session.session_id, frame, now)
+        return out
 
     def _apply_offline(self, event: Event) -> list[Outgoing]:
         node, session_id = str(event["node"]), int(event["sid"])

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ..chat.client import ChatClient, Line
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
+from ..chat.lines import PENDING
 from ..protocol import (
     ClientConnection,
     ConnectionClosed,
@@ -33,6 +34,7 @@ from ..protocol import (
 )
 from ..protocol.alerts import AlertDescription
 from .addresses import Endpoint, ServerAddress, sweep_order
+from .seen_file import SeenFiles
 from .trust import decide
 
 READ_SIZE = 65536
@@ -41,6 +43,12 @@ EXIT_OK = 0
 EXIT_CONNECTION_FAILED = 1
 EXIT_UNTRUSTED_SERVER = 2
 EXIT_REFUSED_BY_SERVER = 3
+EXIT_NOT_DELIVERED = 4
+# At the end of input: how long the client waits for the outcome of a line it sent (the queue's
+# pace aside), and for all of them across reconnects.
+OUTCOME_PATIENCE = 10.0
+OUTCOME_DEADLINE = 60.0
+OUTCOME_POLL = 0.05
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 
@@ -109,6 +117,8 @@ class Terminal:
         self._write(text, sys.stderr)
 
     def show(self, line: Line, current_room: str = "") -> None:
+        if line.delivery == PENDING and not self.settings.json:
+            return  # the line as typed is on screen already; its outcome follows
         if self.settings.json:
             self._write(json.dumps(line.to_json(), ensure_ascii=False), sys.stdout)
         else:
@@ -127,6 +137,7 @@ class ChatClientSession:
         endpoint: Endpoint,
         output: Output | None = None,
         announce: bool = False,
+        seen: SeenFiles | None = None,
     ) -> None:
         self.settings = settings
         self.terminal: Output = output if output is not None else Terminal(settings)
@@ -148,6 +159,9 @@ class ChatClientSession:
         # The transport failed (refused, reset, cut without close_notify): worth reconnecting,
         # unlike a clean close, a refusal by the server, or a protocol attack.
         self.lost = False
+        # Where what the client showed is kept per network (None: in memory only).
+        self.seen = seen
+        self._tick_timer: asyncio.TimerHandle | None = None
 
     def _flush(self) -> None:
         data = self.connection.data_to_send()
@@ -179,6 +193,11 @@ class ChatClientSession:
         self._show_steps(self.connection.start_events())
         try:
             return await self._finish_handshake(ask)
+        except asyncio.CancelledError:  # the user quit: say so if we can, and let go
+            self.connection.close()
+            self._flush()
+            self.shutdown_transport()
+            raise
         except ProtocolError as error:
             self._flush()
             self.lost = error.alert in (AlertDescription.truncated, AlertDescription.server_busy)
@@ -216,12 +235,17 @@ class ChatClientSession:
                         f"[TLS] Server {event.peer.fingerprint} | Cipher: {event.suite}"
                     )
                     self.terminal.status("connected", event.peer.fingerprint)
+                    if self.seen is not None:
+                        self.seen.use(self.chat, event.peer.fingerprint, time.time())
                     self._send(self.chat.hello_frame())
                     self._handle_events(pending)
                     return EXIT_OK
                 elif isinstance(event, ConnectionClosed):
+                    self.lost = True  # e.g. a server shutting down: another may answer
                     self.terminal.warn("[!] Server closed the connection during the handshake")
                     return EXIT_CONNECTION_FAILED
+            if not data:  # the end of the stream: never read it again (it would return at once)
+                raise ConnectionError("the server closed the connection")
 
     async def _check_server(
         self, event: ServerAuthenticated, ask: Callable[[str], Awaitable[bool]] | None
@@ -235,10 +259,16 @@ class ChatClientSession:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}: accepted and recorded")
             else:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}")
-                self.asked_user = True
-                trusted = await ask("Trust this server and remember its key? [y/N] ")
+                answer = await self._ask(ask, "Trust this server and remember its key? [y/N] ")
+                if answer is None:
+                    self.lost = True
+                    self.terminal.warn("[!] Server closed the connection during the handshake")
+                    return EXIT_CONNECTION_FAILED
+                trusted, self.asked_user = answer, True
             if trusted:
                 self.known_hosts.add(host, port, fingerprint)
+                if self.connection.error is not None:  # the server gave up while the user read
+                    raise self.connection.error
         elif trusted:
             self.terminal.trace(f"[KNOWN_HOSTS] {decision.message}")
         else:
@@ -251,6 +281,43 @@ class ChatClientSession:
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.drain()
         return EXIT_UNTRUSTED_SERVER
+
+    async def _ask(self, ask: Callable[[str], Awaitable[bool]], question: str) -> bool | None:
+        """The user's answer to ``question``, reading the server meanwhile: its end of stream or
+        an alert ends the handshake (and the question) at once, None if it sent close_notify.
+        Only its handshake_timeout leaves the question open: the key the user then accepts is
+        recorded, and the next attempt needs no question."""
+        assert self.reader is not None
+        answer = asyncio.ensure_future(ask(question))
+        arrived: asyncio.Future[bytes] | None = None
+        try:
+            while True:
+                arrived = asyncio.ensure_future(self.reader.read(READ_SIZE))
+                await asyncio.wait({answer, arrived}, return_when=asyncio.FIRST_COMPLETED)
+                if not arrived.done():
+                    return answer.result()
+                data = arrived.result()
+                try:
+                    events = (
+                        self.connection.receive_data(data)
+                        if data
+                        else self.connection.receive_eof()
+                    )
+                except ProtocolError as error:
+                    if error.received and error.alert == AlertDescription.handshake_timeout:
+                        return await answer
+                    raise
+                finally:
+                    self._flush()
+                if any(isinstance(event, ConnectionClosed) for event in events):
+                    return None
+                if answer.done():
+                    return answer.result()
+        finally:
+            answer.cancel()
+            if arrived is not None and not arrived.done():
+                arrived.cancel()
+                await asyncio.wait({arrived})  # the next read must find no reader waiting
 
     def _send(self, frame: dict[str, Any]) -> None:
         if self.connection.is_connected and not self.connection.close_notify_sent:
@@ -278,6 +345,24 @@ class ChatClientSession:
     def _send_outbox(self) -> None:
         for frame in self.chat.take_outbox():
             self._send(frame)
+        if self.seen is not None:
+            self.seen.save(self.chat)
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        """Have the chat client send its next queued line when its pace allows."""
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
+        wake_at = self.chat.wake_at
+        if wake_at is not None and self.connection.is_connected:
+            delay = max(0.0, wake_at - time.time())
+            self._tick_timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._tick_timer = None
+        self._show(self.chat.tick(time.time()))
+        self._send_outbox()
 
     def ping(self) -> None:
         """Ask the server for a pong; the chat client measures the round trip (its latency)."""
@@ -309,6 +394,8 @@ class ChatClientSession:
                 )
                 self._handle_events(events)
                 self._flush()
+                if not data:  # the end of the stream after a close_notify: a clean end
+                    break
         except ProtocolError as error:
             self._flush()
             self.lost = error.alert == AlertDescription.truncated
@@ -330,6 +417,9 @@ class ChatClientSession:
                 await self.writer.drain()
 
     def shutdown_transport(self) -> None:
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
         if self.writer is not None:
             self.writer.close()
 
@@ -356,12 +446,16 @@ class UserInput:
     """The lines the user types, from stdin (line mode) or the prompt, kept across reconnects.
 
     ``None`` in the queue means the input ended (end of stdin, Ctrl-D, Ctrl-C at the prompt).
+    At the prompt that is the user leaving, so it also sets ``quit_requested``: even while
+    reconnecting, when no session reads the queue.
     """
 
-    def __init__(self, plain: bool) -> None:
+    def __init__(self, plain: bool, quit_requested: asyncio.Event | None = None) -> None:
         self.plain = plain
+        self.quit_requested = quit_requested
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.ended = False
+        self.ended_at = 0.0
         self._prompting: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
@@ -376,9 +470,12 @@ class UserInput:
         prompt: PromptSession[str] = PromptSession()
         while True:
             try:
-                line = await prompt.prompt_async("You: ")
+                # SIGINT stays with run_client's handler (Ctrl-C typed here is still an interrupt).
+                line = await prompt.prompt_async("You: ", handle_sigint=False)
             except (EOFError, KeyboardInterrupt):
                 self.lines.put_nowait(None)
+                if self.quit_requested is not None:
+                    self.quit_requested.set()
                 return
             self.lines.put_nowait(line)
 
@@ -387,10 +484,10 @@ class UserInput:
         while True:
             line = await self.lines.get()
             if line is None:
-                self.ended = True
+                self.ended, self.ended_at = True, time.monotonic()
                 return
             if not session.handle_input(line):
-                self.ended = True
+                self.ended, self.ended_at = True, time.monotonic()
                 return
 
     def stop(self) -> None:
@@ -403,7 +500,7 @@ async def _ask_interactively(question: str) -> bool:
 
     prompt: PromptSession[str] = PromptSession()
     try:
-        answer = await prompt.prompt_async(question)
+        answer = await prompt.prompt_async(question, handle_sigint=False)
     except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -427,7 +524,7 @@ async def run_client(settings: ClientSettings) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, quit_requested.set)
-    user_input = UserInput(settings.plain)
+    user_input = UserInput(settings.plain, None if settings.plain else quit_requested)
     if settings.plain:
         return await _sessions(settings, identity, chat, ask, user_input, quit_requested)
     from prompt_toolkit.patch_stdout import patch_stdout
@@ -466,6 +563,7 @@ async def _connect_any(
     ask: Callable[[str], Awaitable[bool]] | None,
     terminal: Output,
     last: Endpoint | None,
+    seen: SeenFiles | None = None,
 ) -> tuple[ChatClientSession | None, int]:
     """Try each server once, from the one after ``last``: the session of the first to answer.
 
@@ -481,14 +579,16 @@ async def _connect_any(
     for index, endpoint in enumerate(order):
         if session is not None:
             session.shutdown_transport()
-        session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce)
+        session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce, seen)
         code = await session.connect(ask)
         if code == EXIT_CONNECTION_FAILED and session.asked_user:
             # The server may have timed the handshake out while the user read the fingerprint;
             # the key is in known_hosts now, so a second attempt needs no question.
             session.shutdown_transport()
             session.terminal.warn("[*] Reconnecting with the server's key now trusted")
-            session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce)
+            session = ChatClientSession(
+                settings, identity, chat, endpoint, terminal, announce, seen
+            )
             code = await session.connect(ask)
         if session.connect_error is not None:
             errors = refusals.setdefault(endpoint.address, [])
@@ -525,8 +625,16 @@ async def _sessions(
     attempt = 0
     chatted = False
     last: Endpoint | None = None
+    seen = SeenFiles(settings.home)
+    code = EXIT_CONNECTION_FAILED
     while True:
-        session, code = await _connect_any(settings, identity, chat, ask, terminal, last)
+        connecting = asyncio.ensure_future(
+            _connect_any(settings, identity, chat, ask, terminal, last, seen)
+        )
+        if not await _unless_quit(connecting, quit_requested):
+            terminal.status("disconnected")
+            return code
+        session, code = connecting.result()
         if session is not None and code == EXIT_OK:
             if not chatted:
                 await user_input.start()
@@ -534,21 +642,50 @@ async def _sessions(
             code = await _chat(session, user_input, quit_requested)
         if session is not None:
             session.shutdown_transport()
-        lost = session is None or session.lost  # no session: no name resolved
+        # No session: no name resolved. A kick or a ban is final, however the connection ended.
+        lost = (session is None or session.lost) and not chat.dismissed
         if not (settings.reconnect and chatted and lost):
-            terminal.status("disconnected")
-            return code
-        if quit_requested.is_set() or user_input.ended:
-            terminal.status("disconnected")
-            return code
+            return _finish(chat, terminal, code)
+        if quit_requested.is_set() or (user_input.ended and not _still_owed(chat, user_input)):
+            return _finish(chat, terminal, code)
+        chat.prepare_reconnect()
         delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
         attempt += 1
         terminal.warn(f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})")
         terminal.status("reconnecting", f"in {delay:.0f} s (attempt {attempt})")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(quit_requested.wait(), delay)
-            return code
-        chat.prepare_reconnect()
+        # What the user types meanwhile is queued (and shown as waiting) for the next session.
+        typing = (
+            asyncio.ensure_future(user_input.feed(session))
+            if session is not None and not user_input.ended
+            else None
+        )
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(quit_requested.wait(), delay)
+                return _finish(chat, terminal, code)
+        finally:
+            if typing is not None:
+                typing.cancel()
+
+
+def _still_owed(chat: ChatClient, user_input: UserInput) -> bool:
+    """Lines of an ended input still wait for an outcome, and the wait is not over."""
+    return chat.outstanding > 0 and time.monotonic() < user_input.ended_at + OUTCOME_DEADLINE
+
+
+def _finish(chat: ChatClient, terminal: Output, code: int) -> int:
+    """The session is over: every line still without an outcome is not delivered, and the user
+    hears which lines were not (the exit code says so too, unless another failure does)."""
+    terminal.status("disconnected")
+    for line in chat.give_up("the client stopped before the server answered", time.time()):
+        terminal.show(line, chat.room)
+    if not chat.undelivered:
+        return code
+    count = len(chat.undelivered)
+    terminal.warn(f"[!] {count} {'line was' if count == 1 else 'lines were'} not delivered:")
+    for line in chat.undelivered:
+        terminal.warn(f"[!]   {line.text!r}: {line.problem or line.text}")
+    return EXIT_NOT_DELIVERED if code == EXIT_OK else code
 
 
 async def _chat(
@@ -561,13 +698,56 @@ async def _chat(
     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     feeding.cancel()
     quitting.cancel()
+    if not receiving.done() and not quit_requested.is_set():
+        await _await_outcomes(session, receiving, quit_requested)
     if receiving.done():
         if session.closed_cleanly:
             session.terminal.warn("[*] Server closed the connection")
+            session.lost = True  # a clean shutdown or restart: reconnect as after a crash
         return receiving.result()
     await session.close()
-    try:
-        return await asyncio.wait_for(receiving, CLOSE_GRACE)
-    except TimeoutError:
+    # A while for the server's close_notify (or its end of stream). A signal after a quit from
+    # the input cuts it short; after a quit by signal, nothing does.
+    interrupt = asyncio.Event() if quit_requested.is_set() else quit_requested
+    if await _unless_quit(receiving, interrupt, CLOSE_GRACE):
+        return receiving.result()
+    if not interrupt.is_set():
         session.terminal.warn("[!] Server did not answer close_notify in time")
-        return EXIT_OK
+    return EXIT_OK
+
+
+async def _await_outcomes(
+    session: ChatClientSession, receiving: asyncio.Future[int], quit_requested: asyncio.Event
+) -> None:
+    """The input ended (or the user typed /quit): wait while the lines sent or queued still get
+    their outcomes, for as long as they keep coming (the queue is paced), at most
+    OUTCOME_PATIENCE without one, and not past a signal or the connection's end."""
+    chat = session.chat
+    outstanding, progress_at = chat.outstanding, time.monotonic()
+    while chat.outstanding and not receiving.done() and not quit_requested.is_set():
+        if chat.outstanding < outstanding:
+            outstanding, progress_at = chat.outstanding, time.monotonic()
+        if time.monotonic() - progress_at > OUTCOME_PATIENCE:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(receiving), OUTCOME_POLL)
+
+
+async def _unless_quit(
+    work: asyncio.Future[Any], quit_requested: asyncio.Event, timeout: float | None = None
+) -> bool:
+    """Wait for ``work`` until the user quits (or ``timeout``): True if it is done; if not, it
+    is cancelled (and has let go of what it held) when this returns."""
+    quitting = asyncio.ensure_future(quit_requested.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {work, quitting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        quitting.cancel()
+        if not work.done():
+            work.cancel()
+    if work in done:
+        return True
+    await asyncio.wait({work})
+    return False

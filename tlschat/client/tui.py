@@ -20,6 +20,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Collapsible, Input, OptionList, RichLog, Static
@@ -39,7 +40,6 @@ from .view import (
     day_line,
     day_of,
     nick_colour,
-    own_line,
     pane_rows,
     read_marker,
     render_line,
@@ -227,10 +227,23 @@ class ChatApp(App[int]):
         self.state = "disconnected"
         self.state_detail = ""
         self.server_fingerprint = ""
+        # The server this session connects or connected to (after failover, not always the
+        # first --host): the session names it when it starts connecting.
+        self.server_name = ""
         self.trust_message = ""
         self.exit_code = EXIT_OK
         self.finished = False
         self._chat_room = ""
+        # The rooms the chat client was in at the last line shown in this connection: one
+        # missing later was left (/part). Reset while not connected (a reconnect rejoins).
+        self._rooms_in: set[str] = set()
+        # Where the read marker of the current buffer went when it was shown.
+        self._marker_at: int | None = None
+        # Where each line of the current buffer starts in the message pane (its first row of
+        # the log), so that a line that changed is rewritten from there on, not the whole pane.
+        # Not known while the pane defers its writes (no size yet) or once it dropped old rows.
+        self._line_starts: dict[int, int] = {}
+        self._starts_known = False
         self._pending: list[Line] = []
         self._view_ready = False
 
@@ -315,33 +328,67 @@ class ChatApp(App[int]):
         if not self._view_ready:
             self._pending.append(line)
             return
+        self.forget_left_rooms()
         if self.chat.room in self.chat.rooms and self.chat.room != self._chat_room:
             # A join (or a part, or a rejoin after reconnecting) moved the chat: follow it.
             self._chat_room = self.chat.room
             if self.buffers.current != self.chat.room:
                 self.switch_to(self.chat.room)
+        found = self.buffers.locate(line.ref)
+        if found is not None:
+            # A later state of a line the user sent (delivered, refused): in place.
+            self.buffers.replace(line)
+            name, index = found
+            if name == self.buffers.current:
+                self.rewrite_from(index)
+            self.refresh_rooms()
+            return
         name, ring = self.buffers.add(line, self.chat.nick)
         if name == self.buffers.current:
             buffer = self.buffers.get(name)
             log = self.query_one("#messages", RichLog)
             at_end = log.scroll_y >= log.max_scroll_y
+            rows: list[Line | str] = [line]
             if len(buffer.lines) > 1 and day_of(buffer.lines[-2].timestamp) != day_of(
                 line.timestamp
             ):
-                log.write(day_line(line.timestamp), scroll_end=at_end)
-            log.write(render_line(line, self.chat.nick), scroll_end=at_end)
+                rows.insert(0, f"day:{line.timestamp}")
+            self.write_rows(rows, len(buffer.lines) - 1, at_end)
         if ring and self.settings.bell:
             self.bell()
         self.refresh_rooms()
         self.refresh_members()
         self.refresh_status()
 
+    def forget_left_rooms(self) -> None:
+        """A room the user left (/part) leaves the room list; private conversations stay."""
+        if self.state != "connected":
+            return
+        rooms = set(self.chat.rooms)
+        left = self._rooms_in - rooms
+        self._rooms_in = rooms
+        if not left:
+            return
+        showing_left = self.buffers.current in left
+        for room in left:
+            self.buffers.close(room)
+        if showing_left:
+            self._chat_room = ""
+            self.switch_to(self.buffers.current)
+        else:
+            self.refresh_rooms()
+
     def set_state(self, state: str, detail: str = "") -> None:
         self.state, self.state_detail = state, detail
+        if state == "connecting" and detail:
+            self.server_name = detail
+        if state != "connected":
+            self._rooms_in = set()
         if state == "connected":
             self.server_fingerprint = detail
             self.set_timer(1.0, self.ping)
         self.refresh_status()
+        self.refresh_members()
 
     # ----- panes -----
 
@@ -350,20 +397,64 @@ class ChatApp(App[int]):
         if name.startswith("#") and name in self.chat.rooms:
             self.chat.room = name
             self._chat_room = name
-        marker = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
+        self._marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
         log = self.query_one("#messages", RichLog)
-        log.clear()
         log.border_title = name
-        for row in pane_rows(buffer, marker):
-            if isinstance(row, Line):
-                log.write(render_line(row, self.chat.nick))
-            elif row == "marker":
-                log.write(read_marker())
-            else:
-                log.write(day_line(float(row.removeprefix("day:"))))
+        self.write_buffer()
         log.scroll_end(animate=False)
         self.refresh_rooms()
         self.refresh_members()
+
+    def rewrite_from(self, index: int) -> None:
+        """Line ``index`` of the current buffer changed: the pane from that line on is written
+        again (RichLog only appends), keeping the read marker, the day lines and the scroll."""
+        log = self.query_one("#messages", RichLog)
+        at_end = log.scroll_y >= log.max_scroll_y
+        scrolled = log.scroll_y
+        start = self._line_starts.get(index) if self._starts_known else None
+        if start is None or index == 0:
+            self.write_buffer()
+        else:
+            buffer = self.buffers.get(self.buffers.current)
+            rows = pane_rows(buffer, self._marker_at)
+            changed = buffer.lines[index]
+            position = next(n for n, row in enumerate(rows) if row is changed)
+            kept, width = log.lines[:start], log.virtual_size.width
+            log.clear()
+            log.lines.extend(kept)
+            log.virtual_size = Size(width, len(kept))
+            self._line_starts = {i: at for i, at in self._line_starts.items() if i < index}
+            self.write_rows(rows[position:], index, False)
+        if at_end:
+            log.scroll_end(animate=False)
+        else:
+            log.scroll_to(y=scrolled, animate=False, immediate=True)
+
+    def write_buffer(self) -> None:
+        """The message pane afresh: the current buffer's lines, day changes, the read marker."""
+        log = self.query_one("#messages", RichLog)
+        log.clear()
+        self._line_starts, self._starts_known = {}, True
+        buffer = self.buffers.get(self.buffers.current)
+        self.write_rows(pane_rows(buffer, self._marker_at), 0, False)
+
+    def write_rows(self, rows: list[Line | str], index: int, scroll_end: bool) -> None:
+        """Append ``rows`` (from :func:`pane_rows`) to the pane; ``index`` is the buffer index
+        of the first line among them."""
+        log = self.query_one("#messages", RichLog)
+        for row in rows:
+            before = len(log.lines)
+            if isinstance(row, Line):
+                self._line_starts[index] = before
+                index += 1
+                log.write(render_line(row, self.chat.nick), scroll_end=scroll_end)
+            elif row == "marker":
+                log.write(read_marker(), scroll_end=scroll_end)
+            else:
+                log.write(day_line(float(row.removeprefix("day:"))), scroll_end=scroll_end)
+            trimmed = log.max_lines is not None and len(log.lines) >= log.max_lines
+            if len(log.lines) <= before or trimmed:
+                self._starts_known = False  # deferred (no size yet), or old rows dropped
 
     def refresh_rooms(self) -> None:
         rooms = self.query_one("#rooms", OptionList)
@@ -401,21 +492,22 @@ class ChatApp(App[int]):
         else:
             members.border_title = "Server"
             text.append(f"{self.settings.known_as}\n", style="bold")
-            session = self.user_input.session
-            if len(self.settings.addresses) > 1 and session is not None:
-                text.append(f"via {session.endpoint}\n")
+            if self.server_name and self.server_name != str(self.settings.known_as):
+                text.append(f"via {self.server_name}\n")
             text.append(self.server_fingerprint or "not connected", style="dim")
         members.update(text)
 
     def refresh_status(self) -> None:
         status = self.query_one("#status", Static)
         text = Text(" ")
-        text.append(str(self.settings.known_as), style="bold")
+        # The server connected (or being tried, or last connected), not merely the first given.
+        server = self.server_name or str(self.settings.known_as)
+        text.append(server, style="bold")
         if self.server_fingerprint:
             text.append(f"  server {short_fingerprint(self.server_fingerprint, 12)}")
         text.append("  ●", style=STATE_STYLES.get(self.state, ""))
         text.append(f" {self.state}", style=STATE_STYLES.get(self.state, ""))
-        if self.state_detail and self.state != "connected":
+        if self.state_detail and self.state != "connected" and self.state_detail != server:
             text.append(f" {self.state_detail}")
         if self.state == "connected" and self.chat.latency is not None:
             text.append(f"  {self.chat.latency * 1000:.0f} ms")
@@ -472,7 +564,11 @@ class ChatApp(App[int]):
         self.query_one("#input", ChatInput).focus()
 
     def submit(self, text: str) -> None:
-        """One line from the user: a UI command, or a line for the session (echoed if a message)."""
+        """One line from the user: a UI command, or a line for the session.
+
+        Nothing is echoed here: the chat client shows the user's own message itself, with its
+        delivery state (waiting, then delivered or refused by the server).
+        """
         now = time.time()
         if not text.strip():
             return
@@ -489,10 +585,6 @@ class ChatApp(App[int]):
         elif not is_command and current not in self.chat.rooms:
             self.add_line(Line("error", now, f"you are not in {current}; /join {current}"))
             return
-        target = current if current.startswith("#") else self.chat.room
-        echo = own_line(text, self.chat.nick, self.identity.fingerprint, target, now)
-        if echo is not None and self.state == "connected":
-            self.add_line(echo)
         self.user_input.lines.put_nowait(text)
 
     def show_trust(self) -> None:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..chat.client import CLIENT_COMMANDS, Line
 from ..chat.frames import neutralize
+from ..chat.lines import DELIVERED, PENDING, REFUSED
 from ..chat.server import COMMANDS as SERVER_COMMANDS
 
 SERVER_BUFFER = "tlschat"
@@ -37,6 +38,12 @@ NICK_COLOURS = (
     "#67cdcc",
 )
 MESSAGE_KINDS = ("message", "action", "private")
+# The marks of the user's own lines: waiting for the server, taken by it, or refused by it.
+PENDING_MARK, PENDING_STYLE = "⋯", "dim"
+DELIVERED_MARK, DELIVERED_STYLE = "✓", "green"
+REFUSED_MARK, REFUSED_STYLE = "✗ NOT SENT", "bold red"
+VERIFIED_STYLE = "bold green"
+UNVERIFIED_STYLE = "bold white on red"
 # Commands the full-screen client answers itself, on top of the chat client's and the server's.
 UI_COMMANDS = {"trust": ("/trust", "the server's fingerprint and its known_hosts entry")}
 
@@ -55,13 +62,16 @@ def short_fingerprint(fingerprint: str, length: int = 8) -> str:
     return (digest or fingerprint)[:length]
 
 
+def is_own(line: Line, own_nick: str = "") -> bool:
+    """A line the user sent: it has a delivery state (or, failing that, the user's nick)."""
+    if line.delivery:
+        return True
+    return bool(own_nick) and line.nick.casefold() == own_nick.casefold()
+
+
 def is_mention(line: Line, own_nick: str) -> bool:
     """Someone else's message that names ``own_nick`` as a word."""
-    if (
-        line.kind not in MESSAGE_KINDS
-        or not own_nick
-        or line.nick.casefold() == own_nick.casefold()
-    ):
+    if line.kind not in MESSAGE_KINDS or not own_nick or is_own(line, own_nick):
         return False
     pattern = rf"(?<![\w\-\[\]{{}}|^`]){re.escape(own_nick)}(?![\w\-\[\]{{}}|^`])"
     return re.search(pattern, line.text, re.IGNORECASE) is not None
@@ -88,10 +98,8 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
         text.append(f"{neutralize(line.room)} ", style="dim")
     body, nick = neutralize(line.text), neutralize(line.nick)
     if line.kind in MESSAGE_KINDS:
-        if line.verified:
-            text.append("✓ ", style="bold green")
-        else:
-            text.append("✗ UNVERIFIED ", style="bold white on red")
+        text.append_text(message_mark(line))
+        text.append(" ")
         colour = nick_colour(line.fingerprint)
         if line.kind == "message":
             text.append(f"<{nick}>", style=f"bold {colour}")
@@ -102,7 +110,9 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
         else:
             text.append(f"*{nick}*", style=f"bold {colour}")
             text.append(f" {body}")
-        if line.history:
+        if line.note:
+            text.append(f"  ({neutralize(line.note)})", style="dim")
+        elif line.history:
             text.append("  (history)", style="dim")
         if is_mention(line, own_nick):
             text.stylize("on #3a2e00", len(clock) + 1)
@@ -128,30 +138,28 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
     return text
 
 
-def own_line(text: str, nick: str, fingerprint: str, room: str, now: float) -> Line | None:
-    """The user's own message as the server will relay it to others (it never echoes it back).
+def message_mark(line: Line) -> Text:
+    """What a message line is worth, before its nick.
 
-    ``room`` is where the text goes: ``#room``, or ``@nick`` for a private conversation. None for
-    commands other than /me and /msg (their answers come from the server or the chat client).
+    The user's own lines say where their delivery is: ``⋯`` waiting for the server, ``✓`` taken
+    by it, ``✗ NOT SENT: reason`` refused (never a ✓ the server has not given). Received lines
+    say whether they are verified, and if not, why.
     """
-    text = text.rstrip("\r\n")
-    if not text.strip():
-        return None
-    if text.startswith("/") and not text.startswith("//"):
-        name, _, args = text[1:].partition(" ")
-        name = name.lower()
-        if name == "me" and args.strip() and room:
-            return Line("action", now, args.strip(), nick, fingerprint, room, True)
-        if name == "msg":
-            target, _, body = args.strip().partition(" ")
-            if target and body.strip():
-                return Line("private", now, body, nick, fingerprint, "@" + target, True)
-        return None
-    if not room:
-        return None
-    body = text[1:] if text.startswith("//") else text
-    kind = "private" if room.startswith("@") else "message"
-    return Line(kind, now, body, nick, fingerprint, room, True)
+    if line.delivery == PENDING:
+        return Text(PENDING_MARK, style=PENDING_STYLE)
+    if line.delivery == DELIVERED:
+        return Text(DELIVERED_MARK, style=DELIVERED_STYLE)
+    if line.delivery == REFUSED:
+        reason = neutralize(line.problem) or "refused"
+        return Text(f"{REFUSED_MARK}: {reason}", style=REFUSED_STYLE)
+    if line.delivery:  # a state this view does not know: claim nothing
+        return Text(f"? {neutralize(line.delivery)}", style=PENDING_STYLE)
+    if line.verified:
+        return Text("✓", style=VERIFIED_STYLE)
+    mark = Text("✗ UNVERIFIED", style=UNVERIFIED_STYLE)
+    if line.problem:
+        mark.append(f" ({neutralize(line.problem)})", style="bold red")
+    return mark
 
 
 def command_table() -> dict[str, tuple[str, str]]:
@@ -207,6 +215,8 @@ class Buffers:
     def __init__(self) -> None:
         self.buffers: dict[str, Buffer] = {SERVER_BUFFER: Buffer(SERVER_BUFFER)}
         self.current = SERVER_BUFFER
+        # Where each of the user's own lines (by ``ref``) was filed, for its later states.
+        self._refs: dict[int, str] = {}
 
     def names(self) -> list[str]:
         rooms = sorted(n for n in self.buffers if n.startswith("#"))
@@ -226,25 +236,64 @@ class Buffers:
         return "@" + nick
 
     def route(self, line: Line) -> str:
-        """The buffer for ``line``: its room, its private conversation, or the current buffer."""
-        if line.kind == "private":
-            return self.find_private(line.room[1:] if line.room.startswith("@") else line.nick)
+        """The buffer for ``line``: its room, its private conversation, or the current buffer.
+
+        A private conversation is named after the other person: ``@nick`` in the user's own
+        lines (the room they were sent to), the sender's nick in received ones (no room).
+        """
+        if line.kind in MESSAGE_KINDS:
+            if line.room.startswith("@") and len(line.room) > 1:
+                return self.find_private(line.room[1:])
+            if not line.room and not line.delivery and line.nick:
+                return self.find_private(line.nick)  # a private message or /me to us
         if line.room.startswith("#"):
             return line.room
         return self.current
 
+    def locate(self, ref: int) -> tuple[str, int] | None:
+        """Where the line with ``ref`` is: its buffer's name and its index there."""
+        name = self._refs.get(ref) if ref else None
+        buffer = self.buffers.get(name) if name is not None else None
+        if name is None or buffer is None:
+            return None
+        for index in range(len(buffer.lines) - 1, -1, -1):
+            if buffer.lines[index].ref == ref:
+                return name, index
+        return None
+
+    def replace(self, line: Line) -> str | None:
+        """Put ``line`` in place of the line with the same ``ref`` (a later delivery state of a
+        line the user sent); the name of its buffer, or None when there is none to replace."""
+        found = self.locate(line.ref)
+        if found is None:
+            return None
+        name, index = found
+        self.buffers[name].lines[index] = line
+        return name
+
     def add(self, line: Line, own_nick: str = "") -> tuple[str, bool]:
         """File ``line``; its buffer's name and whether it should ring (a mention or a private
-        message from someone else)."""
+        message from someone else). A line whose ``ref`` is shown already replaces it."""
+        replaced = self.replace(line)
+        if replaced is not None:
+            return replaced, False
         name = self.route(line)
+        if line.ref in self._refs and self._refs[line.ref] not in self.buffers:
+            # Its buffer was closed (a room left): the outcome still shows, where the user is.
+            name = self.current
         buffer = self.get(name)
         buffer.lines.append(line)
-        own = bool(own_nick) and line.nick.casefold() == own_nick.casefold()
+        if line.ref:
+            self._refs[line.ref] = name
+        own = is_own(line, own_nick)
         mention = is_mention(line, own_nick)
-        private = line.kind == "private" and not own and not line.history
+        private = line.kind in MESSAGE_KINDS and name.startswith("@") and not own
+        private = private and not line.history
         if name != self.current:
             if line.kind in MESSAGE_KINDS and not own:
                 buffer.unread += 1
+            elif own and buffer.read_upto == len(buffer.lines) - 1:
+                buffer.read_upto = len(buffer.lines)  # what the user wrote is read
             buffer.mentioned = buffer.mentioned or mention or private
         else:
             buffer.read_upto = len(buffer.lines)

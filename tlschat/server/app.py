@@ -209,7 +209,16 @@ class ChatService:
         else:
             self.broker = LocalBroker()
             store = SQLiteStore(settings.data_dir / DATABASE_FILE)
-        self.chat = ChatServer(settings.chat_settings(), store, node, self.broker.publish)
+        self.key, self.certificate, self.key_created = load_or_create_server_identity(
+            settings.data_dir
+        )
+        self.chat = ChatServer(
+            settings.chat_settings(),
+            store,
+            node,
+            self.broker.publish,
+            network=self.key.fingerprint,
+        )
         self.links: dict[int, ClientLink] = {}
         # Handshakes in progress, oldest first: when there are too many, the oldest is dropped,
         # since a real client finishes in milliseconds and a slowloris never does.
@@ -225,8 +234,8 @@ class ChatService:
         self.port = settings.port
 
     async def start(self) -> None:
-        key, certificate, created = load_or_create_server_identity(self.settings.data_dir)
-        action = "Created" if created else "Loaded"
+        key, certificate = self.key, self.certificate
+        action = "Created" if self.key_created else "Loaded"
         log.info("[KEY] %s server key %s", action, self.settings.data_dir / "server_key.pem")
         log.info("[KEY] Server fingerprint %s", key.fingerprint)
         await self.broker.start(self.chat, self.deliver)

@@ -1,0 +1,141 @@
+"""The lines a user sends, from typed to delivered or refused: ordered, paced, bounded. Pure.
+
+Everything the user sends to the server (messages and server commands) waits in one queue, in the
+order typed, until the connection is ready (welcomed, rooms rejoined). Messages are paced by a
+token bucket that mirrors the server's flood control (its rate and burst arrive in ``welcome``),
+so a paste or a pipe arrives whole instead of being refused past the burst. A sent message stays
+in flight until the server's ``sent`` or a refusal naming its counter; after a reconnect the ones
+still in flight are sent again, first and unchanged (the server refuses a second copy by its
+counter). Each message ends in exactly one outcome: delivered or refused.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from .limits import TokenBucket
+from .lines import Line
+
+DEFAULT_RATE = 2.0
+DEFAULT_BURST = 10
+# Lines waiting to be sent (typed while disconnected, or faster than the pace); past it a new
+# line is refused at once.
+MAX_WAITING = 200
+# Messages sent and not yet acknowledged; the queue waits while this many are out.
+MAX_IN_FLIGHT = 32
+# The pace keeps this far inside the server's limits, so that a message that crossed the network
+# a little faster than the one before is still within them.
+PACE_MARGIN = 0.9
+
+
+@dataclass
+class Outgoing:
+    """One line the user sent: a message (``line`` set) or a server command (``command`` set)."""
+
+    ref: int
+    text: str
+    line: Line | None = None
+    command: dict[str, Any] | None = None
+    body: str = ""
+    # '#room', or '@fingerprint'; empty while a /msg waits for its recipient's key.
+    target: str = ""
+    recipient: str = ""
+    frame: dict[str, Any] | None = field(default=None, repr=False)
+    # Sent on a connection that was lost before its outcome came.
+    resent: bool = False
+
+    @property
+    def counter(self) -> int:
+        return int(self.frame["counter"]) if self.frame is not None else -1
+
+
+class DeliveryQueue:
+    def __init__(self, max_waiting: int = MAX_WAITING, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.max_waiting = max_waiting
+        self.max_in_flight = max_in_flight
+        self.waiting: list[Outgoing] = []
+        self.in_flight: dict[int, Outgoing] = {}
+        self.bucket = TokenBucket(DEFAULT_RATE * PACE_MARGIN, DEFAULT_BURST - 1)
+        self.paused_until = 0.0
+        self._refs = 0
+
+    def next_ref(self) -> int:
+        self._refs += 1
+        return self._refs
+
+    @property
+    def outstanding(self) -> int:
+        """Lines that have no outcome yet."""
+        return len(self.waiting) + len(self.in_flight)
+
+    def add(self, item: Outgoing) -> bool:
+        """Queue ``item``; False (and nothing queued) when the queue is full."""
+        if len(self.waiting) >= self.max_waiting:
+            return False
+        self.waiting.append(item)
+        return True
+
+    def set_pace(self, rate: float, burst: int) -> None:
+        """The server's flood control, from its ``welcome``: a fresh server has a full bucket."""
+        self.bucket = TokenBucket(max(0.0, rate) * PACE_MARGIN, max(1, burst - 1))
+
+    def head(self) -> Outgoing | None:
+        return self.waiting[0] if self.waiting else None
+
+    def may_send_message(self, now: float) -> float:
+        """0.0 if a message may go now (a token is taken), else seconds to wait (or inf)."""
+        if len(self.in_flight) >= self.max_in_flight:
+            return float("inf")  # woken by an acknowledgement, not a timer
+        if now < self.paused_until:
+            return self.paused_until - now
+        return self.bucket.take(now)
+
+    def sent(self, item: Outgoing) -> None:
+        """``item`` left the queue: a command is done with; a message is in flight."""
+        self.waiting.remove(item)
+        if item.frame is not None and item.command is None:
+            self.in_flight[item.counter] = item
+
+    def settle(self, counter: int) -> Outgoing | None:
+        """The in-flight message with ``counter`` got its outcome."""
+        return self.in_flight.pop(counter, None)
+
+    def throttled(self, counter: int, retry_after: float, now: float) -> Outgoing | None:
+        """The server's flood control refused it: send it again (signed anew) after the wait."""
+        item = self.in_flight.pop(counter, None)
+        if item is None:
+            return None
+        item.frame, item.resent = None, False
+        self.requeue(item)
+        self.paused_until = max(self.paused_until, now + retry_after)
+        return item
+
+    def requeue(self, item: Outgoing) -> None:
+        """Back into the queue in the order it was typed (ahead of later lines)."""
+        refs = [each.ref for each in self.waiting]
+        self.waiting.insert(bisect.bisect_left(refs, item.ref), item)
+
+    def connection_lost(self) -> None:
+        """Everything in flight goes out again, first and unchanged, on the next connection."""
+        for item in self.in_flight.values():
+            item.resent = True
+            self.requeue(item)
+        self.in_flight.clear()
+        self.paused_until = 0.0
+
+    def drop_all(self) -> list[Outgoing]:
+        """Every line without an outcome, in the order typed; the queue is empty after."""
+        items = sorted([*self.waiting, *self.in_flight.values()], key=lambda item: item.ref)
+        self.waiting.clear()
+        self.in_flight.clear()
+        return items
+
+    def unresolved(self, recipient: str) -> list[Outgoing]:
+        """Take out the waiting /msg lines to ``recipient`` whose key was not found."""
+        folded = recipient.casefold()
+        gone = [i for i in self.waiting if not i.target and i.recipient.casefold() == folded]
+        for item in gone:
+            self.waiting.remove(item)
+        return gone

@@ -1,0 +1,98 @@
+"""What the chat client hands its glue to show: one :class:`Line` per thing the user sees. Pure."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .frames import neutralize
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+MESSAGE_KINDS = ("message", "action", "private")
+
+# The delivery states of a line the user sent: waiting (queued, paced, or sent and not yet
+# acknowledged), delivered (the server's 'sent'), or refused (with the reason).
+PENDING = "pending"
+DELIVERED = "delivered"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One thing to show the user. ``verified`` is None for lines that carry no signature.
+
+    A line the user sent has a ``ref`` (unique in the session) and a ``delivery`` state; a later
+    line with the same ``ref`` replaces it. ``problem`` says why a line is not verified, or why a
+    sent line was refused; ``note`` qualifies a verified one (a line that arrived late).
+    """
+
+    kind: str
+    timestamp: float
+    text: str
+    nick: str = ""
+    fingerprint: str = ""
+    room: str = ""
+    verified: bool | None = None
+    key_changed: bool | None = None
+    history: bool | None = None
+    ref: int = 0
+    delivery: str = ""
+    problem: str = ""
+    note: str = ""
+
+    def render(self, current_room: str = "") -> str:
+        """One terminal line; nothing from the network can add lines or escape sequences.
+
+        Room lines from a room other than ``current_room`` name their room.
+        """
+        clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
+        text, nick = neutralize(self.text), neutralize(self.nick)
+        room = self.room
+        where = f"{neutralize(room)} " if room.startswith("#") and room != current_room else ""
+        if self.kind in MESSAGE_KINDS:
+            if self.kind == "message":
+                shown = f"<{nick}> {text}"
+            elif self.kind == "action":
+                shown = f"* {nick} {text}"
+            else:
+                shown = f"*{nick}* {text}"
+            if self.delivery == REFUSED:
+                return f"[{clock}] !!! {where}not sent ({neutralize(self.problem)}): {shown}"
+            if self.delivery:
+                mark = "sent" if self.delivery == DELIVERED else "sending…"
+                to = f" → {neutralize(room)}" if room.startswith("@") else ""
+                return f"[{clock}] {where}{mark}{to} {shown}"
+            mark = "✓" if self.verified else "✗ UNVERIFIED"
+            if self.problem:
+                mark += f" ({neutralize(self.problem)})"
+            line = f"[{clock}] {where}{mark} {shown}"
+            if self.note:
+                line += f" ({neutralize(self.note)})"
+            if self.key_changed:
+                line += f" [WARNING: {nick} now has key {neutralize(self.fingerprint)}]"
+            return line
+        if self.kind == "error":
+            return f"[{clock}] !!! {text}"
+        return f"[{clock}] {where}*** {text}"
+
+    def to_json(self) -> dict[str, Any]:
+        # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
+        return {
+            key: _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+            for key, value in asdict(self).items()
+            if value not in ("", None) and not (key == "ref" and value == 0)
+        }
+
+
+def describe_age(seconds: float) -> str:
+    """'3 min', '2 h 5 min', '4 days': how long ago a late line was signed."""
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)} min"
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days = seconds // 86400
+    return f"{days} day" if days == 1 else f"{days} days"
