@@ -100,13 +100,19 @@ def test_another_users_message_sent_as_ours_is_refused(arena: Arena) -> None:
     _never_delivered(arena, evil, nick, marker, seen={"alice": 1, "bob": 1})
 
 
-def test_replayed_message_is_refused(arena: Arena) -> None:
+def test_a_message_sent_again_is_acknowledged_and_never_delivered_twice(arena: Arena) -> None:
     evil, nick = _chatter(arena)
     marker = arena.unique("say it once")
     frame = evil.say(marker)
     for bystander in (arena.alice, arena.bob):
         bystander.wait_for_line(said(nick, marker))
-    _refused(evil, frame, "message rejected: replayed or out-of-order counter")
+    start = len(evil.frames)
+    evil.send_frame(frame)
+    answer = evil.wait_frame(lambda f: f.get("type") in ("sent", "error"), "an answer", start)
+    assert answer == {"type": "sent", "target": "#general", "counter": frame["counter"]}, answer
+    # Another message signed under the same counter is a replay.
+    other = signed_say(evil.network, evil.identity, marker + " (other)", counter=frame["counter"])
+    _refused(evil, other, "message rejected: replayed or out-of-order counter")
     _never_delivered(arena, evil, nick, marker, seen={"alice": 1, "bob": 1})
 
 

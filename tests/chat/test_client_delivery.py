@@ -253,12 +253,30 @@ def test_flood_control_refusal_is_retried_after_the_wait_not_shown(alice: ChatCl
     refusal = {**_error("flood control: message not sent", first["counter"]), "retry_after": 1.5}
     assert alice.handle(refusal, NOW) == []  # still pending: no outcome yet
     assert alice.take_outbox() == []
-    assert alice.wake_at == NOW + 1.5
-    alice.handle(_sent(second), NOW)
+    # Nothing goes out while the line behind it is in flight: the server holds that one back
+    # too (its refusal comes next), so that the two are stored in the order typed.
     alice.tick(NOW + 1.5)
+    assert alice.take_outbox() == []
+    held = {**_error("flood control: message not sent", second["counter"]), "retry_after": 1.4}
+    assert alice.handle(held, NOW + 0.1) == []
+    assert alice.wake_at == NOW + 1.5
+    alice.tick(NOW + 1.5)
+    # Unchanged and in order: the refused counter was never recorded, the later one neither.
+    assert alice.take_outbox() == [first, second]
+    assert _outcomes(alice.handle(_sent(first), NOW + 3)) == [("one", "delivered", "")]
+    assert _outcomes(alice.handle(_sent(second), NOW + 3)) == [("two", "delivered", "")]
+
+
+def test_a_throttled_line_overtaken_by_another_device_is_signed_anew(alice: ChatClient) -> None:
+    [frame] = _typed(alice, "one")
+    alice.handle({**_error("flood control", frame["counter"]), "retry_after": 0.5}, NOW)
+    alice.tick(NOW + 1)
+    assert alice.take_outbox() == [frame]
+    # Meanwhile another device of alice's key had a higher counter stored.
+    alice.handle(_error(REPLAYED, frame["counter"]), NOW + 1)
+    alice.tick(NOW + 2)
     [again] = alice.take_outbox()
-    # Signed anew: the refused counter was never recorded, and a higher one went out meanwhile.
-    assert again["body"] == "one" and again["counter"] > second["counter"]
+    assert again["body"] == "one" and again["counter"] > frame["counter"]
     assert _outcomes(alice.handle(_sent(again), NOW + 2)) == [("one", "delivered", "")]
 
 
@@ -320,15 +338,16 @@ def test_lines_typed_while_disconnected_are_queued_and_go_after_the_unacknowledg
     assert [frame["body"] for frame in _typed(alice, "live")] == ["live"]
 
 
-def test_replay_error_for_a_resent_message_means_it_was_delivered(alice: ChatClient) -> None:
+def test_a_resent_message_is_delivered_only_on_the_servers_sent(alice: ChatClient) -> None:
     first, second = _typed(alice, "one", "two")
     _reconnected(alice)
-    # The first had been delivered before the connection was lost; the second had not.
-    assert _outcomes(alice.handle(_error(REPLAYED, first["counter"]), NOW)) == [
-        ("one", "delivered", "")
+    # The server committed the first before the connection was lost: it acknowledges it again.
+    assert _outcomes(alice.handle(_sent(first), NOW)) == [("one", "delivered", "")]
+    # A replay error is no proof of delivery (a later line may have raised the counter).
+    assert _outcomes(alice.handle(_error(REPLAYED, second["counter"]), NOW)) == [
+        ("two", "refused", REPLAYED)
     ]
-    alice.handle(_sent(second), NOW)
-    assert (alice.unacknowledged, alice.undelivered) == ([], [])
+    assert alice.unacknowledged == []
     assert _reconnected(alice) == []
 
 

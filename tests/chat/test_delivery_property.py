@@ -1,10 +1,12 @@
 """Honest delivery, as a property: every line typed gets exactly one outcome, under any
 interleaving of acknowledgements, refusals, flood control and reconnects.
 
-One ChatClient talks to a small model of the server, written here: it keeps the last counter it
-accepted from the sender and answers each 'say' it reads by accepting it ('sent'), refusing it
-(an error naming the counter), throttling it (the same, with 'retry_after'), or, when the counter
-is not above the last accepted, with the replay error. Its answers wait until delivered, in any
+One ChatClient talks to a small model of the server, written here, that behaves as ChatServer
+does: it keeps the last counter it accepted from the sender and answers each 'say' it reads by
+accepting it ('sent'), refusing it (an error naming the counter), throttling it (the same, with
+'retry_after'; the session's later messages are then throttled too until that one comes again),
+or, when the counter is not above the last accepted, with the replay error, except for the very
+message it committed, which it acknowledges again. Its answers wait until delivered, in any
 order (a cluster acknowledges through its broker, but refuses at once), and are lost with the
 connection, as are the frames it has not read yet.
 """
@@ -68,7 +70,8 @@ class Model:
     unread: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
     connected: bool = True
-    decided: set[str] = field(default_factory=set)  # 'refuse', 'throttle': said at least once
+    committed: dict[int, str] = field(default_factory=dict)  # counter -> signature
+    held: int | None = None  # the session's throttled counter, holding back later ones
 
     def read(self, refs: dict[str, int], decision: str, wait: float = 1.0) -> None:
         frame = decode_frame(encode_frame(self.unread.pop(0)))
@@ -77,17 +80,28 @@ class Model:
             return
         assert frame["type"] == "say", frame
         counter = frame["counter"]
-        if counter <= self.last_counter:
+        sent = {"type": "sent", "target": frame["target"], "counter": counter}
+        if self.committed.get(counter) == frame["sig"]:
+            self.answers.append(sent)  # the same message again: acknowledged again
+            return
+        if self.held is not None and counter != self.held:
+            decision = "throttle"
+        elif counter <= self.last_counter:
+            decision = "replayed"
+        if counter == self.held and decision != "throttle":
+            self.held = None
+        if decision == "replayed":
             self.answers.append({"type": "error", "text": REPLAYED, "counter": counter})
         elif decision == "accept":
             self.last_counter = counter
+            self.committed[counter] = frame["sig"]
             self.accepted.append(refs[frame["body"]])
-            self.answers.append({"type": "sent", "target": frame["target"], "counter": counter})
+            self.answers.append(sent)
         elif decision == "refuse":
-            self.decided.add(decision)
             self.answers.append({"type": "error", "text": NOT_ONLINE, "counter": counter})
         else:
-            self.decided.add(decision)
+            if self.held is None:
+                self.held = counter
             text = f"flood control: message not sent; you can send again in {wait:.1f} s"
             refusal = {"type": "error", "text": text, "counter": counter, "retry_after": wait}
             self.answers.append(refusal)
@@ -137,6 +151,7 @@ class Run:
     def drop(self) -> None:
         """The connection is lost: unread frames and unsent answers with it."""
         self.model.connected = False
+        self.model.held = None  # the session ends, and its hold with it
         self.model.unread.clear()
         self.model.answers.clear()
         self.client.prepare_reconnect()
@@ -263,11 +278,9 @@ def test_every_line_typed_gets_exactly_one_outcome(
         if line.delivery == REFUSED or (line.ref and line.kind == "error")
     ]
     assert run.client.undelivered == refused
-    # What does not hold in general (see the xfail tests below) holds without their causes:
-    if not run.model.decided:  # the server accepted every new counter it read
-        _delivered_were_stored_once(run, outcomes)
-    if "throttle" not in run.model.decided:
-        _stored_in_the_order_typed(run)
+    # A line shown delivered was stored exactly once; lines are stored in the order typed.
+    _delivered_were_stored_once(run, outcomes)
+    _stored_in_the_order_typed(run)
 
 
 # A line refused, a later one stored, the answers lost with the connection: the refused one is
@@ -278,11 +291,6 @@ REFUSED_THEN_LOST = [Op("type"), Op("type"), Op("read", 2), Op("read", 0)]
 THROTTLED_THEN_STORED = [Op("type"), Op("type"), Op("read", 3), Op("read", 0), Op("answer")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChatClient._on_error: a replay error for a re-sent message is no proof that it was "
-    "delivered (see test_a_refused_message_resent_after_a_later_one_was_stored_is_not_delivered)",
-)
 @settings(max_examples=200, deadline=None)
 @example(ops=REFUSED_THEN_LOST)
 @given(ops=OPS)
@@ -293,11 +301,6 @@ def test_a_line_shown_delivered_was_stored_exactly_once(
     _delivered_were_stored_once(run, _outcomes(run))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DeliveryQueue.throttled: a throttled line is signed anew behind later lines in flight "
-    "(see test_messages_are_stored_in_the_order_typed_under_flood_control)",
-)
 @settings(max_examples=200, deadline=None)
 @example(ops=THROTTLED_THEN_STORED)
 @given(ops=OPS)
@@ -343,12 +346,6 @@ def _outcome(lines: list[Line], text: str) -> str:
     return delivery
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChatClient._on_error: a replay error for a re-sent message is taken as proof that it "
-    "was delivered, but the server answers it for any counter not above the last it stored: "
-    "here a later message's",
-)
 def test_a_refused_message_resent_after_a_later_one_was_stored_is_not_delivered(
     ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
@@ -369,13 +366,7 @@ def test_a_refused_message_resent_after_a_later_one_was_stored_is_not_delivered(
     assert _outcome(shown, "are you there?") == "refused"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChatClient.tick after a reconnect: a throttled message is re-signed with a new, "
-    "higher counter and sent ahead of a re-sent later one, whose unchanged counter the server "
-    "then refuses as a replay, which _on_error takes for delivered",
-)
-def test_a_message_lost_behind_a_throttled_one_is_not_shown_delivered(
+def test_a_message_lost_behind_a_throttled_one_is_resent_behind_it(
     ed_alice: IdentityKey,
 ) -> None:
     server = make_server()
@@ -390,17 +381,12 @@ def test_a_message_lost_behind_a_throttled_one_is_not_shown_delivered(
     assert "retry_after" in refusal
     assert alice.handle(refusal, NOW) == []
     shown = _reconnected(net, alice, NOW + 5)
-    assert _outcome(shown, "one") == "delivered"
-    assert "one" in _stored(server)
-    assert "two" not in _stored(server)
-    assert _outcome(shown, "two") != "delivered"
+    # Both go again, in the order typed, unchanged; each is stored once and shown delivered.
+    assert (_outcome(shown, "one"), _outcome(shown, "two")) == ("delivered", "delivered")
+    assert _stored(server)[-2:] == ["one", "two"]
+    assert _stored(server).count("one") == _stored(server).count("two") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DeliveryQueue.throttled: a throttled message is signed anew and sent after the "
-    "later messages already in flight, which the server may store first",
-)
 def test_messages_are_stored_in_the_order_typed_under_flood_control(
     ed_alice: IdentityKey,
 ) -> None:
@@ -410,15 +396,19 @@ def test_messages_are_stored_in_the_order_typed_under_flood_control(
     alice.user_input("one", NOW)
     alice.user_input("two", NOW)
     first, second = alice.take_outbox()
-    # The first arrives with the bucket empty; the second half a second later, refilled.
+    # The first arrives with the bucket empty; the second half a second later, refilled: the
+    # server holds it back all the same, until the first comes again.
     [(_, refusal)] = server.receive(ALICE, first, NOW)
     answers = server.receive(ALICE, second, NOW + 0.5)
+    assert [frame.get("retry_after") is not None for _, frame in answers] == [True]
     shown = alice.handle(refusal, NOW + 0.5)
     shown += net.deliver(answers, NOW + 0.5).get(ALICE, [])
-    assert _outcome(shown, "two") == "delivered"
-    later = alice.wake_at
-    assert later is not None
-    shown += alice.tick(later)
-    shown += net.flush(ALICE, later).get(ALICE, [])
+    assert [line for line in shown if line.delivery] == []  # both still pending
+    now = NOW + 0.5
+    while alice.outstanding and now < NOW + 30:
+        assert alice.wake_at is not None
+        now = alice.wake_at
+        shown += alice.tick(now)
+        shown += net.flush(ALICE, now).get(ALICE, [])
     assert (_outcome(shown, "one"), _outcome(shown, "two")) == ("delivered", "delivered")
     assert _stored(server)[-2:] == ["one", "two"]

@@ -511,13 +511,19 @@ def test_message_retargeted_after_signing_refused(room: ChatServer, ed_alice: Id
     _assert_refused(room, ALICE, frame, "message rejected: bad signature", 1)
 
 
-def test_replayed_message_refused(room: ChatServer, ed_alice: IdentityKey) -> None:
+def test_the_same_message_again_is_acknowledged_not_relayed_twice(
+    room: ChatServer, ed_alice: IdentityKey
+) -> None:
     frame = say(ed_alice, counter=42)
     out = room.receive(ALICE, frame, NOW)
     assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
     assert out[-1] == sent(ALICE, "#general", 42)
-    assert room.receive(ALICE, frame, NOW) == rejected(
-        ALICE, "message rejected: replayed or out-of-order counter", 42
+    # A client re-sends what it had no answer for: 'sent' is the proof it was delivered.
+    assert room.receive(ALICE, frame, NOW) == [sent(ALICE, "#general", 42)]
+    # The same signature over another body is not the same message.
+    altered = {**frame, "body": "not what was said"}
+    assert room.receive(ALICE, altered, NOW) == rejected(
+        ALICE, "message rejected: bad signature", 42
     )
     assert len(room.store.recent_messages(DEFAULT_ROOM, 10)) == 1
 
@@ -538,7 +544,10 @@ def test_replay_after_reconnect_refused(room: ChatServer, ed_alice: IdentityKey)
     room.receive(ALICE, frame, NOW)
     room.disconnect(ALICE, "quit")
     hello(room, 10, ed_alice, "alice")
-    assert room.receive(10, frame, NOW) == rejected(
+    assert room.receive(10, frame, NOW) == [sent(10, "#general", 42)]
+    # Another message under a committed counter is a replay.
+    other = say(ed_alice, counter=42, body="not what was said")
+    assert room.receive(10, other, NOW) == rejected(
         10, "message rejected: replayed or out-of-order counter", 42
     )
 

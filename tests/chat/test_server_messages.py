@@ -8,7 +8,7 @@ import pytest
 
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.frames import b64, decode_frame, encode_frame
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server import HOLD_LIMIT, ChatServer
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store import SQLiteStore, StoredMessage
 
@@ -215,11 +215,17 @@ def test_replayed_message_gets_an_error_with_its_counter_and_no_ack(
     assert room.receive(ALICE, frame, NOW)[-1] == sent(ALICE, "#general", 5)
     assert room.receive(ALICE, private, NOW)[-1] == sent(ALICE, "@" + ed_bob.fingerprint, 6)
     replay = "message rejected: replayed or out-of-order counter"
-    # Replayed by the same session or by another session of the key, to a room or privately:
-    # only the replaying session hears of it, with the counter, and nothing is relayed or acked.
+    # Sent again by the same session or by another session of the key, to a room or privately:
+    # only that session hears of it, acknowledged again, and nothing is relayed or stored.
     for session_id in (ALICE, 10):
-        assert room.receive(session_id, frame, NOW) == rejected(session_id, replay, 5)
-        assert room.receive(session_id, private, NOW) == rejected(session_id, replay, 6)
+        assert room.receive(session_id, frame, NOW) == [sent(session_id, "#general", 5)]
+        assert room.receive(session_id, private, NOW) == [
+            sent(session_id, "@" + ed_bob.fingerprint, 6)
+        ]
+    # Another message under a used counter is a replay: an error with its counter.
+    for session_id in (ALICE, 10):
+        altered = say(ed_alice, counter=5, body="altered")
+        assert room.receive(session_id, altered, NOW) == rejected(session_id, replay, 5)
     assert len(room.store.recent_messages("#general", 10)) == 1
     assert room.store.last_counter(ed_alice.fingerprint) == 6
 
@@ -410,10 +416,12 @@ def test_replay_refused_by_a_restarted_server(
     restarted = make_server(SQLiteStore(tmp_path / "chat.db"))
     hello(restarted, ALICE, ed_alice, "alice")
     hello(restarted, BOB, ed_bob, "bob")
-    for replayed in (frame, private):
-        assert restarted.receive(ALICE, replayed, NOW) == rejected(
-            ALICE, "message rejected: replayed or out-of-order counter", replayed["counter"]
-        )
+    # The room line is in the stored history: acknowledged again. The private one was never
+    # stored: after the restart the server cannot tell it from a replay, and refuses it.
+    assert restarted.receive(ALICE, frame, NOW) == [sent(ALICE, "#general", 42)]
+    assert restarted.receive(ALICE, private, NOW) == rejected(
+        ALICE, "message rejected: replayed or out-of-order counter", 43
+    )
     fresh = say(ed_alice, counter=44)
     assert restarted.receive(ALICE, fresh, NOW) == [
         (BOB, relayed(fresh, "alice", ed_alice)),
@@ -451,6 +459,32 @@ def test_flood_control_burst_then_rate(flood: ChatServer, ed_alice: IdentityKey)
     assert [sid for sid, _ in out] == [BOB, ALICE]
     assert out[-1] == sent(ALICE, "#general", 4)
     assert _send(flood, ed_alice, 5, NOW + 1) == throttled(ALICE, 1.0, 5)
+
+
+def test_after_flood_control_later_messages_wait_for_the_refused_one(
+    flood: ChatServer, ed_alice: IdentityKey
+) -> None:
+    for counter in (1, 2, 3):
+        _send(flood, ed_alice, counter, NOW)
+    assert _send(flood, ed_alice, 4, NOW) == throttled(ALICE, 1.0, 4)
+    # Two seconds later there are tokens, but 5 was typed after 4: held back until 4 comes.
+    later = _send(flood, ed_alice, 5, NOW + 2)
+    [(_, refusal)] = later
+    assert (refusal["counter"], refusal["retry_after"]) == (5, 0.0)
+    assert _send(flood, ed_alice, 4, NOW + 2)[-1] == sent(ALICE, "#general", 4)
+    assert _send(flood, ed_alice, 5, NOW + 2)[-1] == sent(ALICE, "#general", 5)
+    bodies = [m.body for m in flood.store.recent_messages("#general", 10)]
+    assert bodies == ["#1", "#2", "#3", "#4", "#5"]
+
+
+def test_the_hold_lapses_when_the_refused_message_never_comes_again(
+    flood: ChatServer, ed_alice: IdentityKey
+) -> None:
+    for counter in (1, 2, 3):
+        _send(flood, ed_alice, counter, NOW)
+    _send(flood, ed_alice, 4, NOW)
+    assert _send(flood, ed_alice, 5, NOW + 30)[0][1]["counter"] == 5  # held back
+    assert _send(flood, ed_alice, 6, NOW + HOLD_LIMIT + 1)[-1] == sent(ALICE, "#general", 6)
 
 
 def test_flood_control_reports_the_wait(flood: ChatServer, ed_alice: IdentityKey) -> None:

@@ -498,12 +498,16 @@ class ChatClient:
             retry_after = _number(frame.get("retry_after"), 0, MAX_RETRY_AFTER)
             if retry_after is not None:
                 # Flood control (another device of ours spent the tokens): it goes again later.
-                self.queue.throttled(counter, retry_after, now)
+                self.queue.throttle(counter, retry_after, now)
                 return self.tick(now)
             self.queue.settle(counter)
-            if item.resent and REPLAYED_COUNTER in text:
-                # Delivered before the connection was lost: the first sending got through.
-                return self._deliver(item) + self.tick(now)
+            if REPLAYED_COUNTER in text and item.throttled and not item.resent:
+                # Never recorded, overtaken by a line of another device of ours: signed anew.
+                item.frame = None
+                self.queue.requeue(item)
+                return self.tick(now)
+            # Only 'sent' proves delivery: the server acknowledges a line it committed before
+            # a lost connection when it comes again, so a refusal is one.
             return [self._refuse(item, text, now), *self.tick(now)]
         if self._awaiting_rejoin:
             # A rejoin was refused (a ban, say): wait no longer. The server handles a session's

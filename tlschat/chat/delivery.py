@@ -45,6 +45,9 @@ class Outgoing:
     frame: dict[str, Any] | None = field(default=None, repr=False)
     # Sent on a connection that was lost before its outcome came.
     resent: bool = False
+    # Refused by flood control: never recorded, so it may be signed anew if its counter is
+    # overtaken (another device of the same key), unlike a line whose fate is unknown.
+    throttled: bool = False
 
     @property
     def counter(self) -> int:
@@ -59,6 +62,9 @@ class DeliveryQueue:
         self.in_flight: dict[int, Outgoing] = {}
         self.bucket = TokenBucket(DEFAULT_RATE * PACE_MARGIN, DEFAULT_BURST - 1)
         self.paused_until = 0.0
+        # After flood control refused a line, nothing goes out until every line in flight has
+        # come back (the server refuses them the same way): the refused one goes first again.
+        self.draining = False
         self._refs = 0
 
     def next_ref(self) -> int:
@@ -82,6 +88,11 @@ class DeliveryQueue:
         self.bucket = TokenBucket(max(0.0, rate) * PACE_MARGIN, max(1, burst - 1))
 
     def head(self) -> Outgoing | None:
+        """The next line to send, or None: nothing waits, or the queue drains after a refusal
+        by flood control."""
+        if self.draining and self.in_flight:
+            return None
+        self.draining = False
         return self.waiting[0] if self.waiting else None
 
     def may_send_message(self, now: float) -> float:
@@ -102,14 +113,18 @@ class DeliveryQueue:
         """The in-flight message with ``counter`` got its outcome."""
         return self.in_flight.pop(counter, None)
 
-    def throttled(self, counter: int, retry_after: float, now: float) -> Outgoing | None:
-        """The server's flood control refused it: send it again (signed anew) after the wait."""
+    def throttle(self, counter: int, retry_after: float, now: float) -> Outgoing | None:
+        """The server's flood control refused it: send it again, unchanged and in its place,
+        after the wait. The server refuses the later ones in flight the same way until it comes
+        again, so the lines are stored in the order typed."""
         item = self.in_flight.pop(counter, None)
         if item is None:
             return None
-        item.frame, item.resent = None, False
+        item.throttled = True
+        self.draining = True
         self.requeue(item)
         self.paused_until = max(self.paused_until, now + retry_after)
+        self.bucket.tokens, self.bucket.updated = 0.0, now
         return item
 
     def requeue(self, item: Outgoing) -> None:
@@ -124,6 +139,7 @@ class DeliveryQueue:
             self.requeue(item)
         self.in_flight.clear()
         self.paused_until = 0.0
+        self.draining = False
 
     def drop_all(self) -> list[Outgoing]:
         """Every line without an outcome, in the order typed; the queue is empty after."""

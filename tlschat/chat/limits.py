@@ -14,6 +14,15 @@ class TokenBucket:
     tokens: float = -1.0
     updated: float = 0.0
 
+    def wait(self, now: float) -> float:
+        """Seconds until a token is available (0.0 if one is), taking nothing."""
+        if self.tokens < 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        if tokens >= 1.0 - 1e-9:
+            return 0.0
+        return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
+
     def take(self, now: float) -> float:
         """0.0 if a token was taken; otherwise the seconds until one is available."""
         if self.tokens < 0:

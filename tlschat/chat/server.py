@@ -47,6 +47,8 @@ FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 DURATION_PATTERN = re.compile(r"(\d+)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
+MAX_REMEMBERED_COMMITTED = 10_000
+HOLD_LIMIT = 60.0
 # A nick the server gives a key that cannot have the one it asked for: FALLBACK_PREFIX and the
 # first FALLBACK_TAG letters and digits of its fingerprint, or more of them (up to MAX_NICK), or
 # those and a random suffix (FALLBACK_RANDOM_TRIES attempts): one that no other key owns or holds.
@@ -107,6 +109,10 @@ class Session:
     nick_asked: bool = False
     # Nicks (casefolded) whose claim the cluster's log refused to this session.
     refused: list[str] = field(default_factory=list)
+    # The counter flood control refused, holding back the session's later messages until it
+    # comes again (since ``held_since``).
+    held_counter: int | None = None
+    held_since: float = 0.0
 
     @property
     def fingerprint(self) -> str:
@@ -241,6 +247,10 @@ class ChatServer:
         self.runtime_operators: set[str] = set()
         self.mutes: dict[str, float | None] = {}
         self.buckets: dict[str, TokenBucket] = {}
+        # (sender, counter) -> (target, signature) of the messages committed lately, oldest
+        # first: the same message sent again after a lost connection is acknowledged, not
+        # refused as a replay.
+        self.recently_committed: dict[tuple[str, int], tuple[str, str]] = {}
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
 
@@ -545,9 +555,14 @@ class ChatServer:
 
     def _on_say(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         message = parse_signed_message(frame)
+        if self._committed(session, message):
+            # Sent again after a lost connection: it was delivered then, and is acknowledged
+            # again rather than refused, so that "sent" is the only proof of delivery.
+            return [(session.session_id, sent_frame(message.target, message.counter))]
         try:
             if self.degraded:
                 raise FrameError(DEGRADED_REJECTION)
+            self._hold_order(session, message, now)
             self.check_message(session, message, now)
             relayed = {
                 "type": "message",
@@ -556,16 +571,64 @@ class ChatServer:
                 **message_fields(message),
             }
             origin = {"node": self.node, "sid": session.session_id}
+            kind = "message"
             if message.target.startswith("@"):
                 if not self._online_of(message.target[1:]):
                     raise FrameError("message not delivered: that user is not online")
-                return self.publish({"type": "private", **origin, "message": relayed})
+                kind = "private"
         except FrameError as error:
             refusal = {**error_frame(str(error)), "counter": message.counter}
             if isinstance(error, Throttled):
                 refusal["retry_after"] = round(error.wait, 3)
+                if session.held_counter is None:
+                    session.held_counter, session.held_since = message.counter, now
+            elif message.counter == session.held_counter:
+                session.held_counter = None
             return [(session.session_id, refusal)]
-        return self.publish({"type": "message", **origin, "message": relayed})
+        if message.counter == session.held_counter:
+            session.held_counter = None
+        return self.publish({"type": kind, **origin, "message": relayed})
+
+    def _committed(self, session: Session, message: SignedMessage) -> bool:
+        """``message`` is one of the session's key's that this network committed already."""
+        if not fingerprints_equal(message.sender, session.fingerprint):
+            return False
+        key = (message.sender, message.counter)
+        if key in self.recently_committed:
+            committed = self.recently_committed[key] == (message.target, b64(message.signature))
+        elif message.target.startswith("@") or message.counter > self.store.last_counter(
+            message.sender
+        ):
+            return False
+        else:
+            history = self.store.recent_messages(message.target, self.settings.history_limit)
+            signed = (message.sender, message.counter, message.signature)
+            committed = any((m.sender, m.counter, m.signature) == signed for m in history)
+        # The same signature over other fields is not the same message.
+        return committed and message.verify(session.identity)
+
+    def _hold_order(self, session: Session, message: SignedMessage, now: float) -> None:
+        """After flood control refused a session's message, its later ones are refused the same
+        way until that one comes again: a line that was in flight behind it must not be stored
+        ahead of it. The hold lapses after HOLD_LIMIT (a client that gave the line up)."""
+        held = session.held_counter
+        if held is None or message.counter == held:
+            return
+        if now - session.held_since > HOLD_LIMIT:
+            session.held_counter = None
+            return
+        raise Throttled(self._bucket(session.fingerprint).wait(now))
+
+    def _bucket(self, fingerprint: str) -> TokenBucket:
+        return self.buckets.setdefault(
+            fingerprint, TokenBucket(self.settings.rate_per_second, self.settings.burst)
+        )
+
+    def _remember_committed(self, relayed: dict[str, Any]) -> None:
+        key = (relayed["sender"], relayed["counter"])
+        self.recently_committed[key] = (relayed["target"], relayed["sig"])
+        if len(self.recently_committed) > MAX_REMEMBERED_COMMITTED:
+            del self.recently_committed[next(iter(self.recently_committed))]
 
     def check_message(self, session: Session, message: SignedMessage, now: float) -> None:
         """Refuse, with the reason, any message that is not exactly what its sender signed here."""
@@ -598,10 +661,7 @@ class ChatServer:
             raise FrameError(REPLAY_REJECTION)
         if abs(message.timestamp_ms - int(now * 1000)) > MAX_CLOCK_SKEW_MS:
             raise FrameError("message rejected: timestamp too far from the server's clock")
-        bucket = self.buckets.setdefault(
-            session.fingerprint, TokenBucket(self.settings.rate_per_second, self.settings.burst)
-        )
-        wait = bucket.take(now)
+        wait = self._bucket(session.fingerprint).take(now)
         if wait > 0:
             raise Throttled(wait)
 
@@ -1021,6 +1081,7 @@ class ChatServer:
     def _apply_message(self, event: Event) -> list[Outgoing]:
         relayed = event["message"]
         room = relayed["target"]
+        self._remember_committed(relayed)
         self.store.append_message(
             StoredMessage(
                 room,
@@ -1051,6 +1112,7 @@ class ChatServer:
         relayed = event["message"]
         recipient = relayed["target"][1:]
         self.store.set_last_counter(relayed["sender"], relayed["counter"])
+        self._remember_committed(relayed)
         remote = self._remote_sender(event)
         if remote is not None:
             remote.last_active = relayed["ts"] / 1000
