@@ -49,6 +49,9 @@ def test_clients_reconnect_after_the_server_is_stopped_cleanly_and_started_again
         client.wait_for_line(LOST, stream="stderr", start=err)
         assert client.running, client.describe()
 
+    # Typed while the server is down: queued, and sent once the client is back.
+    alice.send("typed while the server was down 5e5e")
+
     restarted = harness.server(data, port=port, name="restarted")
     for client in (alice, bob):
         out, err = marks[client.name]
@@ -58,6 +61,8 @@ def test_clients_reconnect_after_the_server_is_stopped_cleanly_and_started_again
         trace = "\n".join(client.snapshot("stderr")[err:])
         assert f"Server key {restarted.fingerprint} matches known_hosts" in trace, trace
 
+    bob.wait_for_line(said("alice", "typed while the server was down 5e5e"))
+    alice.wait_for_line(re.compile(rf"^{CLOCK} sent <alice> typed while the server was down 5e5e$"))
     # A line sent after the reconnect reaches the other client, over the restarted server.
     alice.send("back after the restart 7c7c")
     bob.wait_for_line(said("alice", "back after the restart 7c7c"))

@@ -10,6 +10,10 @@ import asyncio
 import shutil
 import signal
 
+from textual import events
+
+from tlschat.client.tui import ChatInput
+
 from ..e2e.harness import Harness, Server
 from ..e2e.test_chat_features_e2e import notice, said, whispered
 from .pilot import (
@@ -232,5 +236,38 @@ def test_a_reply_shows_in_the_conversation_with_the_sender(
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
 
     asyncio.run(scenario())
+    bob.close_stdin()
+    assert bob.wait_exit() == 0
+
+
+def test_a_pasted_burst_arrives_whole_and_in_order(harness: Harness, server: Server) -> None:
+    home = harness.home("alice")
+    (home / "known_hosts").write_text(f"127.0.0.1:{server.port} {server.fingerprint}\n")
+    bob = harness.joined_client("bob", server.port)
+    app = tui_app(home, server.port, "alice")
+    texts = [f"pasted line {n:02d}" for n in range(30)]
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await joined(pilot, app)
+            app.query_one("#input", ChatInput).post_message(events.Paste("\n".join(texts)))
+            await until(pilot, lambda: modal(app) is not None, "the paste question")
+            await pilot.press("y")
+            # Paced to the server's 2 per second after its burst of 10: about 12 s.
+            for text in texts:
+                await in_thread(
+                    lambda text=text: bob.wait_for_line(said("alice", text), timeout=40)
+                )
+            await until(
+                pilot, lambda: pane(app).count("✓ <alice> pasted line") == 30, "30 deliveries"
+            )
+            assert "NOT SENT" not in pane(app) and "flood control" not in pane(app)
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: app.return_code is not None, "a clean exit")
+        assert app.return_code == 0
+
+    asyncio.run(scenario())
+    received = [line for line in bob.snapshot() if "pasted line" in line]
+    assert [line.rsplit(" ", 1)[-1] for line in received] == [f"{n:02d}" for n in range(30)]
     bob.close_stdin()
     assert bob.wait_exit() == 0
