@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..protocol.identity import IdentityKey, fingerprints_equal
+from .client_commands import ACTION_PREFIX, CLIENT_COMMANDS, error, notice
 from .delivery import DeliveryQueue, Outgoing
 from .envelope import MAX_BODY_BYTES, MAX_COUNTER, SignedMessage
 from .frames import (
@@ -31,10 +32,9 @@ from .lines import DELIVERED, PENDING, REFUSED, Line, describe_age
 from .seen import SeenLedger
 from .verify import Verifier
 
-__all__ = ["ChatClient", "Line", "Member"]
+__all__ = ["CLIENT_COMMANDS", "ChatClient", "Line", "Member"]
 
 DEFAULT_ROOM = "#general"
-ACTION_PREFIX = "/me "
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
 # How the server refuses a message whose counter it has seen: for a re-sent one, the proof that
@@ -50,14 +50,6 @@ class Member:
     nick: str
     fingerprint: str
     away: str = ""
-
-
-@dataclass(frozen=True)
-class ClientCommand:
-    name: str
-    usage: str
-    summary: str
-    handler: Callable[[ChatClient, str, float], list[Line]]
 
 
 class ChatClient:
@@ -168,17 +160,17 @@ class ChatClient:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
-            return self._error("not sent: the line is not valid UTF-8", now)
+            return error("not sent: the line is not valid UTF-8", now)
         if text.startswith("/") and not text.startswith("//"):
             name, _, args = text[1:].partition(" ")
             command = CLIENT_COMMANDS.get(name.lower())
             if command is not None:
                 return command.handler(self, args.strip(), now)
             frame = {"type": "command", "name": name.lower(), "args": args.strip()}
-            return self._send_command(frame, text, now)
+            return self.send_command(frame, text, now)
         if not self.room:  # everyone starts in #general; this is after parting every room
-            return self._error("you are in no room; /join one to talk", now)
-        return self._say(text[1:] if text.startswith("//") else text, now)
+            return error("you are in no room; /join one to talk", now)
+        return self.say(text[1:] if text.startswith("//") else text, now)
 
     def tick(self, now: float) -> list[Line]:
         """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
@@ -217,14 +209,14 @@ class ChatClient:
         self.verifier.remember_own(message, now)
         return say_frame(message)
 
-    def _send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
+    def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
         """A server command waits its turn behind the lines typed before it."""
         item = Outgoing(self.queue.next_ref(), text, command=frame)
         if not self.queue.add(item):
-            return self._error(f"not sent: too many lines waiting to be sent: {text}", now)
+            return error(f"not sent: too many lines waiting to be sent: {text}", now)
         return self.tick(now)
 
-    def _say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
+    def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
         """Queue a message, shown at once as pending: to the current room, to ``target``, or
         privately to the nick ``recipient`` (whose key is looked up first if ``target`` is
         empty)."""
@@ -298,92 +290,17 @@ class ChatClient:
             return self.tick(now)
         return []
 
-    # ----- client commands -----
-
-    def _notice(self, text: str, now: float) -> list[Line]:
-        return [Line("notice", now, text)]
-
-    def _error(self, text: str, now: float) -> list[Line]:
-        return [Line("error", now, text)]
-
-    def _cmd_help(self, args: str, now: float) -> list[Line]:
-        lines = [Line("info", now, "Client commands:")]
-        lines += [
-            Line("info", now, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()
-        ]
-        return lines + self._send_command(
-            {"type": "command", "name": "help", "args": ""}, "/help", now
-        )
-
-    def _cmd_me(self, args: str, now: float) -> list[Line]:
-        if not args:
-            return self._error("usage: /me ACTION", now)
-        return self._say(ACTION_PREFIX + args, now)
-
-    def _cmd_msg(self, args: str, now: float) -> list[Line]:
-        nick, _, body = args.partition(" ")
-        if not nick or not body.strip():
-            return self._error("usage: /msg NICK TEXT", now)
-        # Signed for the recipient's key: looked up first when not known.
-        fingerprint = self.directory.get(nick.casefold())
-        return self._say(body, now, "@" + fingerprint if fingerprint else "", nick)
-
-    def _cmd_reply(self, args: str, now: float) -> list[Line]:
-        if self.last_private is None:
-            return self._error("nobody has sent you a private message yet", now)
-        if not args:
-            return self._error("usage: /reply TEXT", now)
-        nick, fingerprint = self.last_private
-        return self._say(args, now, "@" + fingerprint, nick)
-
-    def _cmd_ignore(self, args: str, now: float) -> list[Line]:
-        if not args:
-            shown = ", ".join(sorted(self.ignored)) or "nobody"
-            return self._notice(f"Ignoring: {shown}", now)
-        fingerprint = self.directory.get(
-            args.casefold(), args if args.startswith("SHA256:") else ""
-        )
-        if not fingerprint:
-            return self._error(f"unknown nick {args}; /whois it first", now)
-        self.ignored.add(fingerprint)
-        return self._notice(f"Ignoring {args} ({fingerprint})", now)
-
-    def _cmd_unignore(self, args: str, now: float) -> list[Line]:
-        fingerprint = self.directory.get(args.casefold(), args)
-        if fingerprint not in self.ignored:
-            return self._error(f"you are not ignoring {args}", now)
-        self.ignored.discard(fingerprint)
-        return self._notice(f"No longer ignoring {args}", now)
-
-    def _cmd_part(self, args: str, now: float) -> list[Line]:
-        frame = {"type": "command", "name": "part", "args": args or self.room}
-        return self._send_command(frame, f"/part {args}".strip(), now)
-
-    def _cmd_topic(self, args: str, now: float) -> list[Line]:
-        room_given = args.startswith("#")
-        full = args if room_given else f"{self.room} {args}".strip()
-        frame = {"type": "command", "name": "topic", "args": full}
-        return self._send_command(frame, f"/topic {args}".strip(), now)
-
-    def _cmd_names(self, args: str, now: float) -> list[Line]:
-        frame = {"type": "command", "name": "names", "args": args or self.room}
-        return self._send_command(frame, f"/names {args}".strip(), now)
-
-    def _cmd_quit(self, args: str, now: float) -> list[Line]:
-        self.quit_requested = True
-        return []
-
     # ----- frames from the server -----
 
     def handle(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
         handler = FRAME_HANDLERS.get(kind)
         if handler is None:
-            return self._error(f"unknown frame type {kind!r} from server", now)
+            return error(f"unknown frame type {kind!r} from server", now)
         try:
             return handler(self, frame, now)
-        except FrameError as error:
-            return self._error(f"malformed {kind!r} frame from server: {error}", now)
+        except FrameError as problem:
+            return error(f"malformed {kind!r} frame from server: {problem}", now)
 
     def _learn(self, nick: str, fingerprint: str) -> None:
         self.directory[nick.casefold()] = fingerprint
@@ -404,7 +321,7 @@ class ChatClient:
         self._rejoin = []
         self._welcomed = True
         role = " (operator)" if frame.get("operator") is True else ""
-        return self._notice(f"Welcome to {server}, {self.nick}{role}", now) + self._rejoined(now)
+        return notice(f"Welcome to {server}, {self.nick}{role}", now) + self._rejoined(now)
 
     def _on_joined(self, frame: dict[str, Any], now: float) -> list[Line]:
         room = field_str(frame, "room", 64)
@@ -444,7 +361,7 @@ class ChatClient:
         if self.room == room:
             self.room = self.rooms[-1] if self.rooms else ""
         now_in = f"; now talking in {self.room}" if self.room else "; /join a room to talk"
-        return self._notice(f"You left {room}{now_in}", now)
+        return notice(f"You left {room}{now_in}", now)
 
     def _on_presence(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
@@ -477,7 +394,7 @@ class ChatClient:
                 present[new.casefold()] = replace(member, nick=new)
         if fingerprints_equal(fingerprint, self.identity.fingerprint):
             self.nick = new
-            return self._notice(f"You are now known as {new}", now)
+            return notice(f"You are now known as {new}", now)
         return [Line("nick", now, f"{old} is now known as {new}", new, fingerprint)]
 
     def _on_notice(self, frame: dict[str, Any], now: float) -> list[Line]:
@@ -485,7 +402,7 @@ class ChatClient:
         degraded = frame.get("degraded")
         if isinstance(degraded, bool):
             self.degraded = degraded
-        return self._notice(field_str(frame, "text", 8192), now)
+        return notice(field_str(frame, "text", 8192), now)
 
     def _on_error(self, frame: dict[str, Any], now: float) -> list[Line]:
         """An error; one naming a counter is the outcome of that message."""
@@ -494,7 +411,7 @@ class ChatClient:
         if isinstance(counter, int) and not isinstance(counter, bool):
             item = self.queue.in_flight.get(counter)
             if item is None:
-                return self._error(text, now)
+                return error(text, now)
             retry_after = _number(frame.get("retry_after"), 0, MAX_RETRY_AFTER)
             if retry_after is not None:
                 # Flood control (another device of ours spent the tokens): it goes again later.
@@ -513,8 +430,8 @@ class ChatClient:
             # A rejoin was refused (a ban, say): wait no longer. The server handles a session's
             # frames in order, so the queued lines still come after every join.
             self._awaiting_rejoin.clear()
-            return self._error(text, now) + self._rejoined(now)
-        return self._error(text, now)
+            return error(text, now) + self._rejoined(now)
+        return error(text, now)
 
     def _on_sent(self, frame: dict[str, Any], now: float) -> list[Line]:
         """The server stored or relayed our message: delivered, never to be sent again."""
@@ -548,7 +465,7 @@ class ChatClient:
             self._resolving = ""
         if frame.get("found") is False:
             if not looked_up:
-                return self._error(f"no such nick: {query}", now)
+                return error(f"no such nick: {query}", now)
             refused = [
                 self._refuse(item, f"no such nick: {query}", now)
                 for item in self.queue.unresolved(query)
@@ -604,7 +521,7 @@ class ChatClient:
 
     def _on_bye(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.dismissed = field_str(frame, "reason", 1024)
-        return self._error(f"Disconnected by the server: {self.dismissed}", now)
+        return error(f"Disconnected by the server: {self.dismissed}", now)
 
     def _on_history(self, frame: dict[str, Any], now: float) -> list[Line]:
         room = field_str(frame, "room", 64)
@@ -688,44 +605,6 @@ def _seconds(frame: dict[str, Any], name: str) -> float:
         raise FrameError(f"'{name}' must be a number of seconds")
     return float(value)
 
-
-CLIENT_COMMANDS: dict[str, ClientCommand] = {
-    c.name: c
-    for c in (
-        ClientCommand(
-            "help", "/help", "this help, then the server's commands", ChatClient._cmd_help
-        ),
-        ClientCommand("me", "/me ACTION", "say that you do something", ChatClient._cmd_me),
-        ClientCommand(
-            "msg", "/msg NICK TEXT", "a private message, signed for NICK's key", ChatClient._cmd_msg
-        ),
-        ClientCommand(
-            "reply", "/reply TEXT", "answer the last private message", ChatClient._cmd_reply
-        ),
-        ClientCommand(
-            "ignore",
-            "/ignore [NICK]",
-            "hide someone's messages (list if no NICK)",
-            ChatClient._cmd_ignore,
-        ),
-        ClientCommand(
-            "unignore", "/unignore NICK", "show someone's messages again", ChatClient._cmd_unignore
-        ),
-        ClientCommand(
-            "part",
-            "/part [#room]",
-            "leave a room (the current one by default)",
-            ChatClient._cmd_part,
-        ),
-        ClientCommand(
-            "topic", "/topic [#room] [TEXT]", "show or set a topic", ChatClient._cmd_topic
-        ),
-        ClientCommand("names", "/names [#room]", "who is in a room", ChatClient._cmd_names),
-        ClientCommand(
-            "quit", "/quit", "leave (also Ctrl-D, or end of input)", ChatClient._cmd_quit
-        ),
-    )
-}
 
 FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Line]]] = {
     "welcome": ChatClient._on_welcome,

@@ -1,0 +1,138 @@
+"""The commands the chat client runs itself, as one table of small handlers. Pure.
+
+Each handler gets the client (through the :class:`CommandClient` interface, so this module does
+not depend on the client's) and the command's arguments, and returns the lines to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .lines import Line
+
+ACTION_PREFIX = "/me "
+
+
+class CommandClient(Protocol):
+    directory: dict[str, str]
+    ignored: set[str]
+    last_private: tuple[str, str] | None
+    room: str
+    quit_requested: bool
+
+    def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]: ...
+
+    def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]: ...
+
+
+Handler = Callable[[CommandClient, str, float], list[Line]]
+
+
+@dataclass(frozen=True)
+class ClientCommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+
+
+def notice(text: str, now: float) -> list[Line]:
+    return [Line("notice", now, text)]
+
+
+def error(text: str, now: float) -> list[Line]:
+    return [Line("error", now, text)]
+
+
+def server_command(name: str, args: str) -> dict[str, Any]:
+    return {"type": "command", "name": name, "args": args}
+
+
+def _help(client: CommandClient, args: str, now: float) -> list[Line]:
+    lines = [Line("info", now, "Client commands:")]
+    lines += [Line("info", now, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()]
+    return lines + client.send_command(server_command("help", ""), "/help", now)
+
+
+def _me(client: CommandClient, args: str, now: float) -> list[Line]:
+    if not args:
+        return error("usage: /me ACTION", now)
+    return client.say(ACTION_PREFIX + args, now)
+
+
+def _msg(client: CommandClient, args: str, now: float) -> list[Line]:
+    nick, _, body = args.partition(" ")
+    if not nick or not body.strip():
+        return error("usage: /msg NICK TEXT", now)
+    # Signed for the recipient's key: looked up first when not known.
+    fingerprint = client.directory.get(nick.casefold())
+    return client.say(body, now, "@" + fingerprint if fingerprint else "", nick)
+
+
+def _reply(client: CommandClient, args: str, now: float) -> list[Line]:
+    if client.last_private is None:
+        return error("nobody has sent you a private message yet", now)
+    if not args:
+        return error("usage: /reply TEXT", now)
+    nick, fingerprint = client.last_private
+    return client.say(args, now, "@" + fingerprint, nick)
+
+
+def _ignore(client: CommandClient, args: str, now: float) -> list[Line]:
+    if not args:
+        shown = ", ".join(sorted(client.ignored)) or "nobody"
+        return notice(f"Ignoring: {shown}", now)
+    fingerprint = client.directory.get(args.casefold(), args if args.startswith("SHA256:") else "")
+    if not fingerprint:
+        return error(f"unknown nick {args}; /whois it first", now)
+    client.ignored.add(fingerprint)
+    return notice(f"Ignoring {args} ({fingerprint})", now)
+
+
+def _unignore(client: CommandClient, args: str, now: float) -> list[Line]:
+    fingerprint = client.directory.get(args.casefold(), args)
+    if fingerprint not in client.ignored:
+        return error(f"you are not ignoring {args}", now)
+    client.ignored.discard(fingerprint)
+    return notice(f"No longer ignoring {args}", now)
+
+
+def _part(client: CommandClient, args: str, now: float) -> list[Line]:
+    frame = server_command("part", args or client.room)
+    return client.send_command(frame, f"/part {args}".strip(), now)
+
+
+def _topic(client: CommandClient, args: str, now: float) -> list[Line]:
+    full = args if args.startswith("#") else f"{client.room} {args}".strip()
+    return client.send_command(server_command("topic", full), f"/topic {args}".strip(), now)
+
+
+def _names(client: CommandClient, args: str, now: float) -> list[Line]:
+    frame = server_command("names", args or client.room)
+    return client.send_command(frame, f"/names {args}".strip(), now)
+
+
+def _quit(client: CommandClient, args: str, now: float) -> list[Line]:
+    client.quit_requested = True
+    return []
+
+
+CLIENT_COMMANDS: dict[str, ClientCommand] = {
+    c.name: c
+    for c in (
+        ClientCommand("help", "/help", "this help, then the server's commands", _help),
+        ClientCommand("me", "/me ACTION", "say that you do something", _me),
+        ClientCommand("msg", "/msg NICK TEXT", "a private message, signed for NICK's key", _msg),
+        ClientCommand("reply", "/reply TEXT", "answer the last private message", _reply),
+        ClientCommand(
+            "ignore", "/ignore [NICK]", "hide someone's messages (list if no NICK)", _ignore
+        ),
+        ClientCommand("unignore", "/unignore NICK", "show someone's messages again", _unignore),
+        ClientCommand("part", "/part [#room]", "leave a room (the current one by default)", _part),
+        ClientCommand("topic", "/topic [#room] [TEXT]", "show or set a topic", _topic),
+        ClientCommand("names", "/names [#room]", "who is in a room", _names),
+        ClientCommand("quit", "/quit", "leave (also Ctrl-D, or end of input)", _quit),
+    )
+}
