@@ -766,11 +766,12 @@ def test_text_after_parting_every_room_is_refused_locally() -> None:
     client = client_on(IdentityKey.generate("ed25519"), "solo")
     client.handle({"type": "joined", "room": "#general", "topic": "", "members": []}, NOW)
     client.handle({"type": "parted", "room": "#general"}, NOW)
-    lines = client.user_input("anyone?", NOW)
-    assert [(line.kind, line.text) for line in lines] == [
-        ("error", "you are in no room; /join one to talk")
-    ]
-    assert client.take_outbox() == []
+    for typed in ("anyone?", "/me waves"):
+        lines = client.user_input(typed, NOW)
+        assert [(line.kind, line.text) for line in lines] == [
+            ("error", "you are in no room; /join one to talk")
+        ]
+    assert client.take_outbox() == [] and client.outstanding == 0
 
 
 def test_text_typed_before_the_joined_frame_goes_to_general() -> None:

@@ -168,8 +168,6 @@ class ChatClient:
                 return command.handler(self, args.strip(), now)
             frame = {"type": "command", "name": name.lower(), "args": args.strip()}
             return self.send_command(frame, text, now)
-        if not self.room:  # everyone starts in #general; this is after parting every room
-            return error("you are in no room; /join one to talk", now)
         return self.say(text[1:] if text.startswith("//") else text, now)
 
     def tick(self, now: float) -> list[Line]:
@@ -221,6 +219,8 @@ class ChatClient:
         privately to the nick ``recipient`` (whose key is looked up first if ``target`` is
         empty)."""
         target = target or ("" if recipient else self.room)
+        if not target and not recipient:  # everyone starts in #general; this is after parting
+            return error("you are in no room; /join one to talk", now)
         shown_in = "@" + recipient if recipient else target
         kind, text = "private" if recipient else "message", body
         if body.startswith(ACTION_PREFIX) and not recipient:
