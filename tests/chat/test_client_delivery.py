@@ -504,3 +504,11 @@ def test_a_new_session_is_not_degraded_until_it_says_so(alice: ChatClient) -> No
     alice.handle({"type": "notice", "text": DEGRADED, "degraded": True}, NOW)
     alice.prepare_reconnect()
     assert alice.degraded is False
+
+
+def test_a_command_too_big_for_one_message_is_refused_at_once(alice: ChatClient) -> None:
+    [refused] = alice.user_input("/topic " + "x" * 70_000, NOW)
+    assert refused.kind == "error" and refused.ref != 0
+    assert "more than one message carries" in refused.text
+    assert alice.undelivered == [refused]
+    assert (alice.outbox, alice.outstanding) == ([], 0)

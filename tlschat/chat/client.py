@@ -210,8 +210,11 @@ class ChatClient:
     def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
         """A server command waits its turn behind the lines typed before it."""
         item = Outgoing(self.queue.next_ref(), text, command=frame)
+        size = len(encode_frame(frame))
+        if size > MAX_FRAME:
+            return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
         if not self.queue.add(item):
-            return error(f"not sent: too many lines waiting to be sent: {text}", now)
+            return [self._refuse(item, "too many lines waiting to be sent", now)]
         return self.tick(now)
 
     def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:

@@ -371,16 +371,8 @@ class ChatClientSession:
 
     def handle_input(self, text: str) -> bool:
         """Act on one line the user typed; False once the user asked to quit."""
-        now = time.time()
-        try:
-            self._show(self.chat.user_input(text, now))
-            self._send_outbox()
-        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
-            self.chat.take_outbox()
-            self._show([Line("error", now, "not sent: the line is not valid UTF-8")])
-        except ValueError as error:  # too big for one application message
-            self.chat.take_outbox()
-            self._show([Line("error", now, f"not sent: {error}")])
+        self._show(self.chat.user_input(text, time.time()))
+        self._send_outbox()
         return not self.chat.quit_requested
 
     async def receive_until_closed(self) -> int:
