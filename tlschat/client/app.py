@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,8 +32,10 @@ from ..protocol import (
 )
 from ..protocol.alerts import AlertDescription
 from .addresses import Endpoint, ServerAddress, sweep_order
+from .outcomes import await_outcomes, report_undelivered, still_owed
 from .seen_file import SeenFiles
 from .trust import decide
+from .user_input import UserInput, ask_interactively
 
 READ_SIZE = 65536
 CLOSE_GRACE = 3.0
@@ -43,12 +43,6 @@ EXIT_OK = 0
 EXIT_CONNECTION_FAILED = 1
 EXIT_UNTRUSTED_SERVER = 2
 EXIT_REFUSED_BY_SERVER = 3
-EXIT_NOT_DELIVERED = 4
-# At the end of input: how long the client waits for the outcome of a line it sent (the queue's
-# pace aside), and for all of them across reconnects.
-OUTCOME_PATIENCE = 10.0
-OUTCOME_DEADLINE = 60.0
-OUTCOME_POLL = 0.05
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 
@@ -416,88 +410,6 @@ class ChatClientSession:
             self.writer.close()
 
 
-async def _read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
-    """Feed stdin lines into ``queue`` from a daemon thread (stdin may be a file, pipe or tty)."""
-    loop = asyncio.get_running_loop()
-    if isinstance(sys.stdin, io.TextIOWrapper):
-        # Bytes that are not valid in the locale's encoding must not kill the reader thread
-        # (which would leave the client hanging at end of input); handle_input refuses the line.
-        sys.stdin.reconfigure(errors="surrogateescape")
-
-    def pump() -> None:
-        try:
-            for line in sys.stdin:
-                loop.call_soon_threadsafe(queue.put_nowait, line)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    threading.Thread(target=pump, name="stdin", daemon=True).start()
-
-
-class UserInput:
-    """The lines the user types, from stdin (line mode) or the prompt, kept across reconnects.
-
-    ``None`` in the queue means the input ended (end of stdin, Ctrl-D, Ctrl-C at the prompt).
-    At the prompt that is the user leaving, so it also sets ``quit_requested``: even while
-    reconnecting, when no session reads the queue.
-    """
-
-    def __init__(self, plain: bool, quit_requested: asyncio.Event | None = None) -> None:
-        self.plain = plain
-        self.quit_requested = quit_requested
-        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self.ended = False
-        self.ended_at = 0.0
-        self._prompting: asyncio.Future[None] | None = None
-
-    async def start(self) -> None:
-        if self.plain:
-            await _read_stdin_lines(self.lines)
-        else:
-            self._prompting = asyncio.ensure_future(self._prompt())
-
-    async def _prompt(self) -> None:
-        from prompt_toolkit import PromptSession
-
-        prompt: PromptSession[str] = PromptSession()
-        while True:
-            try:
-                # SIGINT stays with run_client's handler (Ctrl-C typed here is still an interrupt).
-                line = await prompt.prompt_async("You: ", handle_sigint=False)
-            except (EOFError, KeyboardInterrupt):
-                self.lines.put_nowait(None)
-                if self.quit_requested is not None:
-                    self.quit_requested.set()
-                return
-            self.lines.put_nowait(line)
-
-    async def feed(self, session: ChatClientSession) -> None:
-        """Hand lines to ``session`` until the input ends or the user quits."""
-        while True:
-            line = await self.lines.get()
-            if line is None:
-                self.ended, self.ended_at = True, time.monotonic()
-                return
-            if not session.handle_input(line):
-                self.ended, self.ended_at = True, time.monotonic()
-                return
-
-    def stop(self) -> None:
-        if self._prompting is not None:
-            self._prompting.cancel()
-
-
-async def _ask_interactively(question: str) -> bool:
-    from prompt_toolkit import PromptSession
-
-    prompt: PromptSession[str] = PromptSession()
-    try:
-        answer = await prompt.prompt_async(question, handle_sigint=False)
-    except (EOFError, KeyboardInterrupt):
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 async def run_client(settings: ClientSettings) -> int:
     identity, created = IdentityKey.load_or_create(
         settings.home / "identity.pem", settings.key_type
@@ -510,7 +422,7 @@ async def run_client(settings: ClientSettings) -> int:
     terminal = Terminal(settings)
     if created:
         terminal.warn(f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}")
-    ask = None if settings.plain else _ask_interactively
+    ask = None if settings.plain else ask_interactively
     quit_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -638,7 +550,9 @@ async def _sessions(
         lost = (session is None or session.lost) and not chat.dismissed
         if not (settings.reconnect and chatted and lost):
             return _finish(chat, terminal, code)
-        if quit_requested.is_set() or (user_input.ended and not _still_owed(chat, user_input)):
+        if quit_requested.is_set() or (
+            user_input.ended and not still_owed(chat, user_input.ended_at)
+        ):
             return _finish(chat, terminal, code)
         chat.prepare_reconnect()
         delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
@@ -660,24 +574,9 @@ async def _sessions(
                 typing.cancel()
 
 
-def _still_owed(chat: ChatClient, user_input: UserInput) -> bool:
-    """Lines of an ended input still wait for an outcome, and the wait is not over."""
-    return chat.outstanding > 0 and time.monotonic() < user_input.ended_at + OUTCOME_DEADLINE
-
-
 def _finish(chat: ChatClient, terminal: Output, code: int) -> int:
-    """The session is over: every line still without an outcome is not delivered, and the user
-    hears which lines were not (the exit code says so too, unless another failure does)."""
     terminal.status("disconnected")
-    for line in chat.give_up("the client stopped before the server answered", time.time()):
-        terminal.show(line, chat.room)
-    if not chat.undelivered:
-        return code
-    count = len(chat.undelivered)
-    terminal.warn(f"[!] {count} {'line was' if count == 1 else 'lines were'} not delivered:")
-    for line in chat.undelivered:
-        terminal.warn(f"[!]   {line.text!r}: {line.problem or line.text}")
-    return EXIT_NOT_DELIVERED if code == EXIT_OK else code
+    return report_undelivered(chat, terminal, code)
 
 
 async def _chat(
@@ -691,7 +590,7 @@ async def _chat(
     feeding.cancel()
     quitting.cancel()
     if not receiving.done() and not quit_requested.is_set():
-        await _await_outcomes(session, receiving, quit_requested)
+        await await_outcomes(session.chat, receiving, quit_requested)
     if receiving.done():
         if session.closed_cleanly:
             session.terminal.warn("[*] Server closed the connection")
@@ -706,23 +605,6 @@ async def _chat(
     if not interrupt.is_set():
         session.terminal.warn("[!] Server did not answer close_notify in time")
     return EXIT_OK
-
-
-async def _await_outcomes(
-    session: ChatClientSession, receiving: asyncio.Future[int], quit_requested: asyncio.Event
-) -> None:
-    """The input ended (or the user typed /quit): wait while the lines sent or queued still get
-    their outcomes, for as long as they keep coming (the queue is paced), at most
-    OUTCOME_PATIENCE without one, and not past a signal or the connection's end."""
-    chat = session.chat
-    outstanding, progress_at = chat.outstanding, time.monotonic()
-    while chat.outstanding and not receiving.done() and not quit_requested.is_set():
-        if chat.outstanding < outstanding:
-            outstanding, progress_at = chat.outstanding, time.monotonic()
-        if time.monotonic() - progress_at > OUTCOME_PATIENCE:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(receiving), OUTCOME_POLL)
 
 
 async def _unless_quit(

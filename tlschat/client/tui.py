@@ -28,7 +28,8 @@ from textual.widgets.option_list import Option
 
 from ..chat.client import ChatClient, Line
 from ..protocol import IdentityKey
-from .app import CLOSE_GRACE, EXIT_OK, ChatClientSession, ClientSettings, UserInput, _sessions
+from .app import CLOSE_GRACE, EXIT_OK, ChatClientSession, ClientSettings, _sessions
+from .user_input import InputHandler, UserInput
 from .view import (
     PASTE_CONFIRM_LINES,
     SERVER_BUFFER,
@@ -69,8 +70,9 @@ class TuiInput(UserInput):
     async def start(self) -> None:
         """Nothing to start: the app puts lines in the queue."""
 
-    async def feed(self, session: ChatClientSession) -> None:
-        self.session = session
+    async def feed(self, session: InputHandler) -> None:
+        if isinstance(session, ChatClientSession):
+            self.session = session
         await super().feed(session)
 
 
