@@ -217,6 +217,34 @@ def test_moderation_acts_on_another_server(ed_alice: IdentityKey, ed_bob: Identi
     assert connect(b, 9, ed_bob)[0][1]["type"] == "bye"  # b refuses him too
 
 
+def test_a_mute_from_another_server_silences_nick_and_away(
+    ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    log = Log(["a", "b"], operators=frozenset({ed_alice.fingerprint}))
+    hello(log, "a", A1, ed_alice, "alice")
+    hello(log, "b", B1, ed_bob, "bob")
+    log.pump()
+    a, b = log.servers["a"], log.servers["b"]
+    command(a, A1, "mute", "bob")
+    log.pump()
+    refused = [(B1, {"type": "error", "text": "you are muted"})]
+    assert command(b, B1, "nick", "bobby") == refused
+    assert command(b, B1, "away", "see my nick") == refused
+    # Refused before publishing: nothing reaches the log, nor the other server's sessions.
+    assert log.pending == []
+    assert log.pump() == {"a": [], "b": []}
+    assert [m.nick for m in a.remote.values()] == ["bob"]
+    # A runtime operator on server b cannot mute or kick a configured one.
+    command(a, A1, "unmute", "bob")
+    command(a, A1, "op", "bob")
+    log.pump()
+    for name in ("mute", "kick"):
+        assert command(b, B1, name, "alice") == [
+            (B1, {"type": "error", "text": "alice is an operator in the server's configuration"})
+        ]
+    assert log.pending == [] and a.mutes == {} and b.mutes == {}
+
+
 def test_kick_reaches_the_other_server(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
     log = Log(["a", "b"], operators=frozenset({ed_alice.fingerprint}))
     hello(log, "a", A1, ed_alice, "alice")

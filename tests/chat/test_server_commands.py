@@ -498,6 +498,32 @@ def test_topic_refused_while_muted(room: ChatServer) -> None:
     assert command(room, BOB, "topic", "#general") == [notice(BOB, "#general has no topic")]
 
 
+def test_nick_refused_while_muted(room: ChatServer, ed_bob: IdentityKey) -> None:
+    command(room, ALICE, "mute", "bob 10m")
+    assert command(room, BOB, "nick", "bobby") == error(BOB, "you are muted")
+    assert room.sessions[BOB].nick == "bob"
+    assert room.store.nick_of(ed_bob.fingerprint) == "bob"
+    assert room.store.nick_owner("bobby") is None
+    # Once the mute ends, the nick is free to change again.
+    assert (
+        BOB,
+        {"type": "nick", "old": "bob", "new": "bobby", "fingerprint": ed_bob.fingerprint},
+    ) in (command(room, BOB, "nick", "bobby", now=NOW + 600))
+
+
+def test_a_muted_key_reconnecting_keeps_its_nick(room: ChatServer, ed_bob: IdentityKey) -> None:
+    command(room, ALICE, "mute", "bob 10m")
+    room.disconnect(BOB, "quit")
+    out = hello(room, 10, ed_bob, "bobby")
+    assert room.sessions[10].nick == "bob"
+    assert notice(10, "'bobby' not taken: you are muted; you are bob") in out
+    assert room.store.nick_owner("bobby") is None
+    # Its own nick, asked for, is no news.
+    room.disconnect(10, "quit")
+    hello(room, 11, ed_bob, "bob")
+    assert room.sessions[11].nick == "bob"
+
+
 @pytest.mark.parametrize("args", ["", "general new topic"])
 def test_topic_usage(room: ChatServer, args: str) -> None:
     assert command(room, BOB, "topic", args) == error(BOB, "usage: /topic #room [new topic]")
@@ -545,6 +571,32 @@ def test_away_message_refused(room: ChatServer, text: str) -> None:
         BOB, "an away message is at most 200 bytes of plain text"
     )
     assert room.sessions[BOB].away == ""
+
+
+def test_away_text_refused_while_muted(room: ChatServer, ed_bob: IdentityKey) -> None:
+    hello(room, 10, ed_bob, "bob")
+    command(room, ALICE, "mute", "bob")
+    assert command(room, BOB, "away", "buy cheap pills at spam.example") == error(
+        BOB, "you are muted"
+    )
+    assert room.sessions[BOB].away == room.sessions[10].away == ""
+    assert command(room, CAROL, "whois", "bob")[0][1]["away"] == ""
+
+
+def test_back_and_bare_away_allowed_while_muted(room: ChatServer, ed_bob: IdentityKey) -> None:
+    command(room, BOB, "away", "lunch")
+    command(room, ALICE, "mute", "bob")
+    everyone = [ALICE, BOB, CAROL]
+    # Clearing the away text says nothing of one's own.
+    assert command(room, BOB, "back") == [
+        notice(BOB, "You are back"),
+        *[(target, away_event(ed_bob, "")) for target in everyone],
+    ]
+    # Nor does a bare /away: its text is the server's fixed "away".
+    assert command(room, BOB, "away") == [
+        notice(BOB, "You are marked away: away"),
+        *[(target, away_event(ed_bob, "away")) for target in everyone],
+    ]
 
 
 def test_private_message_to_an_away_user_notifies_the_sender(
@@ -616,6 +668,45 @@ def test_configured_operator_cannot_be_deopped(room: ChatServer, ed_alice: Ident
         ALICE, f"{ed_alice.fingerprint} is an operator in the server's configuration"
     )
     assert room.is_operator(ed_alice.fingerprint)
+
+
+@pytest.mark.parametrize("name", ["kick", "mute"])
+def test_configured_operator_cannot_be_kicked_or_muted(
+    room: ChatServer, ed_alice: IdentityKey, name: str
+) -> None:
+    command(room, ALICE, "op", "bob")
+    assert command(room, BOB, name, "alice 10m") == error(
+        BOB, "alice is an operator in the server's configuration"
+    )
+    assert command(room, BOB, name, ed_alice.fingerprint) == error(
+        BOB, f"{ed_alice.fingerprint} is an operator in the server's configuration"
+    )
+    # Not even by a configured operator (as with /deop).
+    assert command(room, ALICE, name, "alice") == error(
+        ALICE, "alice is an operator in the server's configuration"
+    )
+    assert room.mutes == {}
+    assert not room.sessions[ALICE].dismissed
+    assert command(room, ALICE, "topic", "#general still here")[0][1]["type"] == "topic"
+
+
+def test_configured_operator_still_kicks_and_mutes_users_and_runtime_operators(
+    room: ChatServer, ed_bob: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    command(room, ALICE, "op", "bob")
+    assert command(room, ALICE, "mute", "bob") == [
+        notice(BOB, "you were muted by alice"),
+        notice(ALICE, "muted bob"),
+    ]
+    assert command(room, ALICE, "mute", "carol") == [
+        notice(CAROL, "you were muted by alice"),
+        notice(ALICE, "muted carol"),
+    ]
+    assert set(room.mutes) == {ed_bob.fingerprint, ed_carol.fingerprint}
+    assert command(room, ALICE, "kick", "carol") == [
+        (CAROL, {"type": "bye", "reason": "kicked by alice: no reason given"}),
+        notice(ALICE, "kicked carol: no reason given"),
+    ]
 
 
 def test_runtime_operators_end_with_the_server(room: ChatServer, ed_bob: IdentityKey) -> None:

@@ -438,6 +438,53 @@ def mute_then_unmute(alice: Client, carol: Client, bob: Client) -> None:
         assert listener.find("muted words") is None, listener.describe()
 
 
+def test_a_muted_user_is_silent_in_nicks_and_away_texts_too(harness: Harness) -> None:
+    """Issue 13: a muted key reaches nobody through /away TEXT or /nick (both refused, checked
+    by a bystander after a barrier); /back still works. A runtime operator cannot /mute or /kick
+    the configured one."""
+    alice_home = harness.home("alice")
+    server = harness.server(extra=("--operator", harness.key_fingerprint(alice_home)))
+    port = server.port
+    alice = harness.joined_client("alice", port, home=alice_home)
+    bob = harness.joined_client("bob", port)
+    carol = harness.joined_client("carol", port)
+    bob.wait_for_line(notice("carol joined #general"))
+
+    alice.send("/mute carol")
+    alice.wait_for_line(notice("muted carol"))
+    carol.wait_for_line(notice("you were muted by alice"))
+    start = carol.mark()
+    carol.send("/away visit spam 5c5c example")
+    carol.wait_for_line(error("you are muted"), start=start)
+    start = carol.mark()
+    carol.send("/nick spam5c5c")
+    carol.wait_for_line(error("you are muted"), start=start)
+    start = carol.mark()
+    carol.send("/back")
+    carol.wait_for_line(notice("You are back"), start=start)
+
+    # bob's /names is answered after anything the server sent him about carol's commands; it
+    # lists her under her nick, with no away text.
+    start = bob.mark()
+    bob.send("/names")
+    bob.wait_for_line(notice("Members of #general:"), start=start)
+    bob.wait_for_line(re.compile(rf"^{CLOCK} \*\*\*   carol SHA256:\S+$"), start=start)
+    for text in ("5c5c", "spam", "is now known as"):
+        assert bob.find(text) is None, bob.describe()
+
+    # A runtime operator cannot silence or disconnect a configured one.
+    alice.send("/op bob")
+    bob.wait_for_line(notice("alice made you an operator"))
+    for name in ("mute", "kick"):
+        start = bob.mark()
+        bob.send(f"/{name} alice")
+        bob.wait_for_line(error("alice is an operator in the server's configuration"), start=start)
+    barrier(alice)
+    assert alice.find("you were muted") is None and alice.running, alice.describe()
+    quit_cleanly(alice, bob, carol)
+    assert stop(server) == 0
+
+
 # ----- 6. allowlist -----
 
 

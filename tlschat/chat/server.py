@@ -421,14 +421,17 @@ class ChatServer:
             wanted
             and valid_nick(wanted)
             and not self._nick_in_use_by_other(wanted, session.fingerprint)
+            and not self._new_nick_while_muted(session, wanted, now)
         ):
             session.nick = wanted
             session.nick_asked = True
         else:
             if wanted and not valid_nick(wanted):
                 notice = f"{wanted!r} is not a valid nick"
-            elif wanted:
+            elif wanted and self._nick_in_use_by_other(wanted, session.fingerprint):
                 notice = f"{wanted!r} belongs to another key"
+            elif wanted:
+                notice = f"{wanted!r} not taken: you are muted"
             fallback = self._fallback_nick(session)
             if fallback is None:
                 return self._bye(session.session_id, NO_FALLBACK)
@@ -457,6 +460,13 @@ class ChatServer:
         if self.settings.motd:
             out.append((session.session_id, {"type": "motd", "text": self.settings.motd}))
         return out + self._claim(session)
+
+    def _new_nick_while_muted(self, session: Session, wanted: str, now: float) -> bool:
+        """A muted key reconnecting under another nick would show it to everyone: /nick is
+        refused to it, and so is a new nick in hello."""
+        registered = self.store.nick_of(session.fingerprint) or ""
+        muted = self._muted_until(session.fingerprint, now) is not None
+        return muted and wanted.casefold() != registered.casefold()
 
     def _claim(self, session: Session) -> list[Outgoing]:
         """Every nick a session holds is owned by its key: its 'online' claims it, checked by the
@@ -665,6 +675,11 @@ class ChatServer:
         if wait > 0:
             raise Throttled(wait)
 
+    def _refuse_if_muted(self, session: Session, now: float) -> None:
+        """A muted key is silent to others: no topic, nick or away text from it either."""
+        if self._muted_until(session.fingerprint, now) is not None:
+            raise FrameError("you are muted")
+
     def _muted_until(self, fingerprint: str, now: float) -> float | None:
         if fingerprint not in self.mutes:
             return None
@@ -703,6 +718,7 @@ class ChatServer:
             )
         if self._nick_in_use_by_other(wanted, session.fingerprint):
             raise FrameError(f"{wanted!r} belongs to another key")
+        self._refuse_if_muted(session, now)
         return self.publish(
             {
                 "type": "nick",
@@ -797,14 +813,17 @@ class ChatServer:
             raise FrameError(f"you are not in {room}")
         if len(topic.encode()) > MAX_TOPIC_BYTES or has_unsafe_text(topic):
             raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
-        if self._muted_until(session.fingerprint, now) is not None:
-            raise FrameError("you are muted")
+        self._refuse_if_muted(session, now)
         return self.publish({"type": "topic", "room": room, "topic": topic, "by": session.nick})
 
     def _cmd_away(self, session: Session, args: str, now: float) -> list[Outgoing]:
         text = args or "away"
         if len(text.encode()) > MAX_AWAY_BYTES or has_unsafe_text(text):
             raise FrameError(f"an away message is at most {MAX_AWAY_BYTES} bytes of plain text")
+        if args:
+            # Its text reaches everyone sharing a room with the key; a bare /away (the fixed
+            # text "away") and /back carry nothing the user wrote.
+            self._refuse_if_muted(session, now)
         return self._set_away(session, text)
 
     def _cmd_back(self, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -832,15 +851,20 @@ class ChatServer:
         event = {"type": "op", "fingerprint": fingerprint, "text": text}
         return self._moderate(session, event, f"{who} is now an operator")
 
-    def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
-        fingerprint, who, _ = self._target_of(args)
+    def _refuse_configured_operator(self, fingerprint: str, who: str) -> None:
+        """The server's configured operators cannot be deop'ed, kicked or muted (by anyone)."""
         if fingerprint in self.settings.operators:
             raise FrameError(f"{who} is an operator in the server's configuration")
+
+    def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, _ = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
         event = {"type": "deop", "fingerprint": fingerprint}
         return self._moderate(session, event, f"{who} is no longer an operator")
 
     def _cmd_kick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, reason = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
         if not self._online_of(fingerprint):
             raise FrameError(f"{who} is not online")
         reason = reason or "no reason given"
@@ -888,6 +912,7 @@ class ChatServer:
 
     def _cmd_mute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, rest = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
         duration, _ = self._split_duration(rest)
         how_long = "" if duration is None else f" for {describe_duration(duration)}"
         event = {

@@ -401,7 +401,9 @@ class ChatApp(App[int]):
             self._chat_room = name
         self._marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
         log = self.query_one("#messages", RichLog)
-        log.border_title = name
+        # Text, never a str: a str title is read as markup, and a conversation is named after a
+        # nick from the network ("@[b]eve").
+        log.border_title = Text(name)
         self.write_buffer()
         log.scroll_end(animate=False)
         self.refresh_rooms()
