@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .protocol.identity import KEY_TYPES, IdentityKey
+from .protocol.identity import KEY_TYPES, IdentityKey, InsecureFileError
 
 DEFAULT_PORT = 8443
 
@@ -275,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         "keygen": _keygen,
         "fingerprint": _fingerprint,
     }
-    return runners[args.command](args)
+    try:
+        return runners[args.command](args)
+    except InsecureFileError as error:  # a key or known_hosts file others can read or change
+        print(f"[!] {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

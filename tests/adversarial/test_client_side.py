@@ -28,7 +28,7 @@ from .evil import EvilServer, ServerKnobs, honest_session_signature, new_identit
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # The test-only RSA key and certificate of docs/PROTOCOL.md's worked example (public on purpose).
-EVIL_KEY = IdentityKey.load(DATA / "test_only_server_rsa2048_key.pem")
+EVIL_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
 EVIL_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
 EXIT_CONNECTION_FAILED = 1
 

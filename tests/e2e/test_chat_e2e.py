@@ -8,9 +8,11 @@ user running them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -528,3 +530,53 @@ def test_chat_on_either_event_loop(harness: Harness, loop: str) -> None:
     quit_cleanly(alice)
     quit_cleanly(bob)
     assert_no_traceback(server, alice, bob)
+
+
+# ----- 8. file modes -----
+
+
+def test_server_files_are_private_and_exposed_keys_are_refused(harness: Harness) -> None:
+    data = harness.root / "data"
+    serve = ("server", "--host", HOST, "--port", "0", "--data-dir", str(data))
+    # The umask most systems give: left to it, the files would be 0644 and the directory 0755.
+    argv = ["sh", "-c", 'umask 022; exec "$@"', "sh", *harness.command(*serve)]
+    server = Server("server", argv, harness.env, harness.root)
+    harness.processes.append(server)
+    alice = harness.joined_client("alice", server.port)
+    alice.send("for the members of #general only")
+    alice.wait_for_line("for the members of #general only")
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("chat.db", "chat.db-wal", "chat.db-shm", "server_key.pem", "server_cert.der"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    quit_cleanly(alice)
+    assert stop(server) == 0, server.describe()
+    assert stat.S_IMODE((data / "chat.db").stat().st_mode) == 0o600
+
+    # A key others can read: the server says why and how to fix it, and does not start.
+    key = data / "server_key.pem"
+    os.chmod(key, 0o644)
+    refused = harness.start("refused", *serve)
+    assert refused.wait_exit() == 1, refused.describe()
+    assert refused.output("stderr") == (
+        f"[!] Permissions 0644 for '{key}' are too open. It is required that your private key"
+        f" files are NOT accessible by others. Run: chmod 600 {key}"
+    )
+    assert "LISTENING" not in refused.output("stdout")
+
+    # Fixed as told, with a data directory left open: it is tightened, and the log says so.
+    os.chmod(key, 0o600)
+    os.chmod(data, 0o755)
+    again = harness.server(data, name="again")
+    assert again.find(f"[FILES] {data} was mode 0755, open to other users: now 0700")
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+    # A client identity others can read is refused the same way, before connecting.
+    home = harness.home("bob")
+    os.chmod(home / "identity.pem", 0o640)
+    bob = harness.client("bob", again.port, home=home)
+    assert bob.wait_exit() == 1, bob.describe()
+    assert f"[!] Permissions 0640 for '{home / 'identity.pem'}' are too open." in bob.output(
+        "stderr"
+    )
+    assert again.find("Client connected") is None
+    assert_no_traceback(server, refused, again, bob)

@@ -52,7 +52,7 @@ from tlschat.protocol import (
 from .harness import EXIT_WAIT, HOST, WAIT, Client, Harness
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SERVER_KEY = IdentityKey.load(DATA / "test_only_server_rsa2048_key.pem")
+SERVER_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
 SERVER_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
 PROMPTLY = 2.0  # seconds from the server's FIN or the signal to the client's exit
 EXIT_OK, EXIT_CONNECTION_FAILED = 0, 1

@@ -32,7 +32,7 @@ from .harness import CLOCK, HOST, Harness, stop
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # The worked example's test-only server key: another network than any test server's.
-REPLAYER_KEY = IdentityKey.load(DATA / "test_only_server_rsa2048_key.pem")
+REPLAYER_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
 REPLAYER_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
 NOT_DELIVERED = 4
 SERVE_TIMEOUT = 20.0

@@ -7,11 +7,14 @@ everything here is a plain function that takes them as arguments.
 from __future__ import annotations
 
 import datetime
+import math
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tlschat.protocol import (
     AlertDescription,
@@ -217,3 +220,33 @@ def assert_alert_delivered(victim: Connection, peer: Connection, alert: AlertDes
     assert excinfo.value.sender == victim.role
     # Nothing answers a fatal alert.
     assert peer.data_to_send() == b""
+
+
+# ----- RSA keys with another public exponent than 65537 -------------------------------------------
+
+
+def rsa_public_key_with_exponent(modulus_of: rsa.RSAPrivateKey, exponent: int) -> rsa.RSAPublicKey:
+    """``modulus_of``'s modulus with public exponent ``exponent`` (no private key needed)."""
+    modulus = modulus_of.public_key().public_numbers().n
+    return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+
+
+def rsa_private_key_with_big_exponent(
+    primes_of: rsa.RSAPrivateKey, exponent_bits: int = 2000
+) -> rsa.RSAPrivateKey:
+    """A working private key on ``primes_of``'s primes whose public exponent is a random
+    ``exponent_bits``-bit number: about a hundred times the cost of e = 65537 per verification.
+    No key generation, so it takes milliseconds."""
+    numbers = primes_of.private_numbers()
+    p, q = numbers.p, numbers.q
+    phi = (p - 1) * (q - 1)
+    while True:
+        e = secrets.randbits(exponent_bits) | (1 << (exponent_bits - 1)) | 1
+        if math.gcd(e, phi) == 1:
+            break
+    d = pow(e, -1, phi)
+    public = rsa.RSAPublicNumbers(e, p * q)
+    private = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), rsa.rsa_crt_iqmp(p, q), public
+    )
+    return private.private_key()

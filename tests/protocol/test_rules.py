@@ -36,7 +36,12 @@ from tlschat.protocol.connection import (
     SERVER_SIGNATURE_CONTEXT,
     signed_content,
 )
-from tlschat.protocol.identity import public_key_der
+from tlschat.protocol.identity import (
+    PeerIdentity,
+    check_public_key,
+    load_public_key_der,
+    public_key_der,
+)
 from tlschat.protocol.messages import (
     MAX_HANDSHAKE_BODY,
     Certificate,
@@ -69,6 +74,8 @@ from .helpers import (
     make_pair,
     pump,
     record,
+    rsa_private_key_with_big_exponent,
+    rsa_public_key_with_exponent,
     split_records,
 )
 
@@ -250,8 +257,27 @@ def make_certificate(public_key: Any, signing_key: Any, algorithm: Any = None) -
             ),
             AlertDescription.insufficient_security,
         ),
+        (
+            # Validly self-signed, but verifying with its key costs ~100 ordinary verifications.
+            lambda keys: make_certificate(
+                (big := rsa_private_key_with_big_exponent(keys["rsa"].private_key)).public_key(),
+                big,
+                hashes.SHA256(),
+            ),
+            AlertDescription.insufficient_security,
+        ),
+        (
+            # e = 3 (signed by another key: the key is refused before the signature is looked at,
+            # else this would be bad_certificate).
+            lambda keys: make_certificate(
+                rsa_public_key_with_exponent(keys["rsa"].private_key, 3),
+                keys["rsa"].private_key,
+                hashes.SHA256(),
+            ),
+            AlertDescription.insufficient_security,
+        ),
     ],
-    ids=["garbage", "truncated", "not-self-signed", "rsa-1024"],
+    ids=["garbage", "truncated", "not-self-signed", "rsa-1024", "rsa-exponent-2000-bits", "rsa-e3"],
 )
 def test_bad_server_certificates(keys: Keys, certificate: Any, alert: AlertDescription) -> None:
     client, server = make_pair(keys, server_key="ed25519", certificate=certificate(keys))
@@ -442,6 +468,38 @@ def test_identity_key_refuses_rsa_1024() -> None:
     assert excinfo.value.alert == AlertDescription.insufficient_security
 
 
+def test_identity_key_refuses_an_rsa_exponent_other_than_65537(keys: Keys) -> None:
+    big = rsa_private_key_with_big_exponent(keys["rsa"].private_key)
+    with pytest.raises(ProtocolError) as excinfo:
+        IdentityKey(big)
+    assert excinfo.value.alert == AlertDescription.insufficient_security
+
+
+@pytest.mark.parametrize("exponent", [3, 17, 65539, "2000-bits"])
+def test_peer_keys_must_have_rsa_exponent_65537(keys: Keys, exponent: int | str) -> None:
+    """The one check every presented key passes (certificates, raw keys, relayed chat keys)."""
+    base = keys["rsa"].private_key
+    assert isinstance(base, rsa.RSAPrivateKey)
+    if exponent == "2000-bits":
+        key = rsa_private_key_with_big_exponent(base).public_key()
+    else:
+        assert isinstance(exponent, int)
+        key = rsa_public_key_with_exponent(base, exponent)
+    spki = public_key_der(key)
+    for refuse in (
+        lambda: check_public_key(key),
+        lambda: load_public_key_der(spki),
+        lambda: PeerIdentity.from_spki(spki),
+    ):
+        with pytest.raises(ProtocolError) as excinfo:
+            refuse()
+        assert excinfo.value.alert == AlertDescription.insufficient_security
+        assert "RSA public exponent" in excinfo.value.reason
+    # The same modulus with exponent 65537 is accepted.
+    normal = public_key_der(rsa_public_key_with_exponent(base, 65537))
+    assert PeerIdentity.from_spki(normal).spki_der == keys["rsa"].spki_der
+
+
 @pytest.mark.parametrize(
     ("presented", "alert"),
     [
@@ -454,8 +512,24 @@ def test_identity_key_refuses_rsa_1024() -> None:
             lambda keys: (CertificateType.raw_public_key, weak_spki()),
             AlertDescription.insufficient_security,
         ),
+        (
+            lambda keys: (
+                CertificateType.raw_public_key,
+                public_key_der(
+                    rsa_private_key_with_big_exponent(keys["rsa"].private_key).public_key()
+                ),
+            ),
+            AlertDescription.insufficient_security,
+        ),
+        (
+            lambda keys: (
+                CertificateType.raw_public_key,
+                public_key_der(rsa_public_key_with_exponent(keys["rsa"].private_key, 3)),
+            ),
+            AlertDescription.insufficient_security,
+        ),
     ],
-    ids=["garbage-key", "x509-from-client", "rsa-1024"],
+    ids=["garbage-key", "x509-from-client", "rsa-1024", "rsa-exponent-2000-bits", "rsa-e3"],
 )
 def test_bad_client_keys(keys: Keys, presented: Any, alert: AlertDescription) -> None:
     certificate_type, data = presented(keys)

@@ -414,6 +414,8 @@ async def run_client(settings: ClientSettings) -> int:
     identity, created = IdentityKey.load_or_create(
         settings.home / "identity.pem", settings.key_type
     )
+    # Refused before connecting (InsecureFileError) if others may change it.
+    KnownHosts(settings.home / "known_hosts").check_file()
     chat = ChatClient(identity, settings.nick)
     if settings.fullscreen:
         from .tui import run_tui

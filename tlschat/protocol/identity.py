@@ -12,6 +12,8 @@ import datetime
 import hashlib
 import hmac
 import os
+import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from .messages import SignatureScheme
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
+# The only RSA public exponent accepted: a peer's huge exponent would make every verification
+# with its key cost as much as a hundred ordinary ones (and e = 3 invites old attacks).
+RSA_PUBLIC_EXPONENT = 65537
 DEFAULT_RSA_BITS = 2048
 PSS_SALT_LENGTH = 32
 KEY_TYPES = ("rsa", "ed25519")
@@ -63,11 +68,24 @@ def scheme_for(key: PublicKey) -> SignatureScheme:
 
 
 def check_public_key(key: object) -> PublicKey:
-    """Accept RSA of 2048..8192 bits or Ed25519; refuse anything else."""
+    """Accept RSA of 2048..8192 bits with exponent 65537, or Ed25519; refuse anything else.
+
+    Every key a peer presents passes here (``load_public_key_der``, ``PeerIdentity``), before
+    anything is verified with it.
+    """
     if isinstance(key, rsa.RSAPublicKey):
         if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
             raise ProtocolError(
                 AlertDescription.insufficient_security, f"RSA key of {key.key_size} bits"
+            )
+        exponent = key.public_numbers().e
+        if exponent != RSA_PUBLIC_EXPONENT:
+            shown = (
+                str(exponent) if exponent.bit_length() <= 32 else f"{exponent.bit_length()} bits"
+            )
+            raise ProtocolError(
+                AlertDescription.insufficient_security,
+                f"RSA public exponent {shown}, not {RSA_PUBLIC_EXPONENT}",
             )
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
@@ -181,13 +199,17 @@ class IdentityKey:
 
     @classmethod
     def load(cls, path: Path) -> IdentityKey:
+        """The key in the file ``path``; InsecureFileError if others could read or change it."""
+        check_private_file(path)
         return cls.from_pem(path.read_bytes())
 
     @classmethod
     def load_or_create(
         cls, path: Path, key_type: str = "rsa", bits: int = DEFAULT_RSA_BITS
     ) -> tuple[IdentityKey, bool]:
-        """The key stored at ``path``, creating it (mode 0600) first if absent; True if created."""
+        """The key stored at ``path``, creating it (mode 0600) first if absent; True if created.
+
+        An existing file must be the user's own and private (``check_private_file``)."""
         if path.exists():
             return cls.load(path), False
         key = cls.generate(key_type, bits)
@@ -240,6 +262,57 @@ def write_private_file(path: Path, data: bytes, replace: bool = True) -> None:
         raise
 
 
+class InsecureFileError(Exception):
+    """A private key or known_hosts file that others could read or change: refused, as ssh
+    does. The message says what is wrong and how to fix it."""
+
+
+def _owner_problem(path: Path, status: os.stat_result, what: str) -> str | None:
+    uid = os.getuid()
+    if status.st_uid == uid:
+        return None
+    return (
+        f"'{path}' is owned by uid {status.st_uid}, not by you (uid {uid}). It is required that "
+        f"your {what} are NOT accessible by others. Run (as root): chown {uid} "
+        f"{shlex.quote(str(path))}"
+    )
+
+
+def check_private_file(path: Path) -> None:
+    """Refuse a private key file not owned by the current user, or that group or others may
+    read or write (any of mode 0077): InsecureFileError naming the fix, as ssh does."""
+    status = path.stat()
+    problem = _owner_problem(path, status, "private key files")
+    if problem is not None:
+        raise InsecureFileError(problem)
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & 0o077:
+        raise InsecureFileError(
+            f"Permissions {mode:04o} for '{path}' are too open. It is required that your "
+            f"private key files are NOT accessible by others. Run: chmod 600 "
+            f"{shlex.quote(str(path))}"
+        )
+
+
+def check_known_hosts_file(path: Path) -> None:
+    """Refuse a known_hosts file (if there is one) not owned by the current user, or that group
+    or others may write (mode 0022): whoever can change it decides which servers are trusted."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    problem = _owner_problem(path, status, "known_hosts files")
+    if problem is not None:
+        raise InsecureFileError(problem)
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & 0o022:
+        raise InsecureFileError(
+            f"Permissions {mode:04o} for '{path}' are too open. It is required that your "
+            f"known_hosts files are NOT writable by others. Run: chmod go-w "
+            f"{shlex.quote(str(path))}"
+        )
+
+
 @dataclass(frozen=True)
 class HostKeyChanged:
     """known_hosts holds another fingerprint for this host."""
@@ -261,9 +334,14 @@ class KnownHosts:
     def host_key(host: str, port: int) -> str:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
+    def check_file(self) -> None:
+        """InsecureFileError if the file is not the user's own, or others may write to it."""
+        check_known_hosts_file(self.path)
+
     def _entries(self) -> list[tuple[int, str, str]]:
         if not self.path.exists():
             return []
+        self.check_file()
         entries = []
         for number, line in enumerate(self.path.read_text().splitlines(), start=1):
             fields = line.split()
@@ -290,5 +368,8 @@ class KnownHosts:
 
     def add(self, host: str, port: int, fingerprint: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self.path.open("a") as handle:
+        self.check_file()
+        # Created writable by its owner only (0600), whatever the umask.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as handle:
             handle.write(f"{self.host_key(host, port)} {fingerprint}\n")

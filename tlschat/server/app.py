@@ -197,6 +197,11 @@ class ClientLink(asyncio.Protocol):
 class ChatService:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
+        # First the data directory (0700) and the key: a key file others can read stops the
+        # server before it writes anything.
+        self.key, self.certificate, self.key_created = load_or_create_server_identity(
+            settings.data_dir
+        )
         self.broker: Broker
         store: Store
         node = "local"
@@ -209,9 +214,6 @@ class ChatService:
         else:
             self.broker = LocalBroker()
             store = SQLiteStore(settings.data_dir / DATABASE_FILE)
-        self.key, self.certificate, self.key_created = load_or_create_server_identity(
-            settings.data_dir
-        )
         self.chat = ChatServer(
             settings.chat_settings(),
             store,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..protocol.alerts import ProtocolError
 from ..protocol.identity import IdentityKey, PeerIdentity, write_private_file
+from ..store.files import private_directory
 
 KEY_FILE = "server_key.pem"
 CERTIFICATE_FILE = "server_cert.der"
@@ -18,8 +19,11 @@ def load_or_create_server_identity(
     """(key, certificate DER, created): made on first start, reused after.
 
     A certificate that does not match the key (someone replaced one file) is reissued for the key,
-    since clients trust the key, not the certificate.
+    since clients trust the key, not the certificate. The data directory is made (or tightened
+    to) 0700 first; a key file others could read, or that is not the user's, is refused
+    (InsecureFileError).
     """
+    private_directory(data_dir)
     key, created = IdentityKey.load_or_create(data_dir / KEY_FILE, key_type)
     certificate_path = data_dir / CERTIFICATE_FILE
     stale = certificate_path.exists()

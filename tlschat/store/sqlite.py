@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from .base import Ban, StoredMessage
+from .files import PRIVATE_FILE, database_files, private_database, tighten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,12 +52,18 @@ class SQLiteStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        # A file (not ":memory:") is its owner's alone: the database, -wal and -shm are 0600.
+        file = Path(path) if path not in ("", ":memory:") else None
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_database(file)
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        if file is not None:  # made by SQLite with the database's mode; checked all the same
+            for companion in database_files(file):
+                tighten(companion, PRIVATE_FILE)
         self._counters: dict[str, int] = {}
 
     def append_message(self, message: StoredMessage) -> None:
