@@ -278,20 +278,24 @@ def _owner_problem(path: Path, status: os.stat_result, what: str) -> str | None:
     )
 
 
-def check_private_file(path: Path) -> None:
-    """Refuse a private key file not owned by the current user, or that group or others may
-    read or write (any of mode 0077): InsecureFileError naming the fix, as ssh does."""
-    status = path.stat()
-    problem = _owner_problem(path, status, "private key files")
+def _check_file(path: Path, status: os.stat_result, what: str, refused: int, fix: str) -> None:
+    """Refuse ``path`` if the current user does not own it or its mode has a ``refused`` bit."""
+    problem = _owner_problem(path, status, what)
     if problem is not None:
         raise InsecureFileError(problem)
     mode = stat.S_IMODE(status.st_mode)
-    if mode & 0o077:
+    if mode & refused:
         raise InsecureFileError(
             f"Permissions {mode:04o} for '{path}' are too open. It is required that your "
-            f"private key files are NOT accessible by others. Run: chmod 600 "
-            f"{shlex.quote(str(path))}"
+            f"{what} are NOT {'accessible' if refused & 0o044 else 'writable'} by others. "
+            f"Run: {fix} {shlex.quote(str(path))}"
         )
+
+
+def check_private_file(path: Path) -> None:
+    """Refuse a private key file not owned by the current user, or that group or others may
+    read or write (any of mode 0077): InsecureFileError naming the fix, as ssh does."""
+    _check_file(path, path.stat(), "private key files", 0o077, "chmod 600")
 
 
 def check_known_hosts_file(path: Path) -> None:
@@ -301,16 +305,7 @@ def check_known_hosts_file(path: Path) -> None:
         status = path.stat()
     except FileNotFoundError:
         return
-    problem = _owner_problem(path, status, "known_hosts files")
-    if problem is not None:
-        raise InsecureFileError(problem)
-    mode = stat.S_IMODE(status.st_mode)
-    if mode & 0o022:
-        raise InsecureFileError(
-            f"Permissions {mode:04o} for '{path}' are too open. It is required that your "
-            f"known_hosts files are NOT writable by others. Run: chmod go-w "
-            f"{shlex.quote(str(path))}"
-        )
+    _check_file(path, status, "known_hosts files", 0o022, "chmod go-w")
 
 
 @dataclass(frozen=True)
