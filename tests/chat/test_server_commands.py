@@ -1041,3 +1041,35 @@ def test_joined_lists_each_key_once_and_fits_one_frame() -> None:
     assert fingerprints.count(twin.fingerprint) == 1
     assert 400 < len(joined["members"]) < 702
     assert len(encode_frame(joined)) <= MAX_FRAME
+
+
+# --- the work budget -------------------------------------------------------------------------
+
+
+def test_a_join_part_flood_spends_the_keys_work_budget(room: ChatServer) -> None:
+    """20 part/join pairs fit the burst (300 units at 15 a pair); past it every command is
+    refused with the wait, until the budget refills at 30 units a second: 2 pairs."""
+    notices_to_bob = 0
+    refused = 0
+    for _ in range(30):
+        for name in ("part", "join"):
+            out = command(room, ALICE, name, "#general")
+            notices_to_bob += sum(
+                1 for sid, f in out if sid == BOB and f["type"] in ("join", "leave")
+            )
+            refused += sum(1 for sid, f in out if sid == ALICE and "retry_after" in f)
+    assert notices_to_bob == 40 and refused == 20
+    [(_, refusal)] = command(room, ALICE, "part", "#general")
+    assert refusal["text"].startswith("slow down: too many commands; you can send again in")
+    assert refusal["retry_after"] > 0
+    # A second later: two more pairs, then refused again.
+    later = NOW + 1
+    for _ in range(2):
+        assert command(room, ALICE, "part", "#general", now=later)[0][1]["type"] == "parted"
+        assert command(room, ALICE, "join", "#general", now=later)[0][1]["type"] != "error"
+    assert "retry_after" in command(room, ALICE, "part", "#general", now=later)[0][1]
+    # Another key is not affected, and pings cost too (one unit each).
+    assert command(room, BOB, "names", "#general")[0][1]["type"] == "info"
+    for _ in range(300):
+        room.receive(CAROL, {"type": "ping"}, NOW)
+    assert "retry_after" in room.receive(CAROL, {"type": "ping"}, NOW)[0][1]

@@ -23,14 +23,14 @@ class TokenBucket:
             return 0.0
         return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
 
-    def take(self, now: float) -> float:
-        """0.0 if a token was taken; otherwise the seconds until one is available."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """0.0 if ``cost`` tokens were taken; otherwise the seconds until they are available."""
         if self.tokens < 0:
             self.tokens, self.updated = self.burst, now
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         # Float sums of refills fall a hair short of whole tokens; a billionth is no flood.
-        if self.tokens >= 1.0 - 1e-9:
-            self.tokens = max(0.0, self.tokens - 1.0)
+        if self.tokens >= cost - 1e-9:
+            self.tokens = max(0.0, self.tokens - cost)
             return 0.0
-        return (1.0 - self.tokens) / self.rate if self.rate > 0 else float("inf")
+        return (cost - self.tokens) / self.rate if self.rate > 0 else float("inf")

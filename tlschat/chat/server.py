@@ -47,6 +47,10 @@ FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 DURATION_PATTERN = re.compile(r"(\d+)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
+# The work a frame makes the server do, in units of a ping: what it sends, to how many, and
+# what it reads from the store. Commands not named cost DEFAULT_WORK.
+WORK_COSTS = {"ping": 1, "join": 10, "part": 5, "names": 4, "rooms": 4, "whois": 4, "help": 4}
+DEFAULT_WORK = 2
 MAX_REMEMBERED_COMMITTED = 10_000
 HOLD_LIMIT = 60.0
 # A nick the server gives a key that cannot have the one it asked for: FALLBACK_PREFIX and the
@@ -86,6 +90,10 @@ class ChatSettings:
     rate_per_second: float = 2.0
     burst: int = 10
     max_body_bytes: int = 4096
+    # What a key's commands and pings may make the server do: WORK_COSTS units each, this many
+    # per second after a burst. A join (history, presence to a room) costs ten pings.
+    work_rate: float = 30.0
+    work_burst: int = 300
 
 
 @dataclass
@@ -140,6 +148,14 @@ class RemoteSession:
 
 
 Member = Session | RemoteSession
+
+
+class TooFast(FrameError):
+    """A command or ping refused: the key's work budget is spent for ``wait`` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"slow down: too many commands; you can send again in {wait:.1f} s")
+        self.wait = wait
 
 
 class Throttled(FrameError):
@@ -247,6 +263,7 @@ class ChatServer:
         self.runtime_operators: set[str] = set()
         self.mutes: dict[str, float | None] = {}
         self.buckets: dict[str, TokenBucket] = {}
+        self.work_buckets: dict[str, TokenBucket] = {}
         # (sender, counter) -> (target, signature) of the messages committed lately, oldest
         # first: the same message sent again after a lost connection is acknowledged, not
         # refused as a replay.
@@ -299,9 +316,11 @@ class ChatServer:
         kind = frame["type"]
         if kind == "pong":
             return []
-        if kind == "ping":
-            return [(session_id, {"type": "pong"})]
         try:
+            if kind == "ping":
+                if session.said_hello:
+                    self._charge(session, WORK_COSTS["ping"], now)
+                return [(session_id, {"type": "pong"})]
             if kind == "hello":
                 return self._on_hello(session, frame, now)
             if not session.said_hello:
@@ -318,10 +337,22 @@ class ChatServer:
             if kind == "command":
                 name = field_str(frame, "name", 32).lower()
                 args = field_str(frame, "args", 8192) if "args" in frame else ""
+                self._charge(session, WORK_COSTS.get(name, DEFAULT_WORK), now)
                 return self.run_command(session, name, args.strip(), now)
             raise FrameError(f"unknown frame type {kind!r}")
+        except TooFast as error:
+            return [(session_id, {**error_frame(str(error)), "retry_after": round(error.wait, 3)})]
         except FrameError as error:
             return [(session_id, error_frame(str(error)))]
+
+    def _charge(self, session: Session, cost: int, now: float) -> None:
+        """Take ``cost`` from the key's work budget (shared by its sessions), or refuse."""
+        bucket = self.work_buckets.setdefault(
+            session.fingerprint, TokenBucket(self.settings.work_rate, self.settings.work_burst)
+        )
+        wait = bucket.take(now, cost)
+        if wait > 0:
+            raise TooFast(wait)
 
     # ----- lookups -----
 
