@@ -314,8 +314,9 @@ def start_server(
             "0",
             "--data-dir",
             str(data_dir if data_dir is not None else directory / "data"),
-            # Lifted for a load test: flood control, the per-address and total connection caps
-            # (every client comes from 127.0.0.1), and the idle ping. Everything else is default.
+            # Lifted for a load test: flood control, the per-address, per-block, per-key and total
+            # connection caps and the handshake rate (every client comes from 127.0.0.1), the
+            # hello deadline and the idle ping. Everything else is default.
             "--rate",
             "1000000",
             "--burst",
@@ -324,6 +325,16 @@ def start_server(
             "200000",
             "--max-connections-per-ip",
             "200000",
+            "--max-connections-per-block",
+            "200000",
+            "--handshakes-per-block",
+            "1000000",
+            "--handshake-burst",
+            "1000000",
+            "--max-sessions-per-key",
+            "200000",
+            "--hello-timeout",
+            "60",
             "--max-unauthenticated",
             "100000",
             "--handshake-timeout",

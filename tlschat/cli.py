@@ -60,6 +60,23 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument(
         "--allow", action="append", default=[], metavar="FP", help="a key to admit (allowlist)"
     )
+    server.add_argument(
+        "--history-keep-per-room",
+        type=int,
+        metavar="N",
+        help="messages kept per room, the newest (10000; 0: no bound)",
+    )
+    server.add_argument(
+        "--history-max-age",
+        metavar="AGE",
+        help="delete messages older than this: 30d, 12h, 90m, 45s or seconds (30d; 0: never)",
+    )
+    server.add_argument(
+        "--history-max-bytes",
+        type=int,
+        metavar="BYTES",
+        help="delete the oldest messages while chat.db is larger (1073741824; 0: no bound)",
+    )
     server.add_argument("--rate", type=float, help="messages per second per user (2)")
     server.add_argument("--burst", type=int, help="messages a user may send at once (10)")
     server.add_argument(
@@ -69,6 +86,29 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument("--max-connections", type=int, help="connections in all (10000)")
     server.add_argument(
         "--max-connections-per-ip", type=int, help="connections from one address (64)"
+    )
+    server.add_argument(
+        "--max-connections-per-block",
+        type=int,
+        help="connections from one address block (256; blocks: see --block-prefix-v4/v6)",
+    )
+    server.add_argument(
+        "--block-prefix-v4", type=int, help="prefix length of an IPv4 address block (24)"
+    )
+    server.add_argument(
+        "--block-prefix-v6", type=int, help="prefix length of an IPv6 address block (64)"
+    )
+    server.add_argument("--max-sessions-per-key", type=int, help="sessions of one key at once (8)")
+    server.add_argument(
+        "--handshakes-per-block",
+        type=float,
+        help="new handshakes per second from one address block, after the burst (20)",
+    )
+    server.add_argument(
+        "--handshake-burst", type=int, help="handshakes one address block may start at once (40)"
+    )
+    server.add_argument(
+        "--hello-timeout", type=float, help="seconds after the handshake to send hello (10)"
     )
     server.add_argument(
         "--max-unauthenticated",
@@ -191,12 +231,22 @@ def _run_server(args: argparse.Namespace) -> int:
         "handshake_timeout": args.handshake_timeout,
         "max_connections": args.max_connections,
         "max_connections_per_ip": args.max_connections_per_ip,
+        "max_connections_per_block": args.max_connections_per_block,
+        "block_prefix_v4": args.block_prefix_v4,
+        "block_prefix_v6": args.block_prefix_v6,
+        "max_sessions_per_key": args.max_sessions_per_key,
+        "handshakes_per_block": args.handshakes_per_block,
+        "handshake_burst": args.handshake_burst,
+        "hello_timeout": args.hello_timeout,
         "max_unauthenticated": args.max_unauthenticated,
         "idle_timeout": args.idle_timeout,
         "ping_timeout": args.ping_timeout,
         "max_write_buffer": args.max_write_buffer,
         "event_loop": args.event_loop,
         "broker": args.broker,
+        "history_keep_per_room": args.history_keep_per_room,
+        "history_max_age": args.history_max_age,
+        "history_max_bytes": args.history_max_bytes,
     }
     try:
         settings = load_settings(args.config, overrides)

@@ -32,6 +32,14 @@ SERVER_FLAGS = (
     "--burst",
     "1000",
     "--no-history",
+    # Nor is the handshake rate per address block: every probe is a new connection from
+    # 127.0.0.1, many per second (tests/e2e/test_admission_e2e.py tests that limit).
+    "--handshake-burst",
+    "100000",
+    # Nor the sessions per key: test_rooms_listing_of_many_long_rooms_still_fits_one_frame
+    # holds a dozen sessions of one key (test_admission_e2e.py tests that cap).
+    "--max-sessions-per-key",
+    "100",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import signal
@@ -24,6 +25,7 @@ from ..protocol import (
     HandshakeComplete,
     HandshakeStep,
     KeyUpdated,
+    PeerIdentity,
     ProtocolError,
     ServerConnection,
 )
@@ -33,6 +35,18 @@ from ..store.base import Store
 from ..store.memory import MemoryStore
 from .config import ServerSettings
 from .keys import load_or_create_server_identity
+from .limits import (
+    FAILED_HANDSHAKE,
+    LIMIT_LOG_INTERVAL,
+    NO_HELLO,
+    NOFILE_RESERVE,
+    HandshakeBuckets,
+    LimitLog,
+    address_block,
+    fit_max_connections,
+    open_file_limit,
+)
+from .retention import RetentionTimer
 
 log = logging.getLogger("tlschat.server")
 
@@ -60,6 +74,10 @@ class ClientLink(asyncio.Protocol):
         self.session_id = 0
         self.peer = UNKNOWN_PEER
         self.address = ""
+        self.block = ""  # the address block, which the per-block limits count
+        self.fingerprint = ""  # once the handshake completed and the key's cap admitted it
+        self.hello_due: float | None = None  # after the handshake, until a hello arrives
+        self.handshaken = False
         self.bye_reason = ""  # why we ended it, when we did
         self.end_reason = "quit"  # why it ended otherwise
         self.registered = False
@@ -171,8 +189,12 @@ class ClientLink(asyncio.Protocol):
         if not connection.is_connected:
             return None
         if self.pinged_at is not None:
-            return self.pinged_at + settings.ping_timeout
-        return self.active_at + settings.idle_timeout
+            due = self.pinged_at + settings.ping_timeout
+        else:
+            due = self.active_at + settings.idle_timeout
+        if self.hello_due is not None:
+            return min(due, self.hello_due)
+        return due
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -184,6 +206,14 @@ class ClientLink(asyncio.Protocol):
         connection = self.connection
         if connection.deadline is not None:
             self._guard(lambda: connection.handle_timer(loop.time()))
+        elif self.hello_due is not None and loop.time() >= self.hello_due:
+            timeout = self.service.settings.hello_timeout
+            log.debug("[!] %s: no hello within %g s; closing", self.peer, timeout)
+            self.service.limit_log.count(self.block, NO_HELLO, loop.time())
+            self.hello_due = None
+            self.service.deliver([(self.session_id, bye_frame(f"no hello within {timeout:g} s"))])
+            self.end()
+            return
         elif self.pinged_at is not None:
             self.service.deliver([(self.session_id, bye_frame("idle: no answer to ping"))])
             self.end()
@@ -226,6 +256,11 @@ class ChatService:
         # since a real client finishes in milliseconds and a slowloris never does.
         self.pending: dict[int, ClientLink] = {}
         self.per_address: collections.Counter[str] = collections.Counter()
+        self.per_block: collections.Counter[str] = collections.Counter()
+        self.per_key: collections.Counter[str] = collections.Counter()
+        self.handshakes = HandshakeBuckets(settings.handshakes_per_block, settings.handshake_burst)
+        self.limit_log = LimitLog()
+        self._tick: asyncio.TimerHandle | None = None
         self._unflushed: dict[int, ClientLink] = {}
         self._flush_scheduled = False
         self._ids = itertools.count(1)
@@ -240,7 +275,10 @@ class ChatService:
         action = "Created" if self.key_created else "Loaded"
         log.info("[KEY] %s server key %s", action, self.settings.data_dir / "server_key.pem")
         log.info("[KEY] Server fingerprint %s", key.fingerprint)
+        self._fit_open_file_limit()
         await self.broker.start(self.chat, self.deliver)
+        self.retention = RetentionTimer(self.chat.store, self.settings.retention(), self.loop)
+        self.retention.start()
         self._config = ConnectionConfig(
             identity=key,
             certificate_der=certificate,
@@ -254,11 +292,37 @@ class ChatService:
         loop_module = type(asyncio.get_running_loop()).__module__.split(".")[0]
         log.info("[LOOP] Event loop: %s", "uvloop" if loop_module == "uvloop" else "asyncio")
         log.info("[LISTENING] Server on %s:%d", self.settings.host, self.port)
+        self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
+
+    def _fit_open_file_limit(self) -> None:
+        """Keep max_connections under the open-file limit (raised first, if it may be)."""
+        soft, _ = open_file_limit()
+        configured = self.settings.max_connections
+        fitted = fit_max_connections(configured, soft)
+        if fitted < configured:
+            log.warning(
+                "[LIMIT] max_connections lowered from %d to %d: the open-file limit is %d and "
+                "%d files are kept for the listening socket, the database, logs and the broker",
+                configured,
+                fitted,
+                soft,
+                NOFILE_RESERVE,
+            )
+            self.settings = dataclasses.replace(self.settings, max_connections=fitted)
+
+    def _on_tick(self) -> None:
+        """Every LIMIT_LOG_INTERVAL: the per-block summaries, and idle blocks forgotten."""
+        now = self.loop.time()
+        self.limit_log.flush(now)
+        self.handshakes.evict_idle(now)
+        self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
 
     async def stop(self) -> None:
         """Stop accepting, send close_notify to everyone, wait briefly for their answers."""
         if self._server is not None:
             self._server.close()
+        if self._tick is not None:
+            self._tick.cancel()
         for link in list(self.links.values()):
             connection = link.connection
             with contextlib.suppress(RuntimeError):
@@ -278,7 +342,10 @@ class ChatService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_GRACE)
         await self.broker.stop()
+        if hasattr(self, "retention"):
+            self.retention.stop()
         self.chat.store.close()
+        self.limit_log.flush(self.loop.time())
         log.info("[SHUTDOWN] Server stopped")
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
@@ -309,16 +376,31 @@ class ChatService:
         for link in unflushed.values():
             link.flush()
 
-    def _refusal(self, address: str) -> str:
-        if len(self.links) >= self.settings.max_connections:
+    def _refusal(self, link: ClientLink) -> str:
+        """Why a new connection is not served, or "". Decided on accept, before the ClientHello
+        is read: a refused connection costs no signature."""
+        settings = self.settings
+        if len(self.links) >= settings.max_connections:
             return "the server is full"
-        if self.per_address[address] >= self.settings.max_connections_per_ip:
+        if self.per_address[link.address] >= settings.max_connections_per_ip:
             return "too many connections from your address"
+        if self.per_block[link.block] >= settings.max_connections_per_block:
+            return "too many connections from your address block"
+        if not self.handshakes.admit(link.block, self.loop.time()):
+            return "handshake rate"
         return ""
 
-    def _refuse(self, link: ClientLink, reason: str) -> None:
-        """End a connection that is not served, with server_busy (plaintext before keys)."""
-        log.info("[!] %s: refused: %s", link.peer, reason)
+    def _refuse(self, link: ClientLink, reason: str, *, summarized: bool = False) -> None:
+        """End a connection that is not served, with server_busy (plaintext before keys).
+
+        ``summarized``: one refused on accept, counted in its block's periodic summary and
+        logged alone only at debug level.
+        """
+        if summarized:
+            log.debug("[!] %s: refused: %s", link.peer, reason)
+            self.limit_log.count(link.block, reason, self.loop.time())
+        else:
+            log.info("[!] %s: refused: %s", link.peer, reason)
         link.bye_reason = f"refused: {reason}"
         link.connection.abort(AlertDescription.server_busy, reason)
         link.end()
@@ -329,6 +411,8 @@ class ChatService:
         assert transport is not None and self._config is not None
         peername = transport.get_extra_info("peername")
         link.address = str(peername[0]) if peername else ""
+        settings = self.settings
+        link.block = address_block(link.address, settings.block_prefix_v4, settings.block_prefix_v6)
         link.peer = str(tuple(peername[:2])) if peername else UNKNOWN_PEER
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -337,14 +421,15 @@ class ChatService:
         link.session_id = next(self._ids)
         link.connection = ServerConnection(self._config, now=self.loop.time())
         link.active_at = self.loop.time()
-        refusal = self._refusal(link.address)
+        refusal = self._refusal(link)
         if refusal:
-            self._refuse(link, refusal)
+            self._refuse(link, refusal, summarized=True)
             return
         log.info("[+] Client connected from %s", link.peer)
         link.registered = True
         self.links[link.session_id] = link
         self.per_address[link.address] += 1
+        self.per_block[link.block] += 1
         self.pending[link.session_id] = link
         if len(self.pending) > self.settings.max_unauthenticated:
             oldest = next(iter(self.pending.values()))
@@ -364,6 +449,15 @@ class ChatService:
         self.per_address[link.address] -= 1
         if not self.per_address[link.address]:
             del self.per_address[link.address]
+        self.per_block[link.block] -= 1
+        if not self.per_block[link.block]:
+            del self.per_block[link.block]
+        if link.fingerprint:
+            self.per_key[link.fingerprint] -= 1
+            if not self.per_key[link.fingerprint]:
+                del self.per_key[link.fingerprint]
+        elif not link.handshaken and not link.bye_reason.startswith("refused"):
+            self.limit_log.count(link.block, FAILED_HANDSHAKE, self.loop.time())
         self.deliver(self.chat.disconnect(link.session_id, reason))
         log.info("[-] Client %s disconnected (%s)", link.peer, reason)
         if not self.links:
@@ -385,8 +479,9 @@ class ChatService:
                 trace.clear()
             if isinstance(event, HandshakeComplete):
                 self.pending.pop(link.session_id, None)
-                link.rearm_timer()  # from the handshake's deadline to the idle timeout
-                self.deliver(self.chat.connect(link.session_id, event.peer, link.peer, time.time()))
+                link.handshaken = True
+                self._admit_session(link, event.peer)
+                link.rearm_timer()  # from the handshake's deadline to the hello or idle timeout
             elif isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
             elif isinstance(event, KeyUpdated):
@@ -399,11 +494,27 @@ class ChatService:
         if trace:
             log.info("%s", "\n".join(trace))
 
+    def _admit_session(self, link: ClientLink, identity: PeerIdentity) -> None:
+        """A handshake completed: a session of this key, unless the key has too many."""
+        cap = self.settings.max_sessions_per_key
+        if self.per_key[identity.fingerprint] >= cap:
+            self.limit_log.count(link.block, "too many sessions of one key", self.loop.time())
+            self.deliver([(link.session_id, bye_frame(f"too many sessions of your key ({cap})"))])
+            return
+        link.fingerprint = identity.fingerprint
+        self.per_key[identity.fingerprint] += 1
+        link.hello_due = self.loop.time() + self.settings.hello_timeout
+        self.deliver(self.chat.connect(link.session_id, identity, link.peer, time.time()))
+
     def _on_frame(self, link: ClientLink, data: bytes, now: float) -> list[Outgoing]:
         try:
             frame: dict[str, Any] = decode_frame(data)
         except FrameError as error:
             return [(link.session_id, error_frame(str(error)))]
+        if not link.fingerprint:
+            return []  # refused by its key's cap: its bye is on the way
+        if frame.get("type") == "hello":
+            link.hello_due = None
         return self.chat.receive(link.session_id, frame, now)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..chat.envelope import MAX_BODY_BYTES
 from ..chat.server import FINGERPRINT_PATTERN, ChatSettings
 from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
+from ..store.base import Retention
 
 # A client whose unsent output grows past this has stopped reading; it is disconnected rather
 # than allowed to hold the server's memory.
@@ -21,6 +22,14 @@ DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 # right after connecting is logged without its address.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+# History retention (issue 13): per room, by age (seconds; "30d", "12h", "90m" or "45s" in TOML
+# and flags), and by the database's size in bytes. 0 turns a bound off.
+DAY = 86400.0
+DEFAULT_HISTORY_KEEP_PER_ROOM = 10_000
+DEFAULT_HISTORY_MAX_AGE = 30 * DAY
+DEFAULT_HISTORY_MAX_BYTES = 1 << 30  # 1 GiB
+MIN_HISTORY_MAX_BYTES = 65536
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY}
 
 
 class ConfigError(ValueError):
@@ -46,11 +55,21 @@ class ServerSettings:
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER
     max_connections: int = 10000
     max_connections_per_ip: int = 64
+    max_connections_per_block: int = 256
+    block_prefix_v4: int = 24
+    block_prefix_v6: int = 64
+    max_sessions_per_key: int = 8
+    handshakes_per_block: float = 20.0
+    handshake_burst: int = 40
+    hello_timeout: float = 10.0
     max_unauthenticated: int = 256
     idle_timeout: float = 300.0
     ping_timeout: float = 60.0
     event_loop: str = "asyncio"
     broker: str = ""
+    history_keep_per_room: int = DEFAULT_HISTORY_KEEP_PER_ROOM
+    history_max_age: float = DEFAULT_HISTORY_MAX_AGE
+    history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES
 
     def check(self) -> None:
         for name in ("operators", "allowlist"):
@@ -70,10 +89,27 @@ class ServerSettings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.history < 0 or self.burst < 1 or self.rate <= 0:
             raise ConfigError("history must be >= 0, burst >= 1 and rate > 0")
-        limits = (self.max_connections, self.max_connections_per_ip, self.max_unauthenticated)
+        limits = (
+            self.max_connections,
+            self.max_connections_per_ip,
+            self.max_connections_per_block,
+            self.max_sessions_per_key,
+            self.handshake_burst,
+            self.max_unauthenticated,
+        )
         if min(limits) < 1 or self.max_write_buffer < 65536:
             raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
-        if min(self.handshake_timeout, self.idle_timeout, self.ping_timeout) <= 0:
+        if self.handshakes_per_block <= 0:
+            raise ConfigError("handshakes_per_block must be > 0")
+        if not 0 <= self.block_prefix_v4 <= 32 or not 0 <= self.block_prefix_v6 <= 128:
+            raise ConfigError("block_prefix_v4 must be in [0, 32] and block_prefix_v6 in [0, 128]")
+        timeouts = (
+            self.handshake_timeout,
+            self.hello_timeout,
+            self.idle_timeout,
+            self.ping_timeout,
+        )
+        if min(timeouts) <= 0:
             raise ConfigError("timeouts must be positive")
         if self.broker and not self.broker.startswith(BROKER_SCHEMES):
             raise ConfigError(f"broker must be a Redis URL ({', '.join(BROKER_SCHEMES)}...)")
@@ -81,6 +117,25 @@ class ServerSettings:
             raise ConfigError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if not 1 <= self.max_message_bytes <= MAX_BODY_BYTES:
             raise ConfigError(f"max_message_bytes must be in [1, {MAX_BODY_BYTES}]")
+        self.check_retention()
+
+    def check_retention(self) -> None:
+        keep = self.history_keep_per_room
+        if keep < 0 or (keep and keep < self.history):
+            raise ConfigError("history_keep_per_room must be 0 (no bound) or at least history")
+        if self.history_max_age < 0:
+            raise ConfigError("history_max_age must be 0 (no bound) or positive")
+        if 0 < self.history_max_bytes < MIN_HISTORY_MAX_BYTES or self.history_max_bytes < 0:
+            raise ConfigError(
+                f"history_max_bytes must be 0 (no bound) or at least {MIN_HISTORY_MAX_BYTES}"
+            )
+
+    def retention(self) -> Retention:
+        return Retention(
+            keep_per_room=self.history_keep_per_room,
+            max_age=self.history_max_age,
+            max_bytes=self.history_max_bytes,
+        )
 
     def chat_settings(self) -> ChatSettings:
         motd = self.motd
@@ -117,12 +172,38 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_write_buffer": int,
     "max_connections": int,
     "max_connections_per_ip": int,
+    "max_connections_per_block": int,
+    "block_prefix_v4": int,
+    "block_prefix_v6": int,
+    "max_sessions_per_key": int,
+    "handshakes_per_block": (int, float),
+    "handshake_burst": int,
+    "hello_timeout": (int, float),
     "max_unauthenticated": int,
     "idle_timeout": (int, float),
     "ping_timeout": (int, float),
     "event_loop": str,
     "broker": str,
+    "history_keep_per_room": int,
+    "history_max_age": (int, float, str),
+    "history_max_bytes": int,
 }
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds from a number of seconds or a string: "30d", "12h", "90m", "45s" or "3600"."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip().lower()
+    unit = DURATION_UNITS.get(text[-1:])
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a duration (like 30d, 12h, 90m, 45s)") from None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ConfigError(f"{value!r} is not a duration (like 30d, 12h, 90m, 45s)")
+    return seconds
 
 
 def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> ServerSettings:
@@ -146,6 +227,8 @@ def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> Server
     values.update({k: v for k, v in overrides.items() if v is not None and v != []})
     for name in _PATHS & values.keys():
         values[name] = Path(values[name])
+    if "history_max_age" in values:
+        values["history_max_age"] = parse_duration(values["history_max_age"])
     try:
         settings = ServerSettings(**values)
     except TypeError as error:

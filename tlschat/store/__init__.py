@@ -1,6 +1,6 @@
 """Persistence behind one interface; SQLite in the server's data directory is the default."""
 
-from .base import Ban, Store, StoredMessage
+from .base import Ban, Retention, Store, StoredMessage
 from .sqlite import SQLiteStore
 
-__all__ = ["Ban", "SQLiteStore", "Store", "StoredMessage"]
+__all__ = ["Ban", "Retention", "SQLiteStore", "Store", "StoredMessage"]

@@ -21,6 +21,21 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How much room history a store keeps; 0 turns a bound off.
+
+    ``keep_per_room`` messages per room (the newest), none older than ``max_age`` seconds (by
+    their signed time, which the server accepts only near its own clock), and the oldest of all
+    rooms go first while the database is larger than ``max_bytes``. Counters, nicks, bans and
+    topics are never deleted: a counter outlives its message, so a replay is still refused.
+    """
+
+    keep_per_room: int = 0
+    max_age: float = 0.0
+    max_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class Ban:
     fingerprint: str
     until: float | None
@@ -60,6 +75,11 @@ class Store(Protocol):
     def active_ban(self, fingerprint: str, now: float) -> Ban | None: ...
 
     def set_topic(self, room: str, topic: str) -> None: ...
+
+    def enforce_retention(self, retention: Retention, now: float) -> int:
+        """Delete the room messages ``retention`` no longer keeps at time ``now`` (seconds since
+        the epoch), and give the space back; how many were deleted. Cheap when nothing changed:
+        the server calls it on start and every few seconds."""
 
     def topics(self) -> dict[str, str]: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 
-from .base import Ban, StoredMessage
+from .base import Ban, Retention, StoredMessage
 
 
 class MemoryStore:
@@ -79,6 +79,24 @@ class MemoryStore:
 
     def topics(self) -> dict[str, str]:
         return dict(self._topics)
+
+    def enforce_retention(self, retention: Retention, now: float) -> int:
+        """Per room and by age; there is no database here to bound by size (each room holds at
+        most ``history_limit`` messages, and Redis caps its own streams)."""
+        deleted = 0
+        cutoff_ms = int((now - retention.max_age) * 1000) if retention.max_age > 0 else None
+        for room, messages in list(self._messages.items()):
+            if retention.keep_per_room > 0:
+                while len(messages) > retention.keep_per_room:
+                    messages.popleft()
+                    deleted += 1
+            if cutoff_ms is not None:
+                while messages and messages[0].timestamp_ms < cutoff_ms:
+                    messages.popleft()
+                    deleted += 1
+            if not messages:
+                del self._messages[room]
+        return deleted
 
     def close(self) -> None:
         """Nothing to release: the durable copy is Redis's."""

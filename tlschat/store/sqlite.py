@@ -1,13 +1,23 @@
-"""SQLite store (WAL): one file in the server's data directory."""
+"""SQLite store (WAL): one file in the server's data directory, its history bounded by
+:class:`Retention` (per room, by age, and by the database's size)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from .base import Ban, StoredMessage
+from .base import Ban, Retention, StoredMessage
 from .files import PRIVATE_FILE, database_files, private_database, tighten
 
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
+# What a message costs in the database beyond its fields: the row's header and its two index
+# entries, roughly. Only an estimate of how many of the oldest to delete at once.
+ROW_OVERHEAD = 64
+# The fields of a message row, in bytes, for that estimate.
+ROW_BYTES = (
+    "length(room) + length(sender) + length(nick) + length(key_der) + length(body)"
+    " + length(signature) + length(room) + 24"
+)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -21,6 +31,7 @@ CREATE TABLE IF NOT EXISTS messages (
     signature BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
 CREATE TABLE IF NOT EXISTS nicks (
     nick_folded TEXT PRIMARY KEY,
     nick TEXT NOT NULL,
@@ -58,13 +69,21 @@ class SQLiteStore:
             file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             private_database(file)
         self._db = sqlite3.connect(str(path), isolation_level=None)
+        # Before the first table: a new database gives pages it frees back to the file system
+        # (PRAGMA incremental_vacuum) when retention deletes messages; an older one is converted
+        # below, once.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         if file is not None:  # made by SQLite with the database's mode; checked all the same
             for companion in database_files(file):
                 tighten(companion, PRIVATE_FILE)
+        if self._pragma("auto_vacuum") != INCREMENTAL:
+            self._db.execute("VACUUM")  # makes the auto_vacuum setting above take effect
         self._counters: dict[str, int] = {}
+        # The rooms appended to since retention last ran; None: every room (on start).
+        self._appended: set[str] | None = None
 
     def append_message(self, message: StoredMessage) -> None:
         with self._db:
@@ -85,6 +104,8 @@ class SQLiteStore:
             )
             self._set_counter(message.sender, message.counter)
         self._counters[message.sender] = message.counter
+        if self._appended is not None:
+            self._appended.add(message.room)
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         rows = self._db.execute(
@@ -173,6 +194,95 @@ class SQLiteStore:
 
     def topics(self) -> dict[str, str]:
         return {str(room): str(topic) for room, topic in self._db.execute("SELECT * FROM topics")}
+
+    # ----- retention -----
+
+    def enforce_retention(self, retention: Retention, now: float) -> int:
+        """Per room, then by age, then by size (the oldest of all rooms first), each in its own
+        transaction; then free pages go back to the file system and the WAL is checkpointed and
+        truncated. Only rooms appended to since the last call are counted again."""
+        appended, self._appended = self._appended, set()
+        deleted = 0
+        if retention.keep_per_room > 0:
+            rooms = appended
+            if rooms is None:
+                rooms = {
+                    str(row[0]) for row in self._db.execute("SELECT DISTINCT room FROM messages")
+                }
+            for room in sorted(rooms):
+                deleted += self._keep_newest(room, retention.keep_per_room)
+        if retention.max_age > 0:
+            cutoff_ms = int((now - retention.max_age) * 1000)
+            with self._db:
+                self._db.execute("BEGIN")
+                cursor = self._db.execute(
+                    "DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,)
+                )
+                deleted += cursor.rowcount
+        if retention.max_bytes > 0:
+            deleted += self._shrink_to(retention.max_bytes)
+        if deleted or appended is None or appended:
+            # executescript steps it to the end (execute frees one page).
+            self._db.executescript("PRAGMA incremental_vacuum;")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return deleted
+
+    def used_bytes(self) -> int:
+        """The database's pages in use (the file's pages less the free ones), in bytes, as this
+        connection sees it: WAL frames not yet checkpointed included."""
+        pages = self._pragma("page_count") - self._pragma("freelist_count")
+        return pages * self._pragma("page_size")
+
+    def _pragma(self, name: str) -> int:
+        row = self._db.execute(f"PRAGMA {name}").fetchone()
+        return int(row[0])
+
+    def _keep_newest(self, room: str, keep: int) -> int:
+        with self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.execute(
+                "DELETE FROM messages WHERE room = ? AND id <= (SELECT id FROM messages"
+                " WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (room, room, keep),
+            )
+            return cursor.rowcount
+
+    def _shrink_to(self, max_bytes: int) -> int:
+        """Delete the oldest messages of all rooms until the pages in use fit in ``max_bytes``.
+
+        Each round deletes about the excess, estimated from the rows' sizes scaled by what the
+        last round's rows really freed (a long body takes whole overflow pages; a few deleted
+        rows may free no page at all); the first round, about half of it. So it converges
+        without deleting much more than needed.
+        """
+        deleted = 0
+        # Bytes freed per estimated byte deleted, as last measured; at first a guess on the high
+        # side, so that the first round deletes too few rather than too many.
+        scale = 2.0
+        used = self.used_bytes()
+        while used > max_bytes:
+            target = (used - max_bytes) / scale
+            last_id: int | None = None
+            estimate = 0
+            rows = self._db.execute(f"SELECT id, {ROW_BYTES} FROM messages ORDER BY id")
+            try:
+                for row_id, size in rows:
+                    last_id = int(row_id)
+                    estimate += int(size) + ROW_OVERHEAD
+                    if estimate >= target:
+                        break
+            finally:
+                rows.close()
+            if last_id is None:
+                break  # no messages left: the rest is counters, nicks, bans and topics
+            with self._db:
+                self._db.execute("BEGIN")
+                cursor = self._db.execute("DELETE FROM messages WHERE id <= ?", (last_id,))
+                deleted += cursor.rowcount
+            before, used = used, self.used_bytes()
+            freed = before - used
+            scale = max(freed / estimate, 0.01) if freed > 0 else scale / 2
+        return deleted
 
     def close(self) -> None:
         self._db.close()
