@@ -316,7 +316,8 @@ def start_server(
             str(data_dir if data_dir is not None else directory / "data"),
             # Lifted for a load test: flood control, the per-address, per-block, per-key and total
             # connection caps and the handshake rate (every client comes from 127.0.0.1), the
-            # hello deadline and the idle ping. Everything else is default.
+            # hello deadline, the idle ping and the output budget for all clients (a saturated
+            # fan-out queues a lot at once). Everything else is default.
             "--rate",
             "1000000",
             "--burst",
@@ -337,6 +338,8 @@ def start_server(
             "60",
             "--max-unauthenticated",
             "100000",
+            "--max-total-write-buffer",
+            str(8 * 1024 * 1024 * 1024),
             "--handshake-timeout",
             "60",
             "--idle-timeout",

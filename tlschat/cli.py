@@ -125,6 +125,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="unsent bytes to one client before it is dropped as a slow reader (4 MiB)",
     )
     server.add_argument(
+        "--max-total-write-buffer",
+        type=int,
+        help="unsent bytes to all clients; past it the slowest readers are dropped (64 MiB)",
+    )
+    server.add_argument(
         "--broker",
         metavar="URL",
         help="join a cluster through Redis, e.g. redis://127.0.0.1:6379/0 (default: alone, SQLite)",
@@ -242,6 +247,7 @@ def _run_server(args: argparse.Namespace) -> int:
         "idle_timeout": args.idle_timeout,
         "ping_timeout": args.ping_timeout,
         "max_write_buffer": args.max_write_buffer,
+        "max_total_write_buffer": args.max_total_write_buffer,
         "event_loop": args.event_loop,
         "broker": args.broker,
         "history_keep_per_room": args.history_keep_per_room,

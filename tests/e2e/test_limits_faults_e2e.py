@@ -483,6 +483,59 @@ def test_slow_reader_is_dropped_and_memory_stays_bounded(harness: Harness) -> No
         assert client.wait_exit() == 0, client.describe()
 
 
+def test_slow_readers_past_the_servers_output_budget_are_shed_biggest_first(
+    harness: Harness,
+) -> None:
+    """Policy: however many clients stop reading, what waits for all of them together stays
+    within --max-total-write-buffer: past it the server drops the ones holding the most, each
+    under its own --max-write-buffer, logging why; readers keep chatting."""
+    budget = 256 * 1024
+    server = harness.server(
+        extra=(
+            "--max-write-buffer",
+            str(4 * 1024 * 1024),
+            "--max-total-write-buffer",
+            str(budget),
+            "--rate",
+            "1000",
+            "--burst",
+            "1000",
+        )
+    )
+    sender, carol = start_clients(harness, server.port, "sender", "carol")
+    slow = [RawClient(server.port, rcvbuf=4096) for _ in range(3)]
+    for index, client in enumerate(slow):
+        client.join(f"slow{index}")  # and from now on never reads
+        sender.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow{index} joined #general$"))
+
+    body = 3900
+    most = (3 * kernel_send_buffer_max() + 2 * budget) * 3 // 2
+    start = server.mark()
+    lines: list[str] = []
+    while server.find("over the server's output budget", start=start) is None:
+        assert len(lines) * body < most, f"never shed after {len(lines)} lines"
+        batch = [f"{number:05d} " + "x" * body for number in range(len(lines), len(lines) + 50)]
+        for line in batch:
+            sender.send(line)
+        lines += batch
+        carol.wait_for_line(said("sender", batch[-1]), timeout=30.0)
+    shed = server.wait_for_line("over the server's output budget", start=start)
+    assert any(client.address in shed for client in slow), shed
+    assert "disconnecting" in shed
+    # Each slow reader held far less than its own 4 MiB cap: the budget is what dropped it.
+    assert server.find("stopped reading; disconnecting", start=start) is None
+    carol.send("carol still chats 5e5e")
+    sender.wait_for_line(said("carol", "carol still chats 5e5e"))
+    received = [line.split("> ", 1)[1] for line in carol.snapshot() if "✓ <sender> " in line]
+    assert received == lines
+    for client in slow:
+        client.sock.close()
+    for client in (sender, carol):
+        client.close_stdin()
+    for client in (sender, carol):
+        assert client.wait_exit() == 0, client.describe()
+
+
 # ----- 4. faults -----
 
 

@@ -124,6 +124,7 @@ class ClientLink(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
+        self.service.account_output(self)
 
     # ----- ours -----
 
@@ -155,10 +156,23 @@ class ClientLink(asyncio.Protocol):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > self.service.settings.max_write_buffer:
-            log.warning("[!] %s stopped reading; disconnecting", self.peer)
-            self.bye_reason = "stopped reading"
-            self._ending = True
-            transport.abort()
+            self.drop_slow_reader("")
+        else:
+            self.service.account_output(self)
+
+    def queued(self) -> int:
+        """Bytes written and not yet taken by the kernel: what this client holds of our memory."""
+        transport = self.transport
+        return (
+            0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
+        )
+
+    def drop_slow_reader(self, why: str) -> None:
+        log.warning("[!] %s stopped reading%s; disconnecting", self.peer, why)
+        self.bye_reason = "stopped reading"
+        self._ending = True
+        if self.transport is not None:
+            self.transport.abort()
 
     def end(self) -> None:
         """Write what is pending, then close; a peer that does not take it is cut off."""
@@ -262,6 +276,9 @@ class ChatService:
         self.limit_log = LimitLog()
         self._tick: asyncio.TimerHandle | None = None
         self._unflushed: dict[int, ClientLink] = {}
+        # Bytes queued for each client as last seen, and their sum: the server-wide output budget.
+        self.queued: dict[int, int] = {}
+        self.queued_total = 0
         self._flush_scheduled = False
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
@@ -368,6 +385,39 @@ class ChatService:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_all)
 
+    def account_output(self, link: ClientLink) -> None:
+        """Record what ``link`` has queued; past the server's budget, shed the clients that hold
+        the most until the rest fits (a client that reads keeps its queue near zero)."""
+        size = link.queued() if link.registered else 0
+        self.queued_total += size - self.queued.get(link.session_id, 0)
+        if size:
+            self.queued[link.session_id] = size
+        else:
+            self.queued.pop(link.session_id, None)
+        if self.queued_total > self.settings.max_total_write_buffer:
+            self._shed_output()
+
+    def _shed_output(self) -> None:
+        """The recorded sizes may be stale (the kernel took more meanwhile): look again, then
+        drop the biggest holders until the total is within the budget."""
+        for session_id in list(self.queued):
+            link = self.links.get(session_id)
+            size = link.queued() if link is not None else 0
+            if size:
+                self.queued[session_id] = size
+            else:
+                del self.queued[session_id]
+        self.queued_total = sum(self.queued.values())
+        budget = self.settings.max_total_write_buffer
+        for session_id in sorted(self.queued, key=lambda held: -self.queued[held]):
+            if self.queued_total <= budget:
+                break
+            link = self.links.get(session_id)
+            if link is not None:
+                why = f" (over the server's output budget: {self.queued_total} bytes queued)"
+                link.drop_slow_reader(why)
+            self.queued_total -= self.queued.pop(session_id)
+
     def _flush_all(self) -> None:
         """Write what this event-loop pass queued for each client: one record and one write
         per client for a burst of messages, instead of one per message."""
@@ -446,6 +496,7 @@ class ChatService:
         self.links.pop(link.session_id, None)
         self.pending.pop(link.session_id, None)
         self._unflushed.pop(link.session_id, None)
+        self.queued_total -= self.queued.pop(link.session_id, 0)
         self.per_address[link.address] -= 1
         if not self.per_address[link.address]:
             del self.per_address[link.address]

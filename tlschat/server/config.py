@@ -17,6 +17,7 @@ from ..store.base import Retention
 # A client whose unsent output grows past this has stopped reading; it is disconnected rather
 # than allowed to hold the server's memory.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
+DEFAULT_MAX_TOTAL_WRITE_BUFFER = 64 * 1024 * 1024
 # "auto": uvloop when it is installed (the `uvloop` extra), else asyncio's own loop. asyncio is
 # the default: uvloop asks a socket for its peer's address only when asked, so a peer that resets
 # right after connecting is logged without its address.
@@ -53,6 +54,7 @@ class ServerSettings:
     max_message_bytes: int = MAX_BODY_BYTES
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER
+    max_total_write_buffer: int = DEFAULT_MAX_TOTAL_WRITE_BUFFER
     max_connections: int = 10000
     max_connections_per_ip: int = 64
     max_connections_per_block: int = 256
@@ -99,6 +101,8 @@ class ServerSettings:
         )
         if min(limits) < 1 or self.max_write_buffer < 65536:
             raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
+        if self.max_total_write_buffer < 65536:
+            raise ConfigError("max_total_write_buffer must be >= 65536")
         if self.handshakes_per_block <= 0:
             raise ConfigError("handshakes_per_block must be > 0")
         if not 0 <= self.block_prefix_v4 <= 32 or not 0 <= self.block_prefix_v6 <= 128:
@@ -170,6 +174,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_message_bytes": int,
     "handshake_timeout": (int, float),
     "max_write_buffer": int,
+    "max_total_write_buffer": int,
     "max_connections": int,
     "max_connections_per_ip": int,
     "max_connections_per_block": int,
