@@ -118,6 +118,8 @@ def welcome(nick: str, key: IdentityKey, operator: bool = False) -> dict[str, An
         "operator": operator,
         "rate": 2.0,
         "burst": 10,
+        "work_rate": 30.0,
+        "work_burst": 300,
     }
 
 

@@ -280,6 +280,28 @@ def test_a_throttled_line_overtaken_by_another_device_is_signed_anew(alice: Chat
     assert _outcomes(alice.handle(_sent(again), NOW + 2)) == [("one", "delivered", "")]
 
 
+def test_commands_are_paced_to_the_servers_work_budget(ed_alice: IdentityKey) -> None:
+    alice = client_on(ed_alice, "alice")
+    welcome = {"type": "welcome", "server": "s", "nick": "alice", "rate": 2.0, "burst": 10}
+    alice.handle({**welcome, "work_rate": 10.0, "work_burst": 30}, NOW)
+    alice.handle({"type": "joined", "room": "#general", "members": []}, NOW)
+    for n in range(5):
+        alice.user_input(f"/join #r{n}", NOW)
+    # A join costs 10 units; 0.9 of the burst of 30 holds two of them at once.
+    assert [frame["args"] for frame in alice.take_outbox()] == ["#r0", "#r1"]
+    assert alice.wake_at is not None
+    now = NOW
+    sent: list[str] = []
+    while alice.outstanding and now < NOW + 10:
+        assert alice.wake_at is not None
+        now = alice.wake_at
+        alice.tick(now)
+        sent += [frame["args"] for frame in alice.take_outbox()]
+    assert sent == ["#r2", "#r3", "#r4"]
+    # 27 units at once, 20 taken; the 23 more of three joins come at 0.9 x 10 per second.
+    assert 2.5 < now - NOW < 3.5
+
+
 # --- re-sending after a reconnect ------------------------------------------------------------
 
 

@@ -179,6 +179,10 @@ class ChatClient:
             if item is None:
                 break
             if item.command is not None:
+                wait = self.queue.may_send_command(str(item.command.get("name", "")), now)
+                if wait > 0:
+                    self.wake_at = now + max(wait, 0.001)
+                    break
                 self.outbox.append(item.command)
                 self.queue.sent(item)
                 continue
@@ -318,6 +322,10 @@ class ChatClient:
         rate, burst = _number(frame.get("rate"), 0.001, 1e6), _number(frame.get("burst"), 1, 1e6)
         if rate is not None and burst is not None:
             self.queue.set_pace(rate, int(burst))
+        work_rate = _number(frame.get("work_rate"), 0.001, 1e6)
+        work_burst = _number(frame.get("work_burst"), 1, 1e6)
+        if work_rate is not None and work_burst is not None:
+            self.queue.set_work_pace(work_rate, int(work_burst))
         for room in self._rejoin:
             self.outbox.append({"type": "command", "name": "join", "args": room})
         self._awaiting_rejoin = set(self._rejoin)

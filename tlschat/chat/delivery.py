@@ -15,11 +15,13 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-from .limits import TokenBucket
+from .limits import TokenBucket, work_cost
 from .lines import Line
 
 DEFAULT_RATE = 2.0
 DEFAULT_BURST = 10
+DEFAULT_WORK_RATE = 30.0
+DEFAULT_WORK_BURST = 300
 # Lines waiting to be sent (typed while disconnected, or faster than the pace); past it a new
 # line is refused at once.
 MAX_WAITING = 200
@@ -61,6 +63,8 @@ class DeliveryQueue:
         self.waiting: list[Outgoing] = []
         self.in_flight: dict[int, Outgoing] = {}
         self.bucket = TokenBucket(DEFAULT_RATE * PACE_MARGIN, DEFAULT_BURST - 1)
+        # The server's work budget for commands (chat/limits.py: WORK_COSTS), mirrored.
+        self.work = TokenBucket(DEFAULT_WORK_RATE * PACE_MARGIN, DEFAULT_WORK_BURST * PACE_MARGIN)
         self.paused_until = 0.0
         # After flood control refused a line, nothing goes out until every line in flight has
         # come back (the server refuses them the same way): the refused one goes first again.
@@ -86,6 +90,15 @@ class DeliveryQueue:
     def set_pace(self, rate: float, burst: int) -> None:
         """The server's flood control, from its ``welcome``: a fresh server has a full bucket."""
         self.bucket = TokenBucket(max(0.0, rate) * PACE_MARGIN, max(1, burst - 1))
+
+    def set_work_pace(self, rate: float, burst: int) -> None:
+        """The server's work budget for commands, from its ``welcome``."""
+        self.work = TokenBucket(rate * PACE_MARGIN, max(1.0, burst * PACE_MARGIN))
+
+    def may_send_command(self, name: str, now: float) -> float:
+        """0.0 if the command may go now (its cost is taken), else seconds to wait."""
+        cost = min(work_cost(name), self.work.burst)
+        return self.work.take(now, cost)
 
     def head(self) -> Outgoing | None:
         """The next line to send, or None: nothing waits, or the queue drains after a refusal

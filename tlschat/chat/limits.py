@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The work a frame makes the server do, in units of a ping: what it sends, to how many, and what
+# it reads from the store. Commands not named cost DEFAULT_WORK. The server charges it to the
+# key's work budget; the client paces its commands by the same table.
+WORK_COSTS = {"ping": 1, "join": 10, "part": 5, "names": 4, "rooms": 4, "whois": 4, "help": 4}
+DEFAULT_WORK = 2
+
+
+def work_cost(name: str) -> int:
+    return WORK_COSTS.get(name, DEFAULT_WORK)
+
 
 @dataclass
 class TokenBucket:

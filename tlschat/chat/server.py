@@ -36,7 +36,7 @@ from .frames import (
     valid_nick,
     valid_room,
 )
-from .limits import TokenBucket
+from .limits import TokenBucket, work_cost
 
 DEFAULT_ROOM = "#general"
 MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
@@ -47,10 +47,6 @@ FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 DURATION_PATTERN = re.compile(r"(\d+)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
-# The work a frame makes the server do, in units of a ping: what it sends, to how many, and
-# what it reads from the store. Commands not named cost DEFAULT_WORK.
-WORK_COSTS = {"ping": 1, "join": 10, "part": 5, "names": 4, "rooms": 4, "whois": 4, "help": 4}
-DEFAULT_WORK = 2
 MAX_REMEMBERED_COMMITTED = 10_000
 HOLD_LIMIT = 60.0
 # A nick the server gives a key that cannot have the one it asked for: FALLBACK_PREFIX and the
@@ -319,7 +315,7 @@ class ChatServer:
         try:
             if kind == "ping":
                 if session.said_hello:
-                    self._charge(session, WORK_COSTS["ping"], now)
+                    self._charge(session, work_cost("ping"), now)
                 return [(session_id, {"type": "pong"})]
             if kind == "hello":
                 return self._on_hello(session, frame, now)
@@ -337,7 +333,7 @@ class ChatServer:
             if kind == "command":
                 name = field_str(frame, "name", 32).lower()
                 args = field_str(frame, "args", 8192) if "args" in frame else ""
-                self._charge(session, WORK_COSTS.get(name, DEFAULT_WORK), now)
+                self._charge(session, work_cost(name), now)
                 return self.run_command(session, name, args.strip(), now)
             raise FrameError(f"unknown frame type {kind!r}")
         except TooFast as error:
@@ -481,6 +477,8 @@ class ChatServer:
                     "operator": self.is_operator(session.fingerprint),
                     "rate": self.settings.rate_per_second,
                     "burst": self.settings.burst,
+                    "work_rate": self.settings.work_rate,
+                    "work_burst": self.settings.work_burst,
                 },
             )
         ]
