@@ -1,7 +1,8 @@
 """Start and stop the four servers as subprocesses on 127.0.0.1; read their CPU and RSS from /proc.
 
 - ``tlschat``: ``python -m tlschat.cli server`` with its default settings except the limits a
-  load test must lift (flood control, connections per address, idle ping); ``tlschat-uvloop``
+  load test must lift (flood control, connection and handshake caps, the hello deadline, idle
+  ping, the output budget for all clients); ``tlschat-uvloop``
   the same on uvloop (``--event-loop uvloop``);
 - ``ssl`` and ``tcp``: :mod:`benchmarks.reference_relay`, the same line relay with and without TLS;
 - ``ngircd``: Debian's ngircd with a config written here (TLS on its own port, no DNS or ident

@@ -19,17 +19,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.harness import Client
+from tests.e2e.harness import TEST_ONLY_SERVER_CERTIFICATE, TEST_ONLY_SERVER_KEY, Client
 from tlschat.protocol import AlertDescription as A
 from tlschat.protocol import IdentityKey
 
 from .conftest import Arena, said
 from .evil import EvilServer, ServerKnobs, honest_session_signature, new_identity, x25519_share
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 # The test-only RSA key and certificate of docs/PROTOCOL.md's worked example (public on purpose).
-EVIL_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
-EVIL_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
+EVIL_KEY, EVIL_CERTIFICATE = TEST_ONLY_SERVER_KEY, TEST_ONLY_SERVER_CERTIFICATE
 EXIT_CONNECTION_FAILED = 1
 
 

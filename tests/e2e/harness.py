@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlschat.protocol import IdentityKey
+
 HOST = "127.0.0.1"
 # Generous upper bounds: under normal conditions each wait ends in milliseconds.
 WAIT = 15.0
@@ -35,6 +37,15 @@ Predicate = str | re.Pattern[str] | Callable[[str], bool]
 
 
 CLOCK = r"\[\d{2}:\d{2}:\d{2}\]"
+
+_DATA = Path(__file__).resolve().parent.parent / "data"
+# The worked example's test-only server key and certificate (public on purpose), for the fake
+# servers the tests play: another network than any test server's. Loaded from the bytes, since a
+# checkout leaves the file readable by others, which IdentityKey.load refuses.
+TEST_ONLY_SERVER_KEY = IdentityKey.from_pem(
+    (_DATA / "test_only_server_rsa2048_key.pem").read_bytes()
+)
+TEST_ONLY_SERVER_CERTIFICATE = (_DATA / "test_only_server_cert.der").read_bytes()
 
 
 def json_event(**fields: Any) -> Callable[[str], bool]:

@@ -49,11 +49,17 @@ from tlschat.protocol import (
     ServerConnection,
 )
 
-from .harness import EXIT_WAIT, HOST, WAIT, Client, Harness
+from .harness import (
+    EXIT_WAIT,
+    HOST,
+    TEST_ONLY_SERVER_CERTIFICATE,
+    TEST_ONLY_SERVER_KEY,
+    WAIT,
+    Client,
+    Harness,
+)
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-SERVER_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
-SERVER_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
+SERVER_KEY, SERVER_CERTIFICATE = TEST_ONLY_SERVER_KEY, TEST_ONLY_SERVER_CERTIFICATE
 PROMPTLY = 2.0  # seconds from the server's FIN or the signal to the client's exit
 EXIT_OK, EXIT_CONNECTION_FAILED = 0, 1
 SIGNALS = pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from tlschat.protocol import (
     ServerAuthenticated,
 )
 
-from .harness import CLOCK, HOST, WAIT, Client, Harness, json_event
+from .harness import CLOCK, HOST, WAIT, Client, Harness, Server, json_event
 
 # Plaintext alert records (type 21, version 0x0001, length 2, level fatal, description).
 SERVER_BUSY = bytes.fromhex("15 0001 0002 02 cc")  # 204
@@ -424,6 +424,30 @@ def kernel_send_buffer_max() -> int:
         return 4 * 1024 * 1024
 
 
+def send_until_logged(
+    server: Server,
+    sender: Client,
+    reader: Client,
+    logged: str,
+    start: int,
+    most: int,
+    batch: int,
+    body: int = 3900,
+) -> list[str]:
+    """``sender`` says numbered lines of ``body`` bytes, ``batch`` at a time (each batch seen by
+    ``reader``), until the server logs ``logged``; at most ``most`` bytes in all. The lines."""
+    lines: list[str] = []
+    while server.find(logged, start=start) is None:
+        assert len(lines) * body < most, f"{logged!r} never logged after {len(lines)} lines"
+        numbers = range(len(lines), len(lines) + batch)
+        sent = [f"{number:05d} " + "x" * body for number in numbers]
+        for line in sent:
+            sender.send(line)
+        lines += sent
+        reader.wait_for_line(said("sender", sent[-1]), timeout=30.0)
+    return lines
+
+
 def test_slow_reader_is_dropped_and_memory_stays_bounded(harness: Harness) -> None:
     """Policy: the server never holds an unbounded backlog for a client that stopped reading.
 
@@ -446,18 +470,10 @@ def test_slow_reader_is_dropped_and_memory_stays_bounded(harness: Harness) -> No
     slow.join("slow")  # and from now on never reads
     sender.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow joined #general$"))
 
-    body = 3900
     # A generous bound: the kernel counts its overhead too, so it holds less than its maximum.
     most = (kernel_send_buffer_max() + 2 * max_write_buffer) * 3 // 2
     start = server.mark()
-    lines: list[str] = []
-    while server.find("stopped reading", start=start) is None:
-        assert len(lines) * body < most, f"never dropped after {len(lines)} lines"
-        batch = [f"{number:05d} " + "x" * body for number in range(len(lines), len(lines) + 100)]
-        for line in batch:
-            sender.send(line)
-        lines += batch
-        carol.wait_for_line(said("sender", batch[-1]), timeout=30.0)
+    lines = send_until_logged(server, sender, carol, "stopped reading", start, most, batch=100)
     server.wait_for_line(f"[!] {slow.address} stopped reading; disconnecting", start=start)
     server.wait_for_line(f"[-] Client {slow.address} disconnected (stopped reading)", start=start)
     carol.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow left #general \(stopped reading\)$"))
@@ -508,17 +524,11 @@ def test_slow_readers_past_the_servers_output_budget_are_shed_biggest_first(
         client.join(f"slow{index}")  # and from now on never reads
         sender.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow{index} joined #general$"))
 
-    body = 3900
     most = (3 * kernel_send_buffer_max() + 2 * budget) * 3 // 2
     start = server.mark()
-    lines: list[str] = []
-    while server.find("over the server's output budget", start=start) is None:
-        assert len(lines) * body < most, f"never shed after {len(lines)} lines"
-        batch = [f"{number:05d} " + "x" * body for number in range(len(lines), len(lines) + 50)]
-        for line in batch:
-            sender.send(line)
-        lines += batch
-        carol.wait_for_line(said("sender", batch[-1]), timeout=30.0)
+    lines = send_until_logged(
+        server, sender, carol, "over the server's output budget", start, most, batch=50
+    )
     shed = server.wait_for_line("over the server's output budget", start=start)
     assert any(client.address in shed for client in slow), shed
     assert "disconnecting" in shed

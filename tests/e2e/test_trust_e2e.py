@@ -28,12 +28,16 @@ from tlschat.protocol import (
     ServerConnection,
 )
 
-from .harness import CLOCK, HOST, Harness, stop
+from .harness import (
+    CLOCK,
+    HOST,
+    TEST_ONLY_SERVER_CERTIFICATE,
+    TEST_ONLY_SERVER_KEY,
+    Harness,
+    stop,
+)
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-# The worked example's test-only server key: another network than any test server's.
-REPLAYER_KEY = IdentityKey.from_pem((DATA / "test_only_server_rsa2048_key.pem").read_bytes())
-REPLAYER_CERTIFICATE = (DATA / "test_only_server_cert.der").read_bytes()
+REPLAYER_KEY, REPLAYER_CERTIFICATE = TEST_ONLY_SERVER_KEY, TEST_ONLY_SERVER_CERTIFICATE
 NOT_DELIVERED = 4
 SERVE_TIMEOUT = 20.0
 

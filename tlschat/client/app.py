@@ -328,9 +328,11 @@ class ChatClientSession:
                     self.terminal.show(Line("error", now, f"malformed frame from server: {error}"))
                     continue
                 self._show(self.chat.handle(frame, now))
-                self._send_outbox()
             elif isinstance(event, ConnectionClosed):
                 self.closed_cleanly = True
+        # Once for all the frames one read brought: their answers in order, one append to the
+        # seen file.
+        self._send_outbox()
 
     def _show(self, lines: list[Line]) -> None:
         for line in lines:

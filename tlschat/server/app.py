@@ -275,6 +275,7 @@ class ChatService:
         self.handshakes = HandshakeBuckets(settings.handshakes_per_block, settings.handshake_burst)
         self.limit_log = LimitLog()
         self._tick: asyncio.TimerHandle | None = None
+        self.retention: RetentionTimer | None = None
         self._unflushed: dict[int, ClientLink] = {}
         # Bytes queued for each client as last seen, and their sum: the server-wide output budget.
         self.queued: dict[int, int] = {}
@@ -359,7 +360,7 @@ class ChatService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_GRACE)
         await self.broker.stop()
-        if hasattr(self, "retention"):
+        if self.retention is not None:
             self.retention.stop()
         self.chat.store.close()
         self.limit_log.flush(self.loop.time())
