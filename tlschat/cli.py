@@ -111,6 +111,14 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--hello-timeout", type=float, help="seconds after the handshake to send hello (10)"
     )
     server.add_argument(
+        "--presence-rate",
+        type=float,
+        help="join and leave notices per room per second, after the burst (5)",
+    )
+    server.add_argument(
+        "--presence-burst", type=int, help="join and leave notices one room may send at once (10)"
+    )
+    server.add_argument(
         "--max-unauthenticated",
         type=int,
         help="handshakes in progress; past it the oldest is dropped (256)",
@@ -243,6 +251,8 @@ def _run_server(args: argparse.Namespace) -> int:
         "handshakes_per_block": args.handshakes_per_block,
         "handshake_burst": args.handshake_burst,
         "hello_timeout": args.hello_timeout,
+        "presence_rate": args.presence_rate,
+        "presence_burst": args.presence_burst,
         "max_unauthenticated": args.max_unauthenticated,
         "idle_timeout": args.idle_timeout,
         "ping_timeout": args.ping_timeout,

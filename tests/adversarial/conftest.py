@@ -40,6 +40,9 @@ SERVER_FLAGS = (
     # holds a dozen sessions of one key (test_admission_e2e.py tests that cap).
     "--max-sessions-per-key",
     "100",
+    # Every probe waits for its own connection's lines; at INFO a failed handshake is only
+    # counted in its address block's periodic summary.
+    "--verbose",
 )
 
 

@@ -17,6 +17,7 @@ from tlschat.server.limits import (
     LimitLog,
     address_block,
     describe,
+    failed_handshake,
     fit_max_connections,
     open_file_limit,
 )
@@ -91,7 +92,8 @@ def test_limit_log_one_line_per_block(caplog: pytest.LogCaptureFixture) -> None:
     for _ in range(812):
         limit_log.count("127.0.0.0/24", "handshake rate", 5.0)
     for _ in range(3):
-        limit_log.count("127.0.0.0/24", FAILED_HANDSHAKE, 7.0)
+        limit_log.count("127.0.0.0/24", failed_handshake("protocol error: bad_certificate"), 7.0)
+    limit_log.count("127.0.0.0/24", failed_handshake("connection lost"), 7.0)
     limit_log.count("10.0.0.0/24", NO_HELLO, 9.0)
     limit_log.count("10.0.0.0/24", "too many connections from your address block", 9.0)
     with caplog.at_level(logging.INFO, logger="tlschat.server"):
@@ -99,7 +101,8 @@ def test_limit_log_one_line_per_block(caplog: pytest.LogCaptureFixture) -> None:
         limit_log.flush(30.0)  # nothing new: nothing logged
     assert [record.getMessage() for record in caplog.records] == [
         "[LIMIT] 127.0.0.0/24: 812 connections refused (handshake rate), "
-        "3 failed handshakes in the last 10 s",
+        "3 failed handshakes (protocol error: bad_certificate), "
+        "1 failed handshake (connection lost) in the last 10 s",
         "[LIMIT] 10.0.0.0/24: 1 session closed without hello, "
         "1 connection refused (too many connections from your address block) in the last 10 s",
     ]
@@ -117,9 +120,11 @@ def test_limit_log_is_bounded() -> None:
 
 
 def test_describe_plurals() -> None:
-    counts = collections.Counter({"the server is full": 2, FAILED_HANDSHAKE: 1, NO_HELLO: 2})
+    counts = collections.Counter(
+        {"the server is full": 2, failed_handshake("quit"): 1, NO_HELLO: 2}
+    )
     assert describe(counts) == (
-        "2 connections refused (the server is full), 1 failed handshake, "
+        "2 connections refused (the server is full), 1 failed handshake (quit), "
         "2 sessions closed without hello"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # The work a frame makes the server do, in units of a ping: what it sends, to how many, and what
 # it reads from the store. Commands not named cost DEFAULT_WORK. The server charges it to the
@@ -11,8 +12,23 @@ WORK_COSTS = {"ping": 1, "join": 10, "part": 5, "names": 4, "rooms": 4, "whois":
 DEFAULT_WORK = 2
 
 
+# What a message costs its connection's frame budget: a signature to check, even when refused.
+SAY_WORK = 2
+
+
 def work_cost(name: str) -> int:
     return WORK_COSTS.get(name, DEFAULT_WORK)
+
+
+def frame_cost(frame: dict[str, Any]) -> int:
+    """What any client frame costs its connection, whatever becomes of it."""
+    kind = frame.get("type")
+    if kind == "say":
+        return SAY_WORK
+    if kind == "command":
+        name = frame.get("name")
+        return work_cost(name.lower()) if isinstance(name, str) else DEFAULT_WORK
+    return 1
 
 
 @dataclass
@@ -28,19 +44,27 @@ class TokenBucket:
         """Seconds until a token is available (0.0 if one is), taking nothing."""
         if self.tokens < 0:
             return 0.0
-        tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        tokens = self._refilled(now)
         if tokens >= 1.0 - 1e-9:
             return 0.0
         return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
+
+    def is_full(self, now: float) -> bool:
+        """Whether a whole burst is available: a bucket that could as well be made anew."""
+        return self.tokens < 0 or self._refilled(now) >= self.burst
 
     def take(self, now: float, cost: float = 1.0) -> float:
         """0.0 if ``cost`` tokens were taken; otherwise the seconds until they are available."""
         if self.tokens < 0:
             self.tokens, self.updated = self.burst, now
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        self.tokens = self._refilled(now)
+        self.updated = max(self.updated, now)
         # Float sums of refills fall a hair short of whole tokens; a billionth is no flood.
         if self.tokens >= cost - 1e-9:
             self.tokens = max(0.0, self.tokens - cost)
             return 0.0
         return (cost - self.tokens) / self.rate if self.rate > 0 else float("inf")
+
+    def _refilled(self, now: float) -> float:
+        # The clock is the wall clock, which may step back: that refills nothing, takes nothing.
+        return min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)

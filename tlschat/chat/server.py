@@ -36,7 +36,8 @@ from .frames import (
     valid_nick,
     valid_room,
 )
-from .limits import TokenBucket, work_cost
+from .limits import SAY_WORK, TokenBucket, frame_cost, work_cost
+from .presence import DEFAULT_PRESENCE_BURST, DEFAULT_PRESENCE_RATE, PresenceLimiter
 
 DEFAULT_ROOM = "#general"
 MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
@@ -49,6 +50,17 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
 MAX_REMEMBERED_COMMITTED = 10_000
 HOLD_LIMIT = 60.0
+# A connection's frame budget is what its key may do (commands and pings by their work, messages
+# by SAY_WORK) plus this headroom for hello, pongs and lines sent again after a reconnect: a client
+# that paces itself by the welcome's budgets never reaches it.
+CONNECTION_HEADROOM_RATE = 10.0
+CONNECTION_HEADROOM_BURST = 100
+# Frames refused in a row by the connection's budget before it is closed: one told to slow down
+# that does not is not answered error by error.
+MAX_REFUSED_FRAMES = 50
+# How often the keys' flood and work buckets that are full again are forgotten: a full bucket is
+# what a key that comes back would start with, and keys cost nothing to make.
+BUCKET_SWEEP_INTERVAL = 10.0
 # A nick the server gives a key that cannot have the one it asked for: FALLBACK_PREFIX and the
 # first FALLBACK_TAG letters and digits of its fingerprint, or more of them (up to MAX_NICK), or
 # those and a random suffix (FALLBACK_RANDOM_TRIES attempts): one that no other key owns or holds.
@@ -90,6 +102,16 @@ class ChatSettings:
     # per second after a burst. A join (history, presence to a room) costs ten pings.
     work_rate: float = 30.0
     work_burst: int = 300
+    # Join and leave notices per room per second (after a burst) to its bystanders.
+    presence_rate: float = DEFAULT_PRESENCE_RATE
+    presence_burst: int = DEFAULT_PRESENCE_BURST
+
+    def connection_budget(self) -> TokenBucket:
+        """The frame budget of one connection (see CONNECTION_HEADROOM_RATE)."""
+        return TokenBucket(
+            self.work_rate + SAY_WORK * self.rate_per_second + CONNECTION_HEADROOM_RATE,
+            self.work_burst + SAY_WORK * self.burst + CONNECTION_HEADROOM_BURST,
+        )
 
 
 @dataclass
@@ -117,6 +139,10 @@ class Session:
     # comes again (since ``held_since``).
     held_counter: int | None = None
     held_since: float = 0.0
+    # What its frames may cost, whatever becomes of them (ChatSettings.connection_budget), and
+    # how many in a row that budget refused.
+    frames: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, 0))
+    refused_frames: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -266,6 +292,10 @@ class ChatServer:
         self.recently_committed: dict[tuple[str, int], tuple[str, str]] = {}
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
+        self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
+        # The latest time passed in: events applied from a cluster's log carry none.
+        self.now = 0.0
+        self.swept_at = 0.0
 
     # ----- lifecycle -----
 
@@ -273,7 +303,10 @@ class ChatServer:
         self, session_id: int, identity: PeerIdentity, address: str, now: float
     ) -> list[Outgoing]:
         """A handshake completed. Refuses banned and (in allowlist mode) unlisted keys."""
-        self.sessions[session_id] = Session(session_id, identity, address, now, now)
+        self.now = max(self.now, now)
+        session = Session(session_id, identity, address, now, now)
+        session.frames = self.settings.connection_budget()
+        self.sessions[session_id] = session
         fingerprint = identity.fingerprint
         ban = self.store.active_ban(fingerprint, now)
         if ban is not None:
@@ -305,10 +338,41 @@ class ChatServer:
             }
         )
 
+    def tick(self, now: float) -> list[Outgoing]:
+        """Time passed: the join and leave notices that waited for their rooms' budgets. The glue
+        calls it often while ``presence_waiting``, and now and then anyway: rooms gone quiet and
+        keys whose budgets are whole again are forgotten then."""
+        self.now = max(self.now, now)
+        if self.now - self.swept_at >= BUCKET_SWEEP_INTERVAL:
+            self.swept_at = self.now
+            for buckets in (self.buckets, self.work_buckets):
+                for fingerprint in [f for f, b in buckets.items() if b.is_full(self.now)]:
+                    del buckets[fingerprint]
+        out: list[Outgoing] = []
+        for announcement in self.presence.due(self.now):
+            room, fingerprint = announcement.room, announcement.fingerprint
+            frame = announcement.frame
+            if frame["type"] == "join":
+                # As the key is now: a nick or away change since was told to fewer people.
+                present = [m for m in self._cluster_members(room) if m.fingerprint == fingerprint]
+                if not present:
+                    continue
+                frame = {**frame, **present[0].describe()}
+            out += self._to_bystanders(room, fingerprint, frame)
+        return out
+
+    @property
+    def presence_waiting(self) -> bool:
+        return self.presence.waiting > 0
+
     def receive(self, session_id: int, frame: dict[str, Any], now: float) -> list[Outgoing]:
         session = self.sessions.get(session_id)
         if session is None or session.dismissed:
             return []
+        self.now = max(self.now, now)
+        refusal = self._over_budget(session, frame, now)
+        if refusal is not None:
+            return refusal
         kind = frame["type"]
         if kind == "pong":
             return []
@@ -341,6 +405,32 @@ class ChatServer:
         except FrameError as error:
             return [(session_id, error_frame(str(error)))]
 
+    def refuse_frame(self, session_id: int, reason: str, now: float) -> list[Outgoing]:
+        """A frame that could not be decoded: it costs its connection like any other."""
+        session = self.sessions.get(session_id)
+        if session is None or session.dismissed:
+            return []
+        refusal = self._over_budget(session, {}, now)
+        return refusal if refusal is not None else [(session_id, error_frame(reason))]
+
+    def _over_budget(
+        self, session: Session, frame: dict[str, Any], now: float
+    ) -> list[Outgoing] | None:
+        """Charge ``frame`` to its connection's budget: None if it may go on, else the answer
+        (a wait, or the end of a connection that kept sending while told to wait)."""
+        wait = session.frames.take(now, frame_cost(frame))
+        if wait == 0:
+            session.refused_frames = 0
+            return None
+        session.refused_frames += 1
+        if session.refused_frames > MAX_REFUSED_FRAMES:
+            return self._bye(session.session_id, "too many frames: you were told to slow down")
+        refusal = {**error_frame("slow down: this connection sends too much"), "retry_after": wait}
+        counter = frame.get("counter")
+        if frame.get("type") == "say" and isinstance(counter, int):
+            refusal["counter"] = counter  # the sender's client sends that line again later
+        return [(session.session_id, refusal)]
+
     def _charge(self, session: Session, cost: int, now: float) -> None:
         """Take ``cost`` from the key's work budget (shared by its sessions), or refuse."""
         bucket = self.work_buckets.setdefault(
@@ -371,6 +461,16 @@ class ChatServer:
         self, room: str, frame: dict[str, Any], exclude: int | None = None
     ) -> list[Outgoing]:
         return [(s.session_id, frame) for s in self._members(room) if s.session_id != exclude]
+
+    def _announce(self, room: str, fingerprint: str, frame: dict[str, Any]) -> list[Outgoing]:
+        """A join or leave of ``fingerprint``'s key, told to the room's other members now or
+        once the room's presence budget allows (``tick``)."""
+        if not self.presence.announce(room, fingerprint, frame, self.now):
+            return []
+        return self._to_bystanders(room, fingerprint, frame)
+
+    def _to_bystanders(self, room: str, fingerprint: str, frame: dict[str, Any]) -> list[Outgoing]:
+        return [(s.session_id, frame) for s in self._members(room) if s.fingerprint != fingerprint]
 
     def _sessions_of(self, fingerprint: str) -> list[Session]:
         return [s for s in self.sessions.values() if s.said_hello and s.fingerprint == fingerprint]
@@ -1095,7 +1195,7 @@ class ChatServer:
                 "away": who["away"],
                 "reason": who["reason"],
             }
-            out += self._to_room(room, leave)
+            out += self._announce(room, who["fingerprint"], leave)
         return out
 
     def _apply_join(self, event: Event) -> list[Outgoing]:
@@ -1119,7 +1219,7 @@ class ChatServer:
             "fingerprint": event["fingerprint"],
             "away": event["away"],
         }
-        return out + self._to_room(room, join, exclude=sender)
+        return out + self._announce(room, event["fingerprint"], join)
 
     def _apply_part(self, event: Event) -> list[Outgoing]:
         remote = self._remote_of(event)

@@ -11,14 +11,12 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
-from ..chat.server import ChatServer, Outgoing, bye_frame, error_frame, notice_frame
+from ..chat.server import ChatServer, Outgoing, bye_frame, notice_frame
 from ..protocol import (
-    ConnectionClosed,
     ConnectionConfig,
     DataReceived,
     Event,
@@ -26,7 +24,6 @@ from ..protocol import (
     HandshakeStep,
     KeyUpdated,
     PeerIdentity,
-    ProtocolError,
     ServerConnection,
 )
 from ..protocol.alerts import AlertDescription
@@ -36,16 +33,16 @@ from ..store.memory import MemoryStore
 from .config import ServerSettings
 from .keys import load_or_create_server_identity
 from .limits import (
-    FAILED_HANDSHAKE,
     LIMIT_LOG_INTERVAL,
-    NO_HELLO,
     NOFILE_RESERVE,
     HandshakeBuckets,
     LimitLog,
     address_block,
+    failed_handshake,
     fit_max_connections,
     open_file_limit,
 )
+from .link import UNKNOWN_PEER, ClientLink
 from .retention import RetentionTimer
 
 log = logging.getLogger("tlschat.server")
@@ -54,188 +51,9 @@ log = logging.getLogger("tlschat.server")
 # bounds the memory a client that stops reading can hold, not an autotuned few megabytes.
 KERNEL_SEND_BUFFER = 256 * 1024
 SHUTDOWN_GRACE = 3.0
-# How long a closing connection may take to write what is left before it is cut off.
-CLOSE_GRACE = 1.0
+# How often join and leave notices held back by a room's presence budget are looked at again.
+PRESENCE_TICK = 0.2
 DATABASE_FILE = "chat.db"
-UNKNOWN_PEER = "(unknown)"
-
-
-class ClientLink(asyncio.Protocol):
-    """One accepted socket and its protocol connection: asyncio calls it as bytes arrive.
-
-    A protocol rather than a stream reader and a task per client: an idle connection then costs
-    this object, its transport and the sans-IO connection, and a read costs no coroutine switch.
-    """
-
-    def __init__(self, service: ChatService) -> None:
-        self.service = service
-        self.transport: asyncio.Transport | None = None
-        self.connection: ServerConnection  # made in connection_made, by ChatService.accept
-        self.session_id = 0
-        self.peer = UNKNOWN_PEER
-        self.address = ""
-        self.block = ""  # the address block, which the per-block limits count
-        self.fingerprint = ""  # once the handshake completed and the key's cap admitted it
-        self.hello_due: float | None = None  # after the handshake, until a hello arrives
-        self.handshaken = False
-        self.bye_reason = ""  # why we ended it, when we did
-        self.end_reason = "quit"  # why it ended otherwise
-        self.registered = False
-        self.pinged_at: float | None = None
-        self.active_at = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._ending = False
-
-    # ----- asyncio's calls -----
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (uvloop's does not derive from asyncio.Transport, hence the cast).
-        self.transport = cast(asyncio.Transport, transport)
-        self.service.accept(self)
-
-    def data_received(self, data: bytes) -> None:
-        if self._ending:
-            return
-        self.active_at = self.service.loop.time()
-        self.pinged_at = None
-        self._guard(lambda: self.connection.receive_data(data))
-
-    def eof_received(self) -> bool:
-        # After our bye or our own end, the peer hanging up is no truncation.
-        if not self.bye_reason and not self._ending:
-            self._guard(self.connection.receive_eof)
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None and not self._ending:
-            self.end_reason = "connection lost"
-            log.info("[!] %s: connection lost (%s)", self.peer, exc)
-        self._ending = True
-        if self._timer is not None:
-            self._timer.cancel()
-        self.service.forget(self)
-
-    def pause_writing(self) -> None:
-        # The client reads slower than it is written to: stop reading what it sends until it
-        # catches up (its own output is bounded by max_write_buffer in flush).
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-        self.service.account_output(self)
-
-    # ----- ours -----
-
-    def _guard(self, step: Callable[[], list[Event]]) -> None:
-        """Run one step of the protocol; any failure ends this connection, never the server."""
-        connection = self.connection
-        try:
-            events = step()
-            self.service.handle_events(self, events)
-            self.flush()
-            if any(isinstance(event, ConnectionClosed) for event in events):
-                self.end()
-        except ProtocolError as error:
-            self.end_reason = f"protocol error: {error.alert.name}"
-            log.info("[!] %s: %s", self.peer, error)
-            self.end()
-        except Exception as error:
-            # A bug must cost one connection, never the server or a silent hang.
-            self.end_reason = "internal error"
-            log.error("[!] %s: internal error %s: %s", self.peer, type(error).__name__, error)
-            log.debug("details", exc_info=True)
-            connection.abort(AlertDescription.internal_error, "server error")
-            self.end()
-
-    def flush(self) -> None:
-        transport = self.transport
-        data = self.connection.data_to_send()
-        if not data or transport is None or transport.is_closing():
-            return
-        transport.write(data)
-        if transport.get_write_buffer_size() > self.service.settings.max_write_buffer:
-            self.drop_slow_reader("")
-        else:
-            self.service.account_output(self)
-
-    def queued(self) -> int:
-        """Bytes written and not yet taken by the kernel: what this client holds of our memory."""
-        transport = self.transport
-        return (
-            0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
-        )
-
-    def drop_slow_reader(self, why: str) -> None:
-        log.warning("[!] %s stopped reading%s; disconnecting", self.peer, why)
-        self.bye_reason = "stopped reading"
-        self._ending = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def end(self) -> None:
-        """Write what is pending, then close; a peer that does not take it is cut off."""
-        self.flush()
-        self._ending = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-            self.service.loop.call_later(CLOSE_GRACE, self.transport.abort)
-
-    def rearm_timer(self) -> None:
-        """For a due time that moved earlier (the timer only ever moves it later itself)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.arm_timer()
-
-    def arm_timer(self) -> None:
-        """One timer per connection, re-armed only when it fires: reads do not touch it."""
-        due = self._due()
-        if due is not None and not self._ending:
-            self._timer = self.service.loop.call_at(due, self._on_timer)
-
-    def _due(self) -> float | None:
-        connection = self.connection
-        settings = self.service.settings
-        if connection.deadline is not None:
-            return connection.deadline
-        if not connection.is_connected:
-            return None
-        if self.pinged_at is not None:
-            due = self.pinged_at + settings.ping_timeout
-        else:
-            due = self.active_at + settings.idle_timeout
-        if self.hello_due is not None:
-            return min(due, self.hello_due)
-        return due
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        loop = self.service.loop
-        due = self._due()
-        if due is not None and loop.time() < due:
-            self.arm_timer()  # there was traffic since: not due yet
-            return
-        connection = self.connection
-        if connection.deadline is not None:
-            self._guard(lambda: connection.handle_timer(loop.time()))
-        elif self.hello_due is not None and loop.time() >= self.hello_due:
-            timeout = self.service.settings.hello_timeout
-            log.debug("[!] %s: no hello within %g s; closing", self.peer, timeout)
-            self.service.limit_log.count(self.block, NO_HELLO, loop.time())
-            self.hello_due = None
-            self.service.deliver([(self.session_id, bye_frame(f"no hello within {timeout:g} s"))])
-            self.end()
-            return
-        elif self.pinged_at is not None:
-            self.service.deliver([(self.session_id, bye_frame("idle: no answer to ping"))])
-            self.end()
-            return
-        elif connection.is_connected:
-            self.pinged_at = loop.time()
-            self.service.deliver([(self.session_id, {"type": "ping"})])
-        self.arm_timer()
 
 
 class ChatService:
@@ -275,6 +93,7 @@ class ChatService:
         self.handshakes = HandshakeBuckets(settings.handshakes_per_block, settings.handshake_burst)
         self.limit_log = LimitLog()
         self._tick: asyncio.TimerHandle | None = None
+        self._presence_tick: asyncio.TimerHandle | None = None
         self.retention: RetentionTimer | None = None
         self._unflushed: dict[int, ClientLink] = {}
         # Bytes queued for each client as last seen, and their sum: the server-wide output budget.
@@ -333,14 +152,16 @@ class ChatService:
         now = self.loop.time()
         self.limit_log.flush(now)
         self.handshakes.evict_idle(now)
+        self.deliver(self.chat.tick(time.time()))
         self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
 
     async def stop(self) -> None:
         """Stop accepting, send close_notify to everyone, wait briefly for their answers."""
         if self._server is not None:
             self._server.close()
-        if self._tick is not None:
-            self._tick.cancel()
+        for timer in (self._tick, self._presence_tick):
+            if timer is not None:
+                timer.cancel()
         for link in list(self.links.values()):
             connection = link.connection
             with contextlib.suppress(RuntimeError):
@@ -384,7 +205,13 @@ class ChatService:
             self._unflushed[link.session_id] = link
         if self._unflushed and not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_all)
+            self.loop.call_soon(self._flush_all)
+        if self.chat.presence_waiting and self._presence_tick is None:
+            self._presence_tick = self.loop.call_later(PRESENCE_TICK, self._on_presence_tick)
+
+    def _on_presence_tick(self) -> None:
+        self._presence_tick = None
+        self.deliver(self.chat.tick(time.time()))
 
     def account_output(self, link: ClientLink) -> None:
         """Record what ``link`` has queued; past the server's budget, shed the clients that hold
@@ -441,17 +268,11 @@ class ChatService:
             return "handshake rate"
         return ""
 
-    def _refuse(self, link: ClientLink, reason: str, *, summarized: bool = False) -> None:
-        """End a connection that is not served, with server_busy (plaintext before keys).
-
-        ``summarized``: one refused on accept, counted in its block's periodic summary and
-        logged alone only at debug level.
-        """
-        if summarized:
-            log.debug("[!] %s: refused: %s", link.peer, reason)
-            self.limit_log.count(link.block, reason, self.loop.time())
-        else:
-            log.info("[!] %s: refused: %s", link.peer, reason)
+    def _refuse(self, link: ClientLink, reason: str) -> None:
+        """End a connection that is not served, with server_busy (plaintext before keys). It is
+        counted in its block's periodic summary, and logged alone only at debug level."""
+        log.debug("[!] %s: refused: %s", link.peer, reason)
+        self.limit_log.count(link.block, reason, self.loop.time())
         link.bye_reason = f"refused: {reason}"
         link.connection.abort(AlertDescription.server_busy, reason)
         link.end()
@@ -474,9 +295,9 @@ class ChatService:
         link.active_at = self.loop.time()
         refusal = self._refusal(link)
         if refusal:
-            self._refuse(link, refusal, summarized=True)
+            self._refuse(link, refusal)
             return
-        log.info("[+] Client connected from %s", link.peer)
+        link.note(f"[+] Client connected from {link.peer}")
         link.registered = True
         self.links[link.session_id] = link
         self.per_address[link.address] += 1
@@ -509,9 +330,9 @@ class ChatService:
             if not self.per_key[link.fingerprint]:
                 del self.per_key[link.fingerprint]
         elif not link.handshaken and not link.bye_reason.startswith("refused"):
-            self.limit_log.count(link.block, FAILED_HANDSHAKE, self.loop.time())
+            self.limit_log.count(link.block, failed_handshake(reason), self.loop.time())
         self.deliver(self.chat.disconnect(link.session_id, reason))
-        log.info("[-] Client %s disconnected (%s)", link.peer, reason)
+        link.note(f"[-] Client {link.peer} disconnected ({reason})")
         if not self.links:
             self._all_gone.set()
 
@@ -526,15 +347,16 @@ class ChatService:
                 continue
             if isinstance(event, HandshakeComplete):
                 trace.append(f"[TLS] Client {link.peer} identity {event.peer.fingerprint}")
-            if trace:
-                log.info("%s", "\n".join(trace))
-                trace.clear()
-            if isinstance(event, HandshakeComplete):
+                link.handshake_completed(trace)
+                trace = []
                 self.pending.pop(link.session_id, None)
-                link.handshaken = True
                 self._admit_session(link, event.peer)
                 link.rearm_timer()  # from the handshake's deadline to the hello or idle timeout
-            elif isinstance(event, DataReceived):
+                continue
+            if trace:
+                link.note("\n".join(trace))
+                trace = []
+            if isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
             elif isinstance(event, KeyUpdated):
                 log.debug(
@@ -544,7 +366,7 @@ class ChatService:
                     event.generation,
                 )
         if trace:
-            log.info("%s", "\n".join(trace))
+            link.note("\n".join(trace))
 
     def _admit_session(self, link: ClientLink, identity: PeerIdentity) -> None:
         """A handshake completed: a session of this key, unless the key has too many."""
@@ -562,7 +384,7 @@ class ChatService:
         try:
             frame: dict[str, Any] = decode_frame(data)
         except FrameError as error:
-            return [(link.session_id, error_frame(str(error)))]
+            return self.chat.refuse_frame(link.session_id, str(error), now)
         if not link.fingerprint:
             return []  # refused by its key's cap: its bye is on the way
         if frame.get("type") == "hello":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..chat.envelope import MAX_BODY_BYTES
+from ..chat.presence import DEFAULT_PRESENCE_BURST, DEFAULT_PRESENCE_RATE
 from ..chat.server import FINGERPRINT_PATTERN, ChatSettings
 from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
 from ..store.base import Retention
@@ -64,6 +65,8 @@ class ServerSettings:
     handshakes_per_block: float = 20.0
     handshake_burst: int = 40
     hello_timeout: float = 10.0
+    presence_rate: float = DEFAULT_PRESENCE_RATE
+    presence_burst: int = DEFAULT_PRESENCE_BURST
     max_unauthenticated: int = 256
     idle_timeout: float = 300.0
     ping_timeout: float = 60.0
@@ -105,6 +108,8 @@ class ServerSettings:
             raise ConfigError("max_total_write_buffer must be >= 65536")
         if self.handshakes_per_block <= 0:
             raise ConfigError("handshakes_per_block must be > 0")
+        if self.presence_rate <= 0 or self.presence_burst < 1:
+            raise ConfigError("presence_rate must be > 0 and presence_burst >= 1")
         if not 0 <= self.block_prefix_v4 <= 32 or not 0 <= self.block_prefix_v6 <= 128:
             raise ConfigError("block_prefix_v4 must be in [0, 32] and block_prefix_v6 in [0, 128]")
         timeouts = (
@@ -154,6 +159,8 @@ class ServerSettings:
             rate_per_second=self.rate,
             burst=self.burst,
             max_body_bytes=self.max_message_bytes,
+            presence_rate=self.presence_rate,
+            presence_burst=self.presence_burst,
         )
 
 
@@ -184,6 +191,8 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "handshakes_per_block": (int, float),
     "handshake_burst": int,
     "hello_timeout": (int, float),
+    "presence_rate": (int, float),
+    "presence_burst": int,
     "max_unauthenticated": int,
     "idle_timeout": (int, float),
     "ping_timeout": (int, float),

@@ -28,6 +28,11 @@ FAILED_HANDSHAKE = "failed handshake"
 NO_HELLO = "no hello"
 
 
+def failed_handshake(reason: str) -> str:
+    """What a summary counts for a handshake that ended with ``reason`` (e.g. an alert)."""
+    return f"{FAILED_HANDSHAKE} ({reason})"
+
+
 def address_block(address: str, prefix_v4: int, prefix_v6: int) -> str:
     """The network an address belongs to, e.g. ``127.0.0.0/24`` or ``2001:db8::/64``.
 
@@ -112,8 +117,9 @@ def _plural(count: int, one: str, many: str) -> str:
 def describe(counts: collections.Counter[str]) -> str:
     parts = []
     for what, count in counts.items():
-        if what == FAILED_HANDSHAKE:
-            parts.append(_plural(count, "failed handshake", "failed handshakes"))
+        if what.startswith(FAILED_HANDSHAKE):
+            reason = what.removeprefix(FAILED_HANDSHAKE)
+            parts.append(_plural(count, "failed handshake", "failed handshakes") + reason)
         elif what == NO_HELLO:
             parts.append(_plural(count, "session", "sessions") + " closed without hello")
         else:
