@@ -13,7 +13,7 @@ import pytest
 
 from tlschat.chat import verify as verify_module
 from tlschat.chat.client import ChatClient, Line
-from tlschat.chat.delivery import MAX_IN_FLIGHT, MAX_WAITING
+from tlschat.chat.delivery import ACK_TIMEOUT, MAX_IN_FLIGHT, MAX_WAITING
 from tlschat.chat.envelope import MAX_BODY_BYTES, SignedMessage
 from tlschat.chat.frames import encode_frame, say_frame
 from tlschat.protocol.identity import IdentityKey
@@ -312,6 +312,23 @@ def test_reconnect_resends_exactly_the_unacknowledged_byte_identical(alice: Chat
     assert [encode_frame(frame) for frame in resent] == [encode_frame(first), encode_frame(third)]
     # Still kept until acknowledged: another loss would re-send them again.
     assert _reconnected(alice) == resent
+
+
+def test_a_message_without_an_answer_for_long_is_sent_again_unchanged(alice: ChatClient) -> None:
+    """Its first copy may have died in a server's failing link to its cluster: after
+    ACK_TIMEOUT it goes again, byte for byte, and again after each further ACK_TIMEOUT."""
+    first, second = _typed(alice, "one", "two")  # typed at NOW and NOW + 1
+    alice.handle(_sent(second), NOW + 2)
+    assert alice.wake_at == NOW + ACK_TIMEOUT
+    assert alice.tick(NOW + ACK_TIMEOUT - 0.1) == [] and alice.take_outbox() == []
+    alice.tick(NOW + ACK_TIMEOUT)
+    assert [encode_frame(f) for f in alice.take_outbox()] == [encode_frame(first)]
+    assert alice.wake_at == NOW + 2 * ACK_TIMEOUT
+    # One outcome, whichever copy it answers.
+    assert _outcomes(alice.handle(_sent(first), NOW + 21)) == [("one", "delivered", "")]
+    assert _outcomes(alice.handle(_sent(first), NOW + 22)) == []
+    alice.tick(NOW + 3 * ACK_TIMEOUT)
+    assert alice.take_outbox() == [] and alice.wake_at is None
 
 
 def test_resending_waits_until_every_room_is_rejoined(ed_alice: IdentityKey) -> None:

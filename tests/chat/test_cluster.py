@@ -466,3 +466,65 @@ def test_no_two_keys_ever_hold_one_nick_across_the_cluster(
                     assert other.remote[(node, sid)].nick == session.nick
     assert all(len(keys) == 1 for keys in holders.values()), holders
     assert all(len(names) == 1 for names in nicks_of.values()), nicks_of
+
+
+def test_a_line_committed_while_a_join_is_on_its_way_comes_once_as_history(
+    log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    """On a failover, a rejoining session's join is published after lines already in the log:
+    those lines reach it in the history its join brings, never live before its joined."""
+    b = log.servers["b"]
+    first = say(ed_bob, counter=1, body="before the join")
+    assert b.receive(B1, first, NOW)[-1:] == []  # on its way to the log
+    a = log.servers["a"]
+    assert connect(a, A2, ed_alice) == []
+    welcome = a.receive(A2, {"type": "hello", "nick": "alice"}, NOW)
+    # Committed after A2's claim but before the join its claim publishes.
+    second = say(ed_bob, counter=2, body="still before the join")
+    b.receive(B1, second, NOW)
+    mine = frames_to(welcome + log.pump()["a"], A2)
+    assert [frame["type"] for frame in mine] == ["welcome", "joined", "history"]
+    assert [m["body"] for m in mine[-1]["messages"]] == ["before the join", "still before the join"]
+    third = say(ed_bob, counter=3, body="after the join")
+    b.receive(B1, third, NOW)
+    mine = frames_to(log.pump()["a"], A2)
+    assert [frame["body"] for frame in mine if frame["type"] == "message"] == ["after the join"]
+
+
+def test_a_line_sent_while_its_rooms_join_is_on_its_way_follows_the_join(
+    log: Log, ed_alice: IdentityKey
+) -> None:
+    a = log.servers["a"]
+    assert command(a, A1, "join", "#rust") == []
+    message = say(ed_alice, counter=1, body="first words", target="#rust")
+    assert a.receive(A1, message, NOW) == []
+    mine = frames_to(log.pump()["a"], A1)
+    assert [frame["type"] for frame in mine] == ["joined", "sent"]
+    assert a.sessions[A1].rooms == ["#general", "#rust"] and a.sessions[A1].joining == []
+
+
+def test_a_copy_sent_while_the_first_is_on_its_way_waits_for_its_outcome(
+    log: Log, ed_alice: IdentityKey
+) -> None:
+    a = log.servers["a"]
+    message = say(ed_alice, counter=1, body="once")
+    assert a.receive(A1, message, NOW) == []
+    assert a.receive(A1, message, NOW + 20) == []  # a client tired of waiting sent it again
+    out = log.pump()
+    assert frames_to(out["a"], A1) == [sent_frame("#general", 1)]
+    assert [frame["body"] for frame in frames_to(out["b"], B1)] == ["once"]
+    # Once it took effect, a copy is acknowledged again.
+    assert a.receive(A1, message, NOW + 40) == [(A1, sent_frame("#general", 1))]
+
+
+def test_a_copy_of_a_refused_message_is_refused_the_same_way(
+    log: Log, ed_alice: IdentityKey, ed_carol: IdentityKey
+) -> None:
+    a = log.servers["a"]
+    private = say(ed_alice, counter=1, body="psst", target="@" + ed_carol.fingerprint)
+    [(_, refusal)] = a.receive(A1, private, NOW)
+    assert refusal["text"] == "message not delivered: that user is not online"
+    hello(log, "b", 7, ed_carol, "carol")
+    log.pump()
+    # carol is online now, but the line was refused: its copy is too, so it has one outcome.
+    assert a.receive(A1, private, NOW + 20) == [(A1, refusal)]

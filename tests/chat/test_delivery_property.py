@@ -6,9 +6,10 @@ does: it keeps the last counter it accepted from the sender and answers each 'sa
 accepting it ('sent'), refusing it (an error naming the counter), throttling it (the same, with
 'retry_after'; the session's later messages are then throttled too until that one comes again),
 or, when the counter is not above the last accepted, with the replay error, except for the very
-message it committed, which it acknowledges again. Its answers wait until delivered, in any
-order (a cluster acknowledges through its broker, but refuses at once), and are lost with the
-connection, as are the frames it has not read yet.
+message it committed, which it acknowledges again, and one it refused for good, which it refuses
+again the same way. Its answers wait until delivered, in any order (a cluster acknowledges
+through its broker, but refuses at once), and are lost with the connection, as are the frames it
+has not read yet. A client whose message waited ACK_TIMEOUT for its answer sends it again.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class Model:
     answers: list[dict[str, Any]] = field(default_factory=list)
     connected: bool = True
     committed: dict[int, str] = field(default_factory=dict)  # counter -> signature
+    # counter -> (signature, refusal) of the messages refused for good: a copy gets the same.
+    refused: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     held: int | None = None  # the session's throttled counter, holding back later ones
 
     def read(self, refs: dict[str, int], decision: str, wait: float = 1.0) -> None:
@@ -84,6 +87,9 @@ class Model:
         if self.committed.get(counter) == frame["sig"]:
             self.answers.append(sent)  # the same message again: acknowledged again
             return
+        if counter in self.refused and self.refused[counter][0] == frame["sig"]:
+            self.answers.append(self.refused[counter][1])  # and refused again
+            return
         if self.held is not None and counter != self.held:
             decision = "throttle"
         elif counter <= self.last_counter:
@@ -91,14 +97,18 @@ class Model:
         if counter == self.held and decision != "throttle":
             self.held = None
         if decision == "replayed":
-            self.answers.append({"type": "error", "text": REPLAYED, "counter": counter})
+            refusal = {"type": "error", "text": REPLAYED, "counter": counter}
+            self.refused[counter] = (frame["sig"], refusal)
+            self.answers.append(refusal)
         elif decision == "accept":
             self.last_counter = counter
             self.committed[counter] = frame["sig"]
             self.accepted.append(refs[frame["body"]])
             self.answers.append(sent)
         elif decision == "refuse":
-            self.answers.append({"type": "error", "text": NOT_ONLINE, "counter": counter})
+            refusal = {"type": "error", "text": NOT_ONLINE, "counter": counter}
+            self.refused[counter] = (frame["sig"], refusal)
+            self.answers.append(refusal)
         else:
             if self.held is None:
                 self.held = counter

@@ -18,6 +18,10 @@ class Broker(Protocol):
     async def start(self, chat: ChatServer, deliver: Deliver) -> None:
         """Begin serving ``chat``: from now on its events flow through this broker."""
 
+    async def drain(self) -> None:
+        """Return once every event published so far has taken effect or been refused, or once
+        the log is unreachable: a server that stops sends its acknowledgements first."""
+
     async def stop(self) -> None:
         """Commit what is still queued (briefly), then let go of the cluster."""
 

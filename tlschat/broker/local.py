@@ -17,6 +17,9 @@ class LocalBroker:
     async def start(self, chat: ChatServer, deliver: Deliver) -> None:
         self._chat = chat
 
+    async def drain(self) -> None:
+        """Nothing waits: every event took effect when it was published."""
+
     async def stop(self) -> None:
         self._chat = None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import secrets
@@ -50,6 +51,10 @@ READ_BATCH = 1_000
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 5.0
 STOP_GRACE = 2.0
+# A Redis that answers nothing for this long (stopped, or cut off by a partition that drops
+# packets) counts as unreachable: the chat is degraded and the connection made anew, rather than
+# every commit waiting on it without end. Longer than READ_BLOCK_MS.
+REDIS_TIMEOUT = 5.0
 # Presence is re-sent as a snapshot when a server (re)joins the log, so presence events that
 # cannot be committed while Redis is away take effect on this server alone rather than failing.
 PRESENCE = frozenset({"online", "offline", "join", "part", "snapshot", "node_up"})
@@ -155,7 +160,14 @@ class RedisBroker:
         self._deliver: Deliver | None = None
         self._queue: list[Event] = []
         self._queued = asyncio.Event()
-        self._last_id = "0-0"
+        # Events handed to Redis whose fate is not known yet, by their ``eid``: a connection that
+        # fails mid-commit may or may not have committed them. The log decides once it is back:
+        # those in it were committed, the others are committed again.
+        self._in_flight: dict[str, Event] = {}
+        self._serial = itertools.count(1)
+        # The newest log entry applied here: after a lost connection, the log is followed from
+        # it, so that what was committed meanwhile still reaches this server's users.
+        self._last_id = ""
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.joined = asyncio.Event()
@@ -190,9 +202,8 @@ class RedisBroker:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self.connected and self._queue:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(), timeout=STOP_GRACE)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), timeout=STOP_GRACE)
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,8 +213,11 @@ class RedisBroker:
                 await self._redis.delete(f"{PREFIX}node:{self.node}")
             await self._redis.aclose()
 
-    async def _drain(self) -> None:
-        while self._queue:
+    async def drain(self) -> None:
+        """Until everything published is refused, or committed and applied here (an event
+        committed stays in flight until the log brings it back): the acknowledgements of a server
+        that stops are sent before it closes."""
+        while self.connected and (self._queue or self._in_flight):
             await asyncio.sleep(0.01)
 
     # ----- the connection -----
@@ -256,24 +270,43 @@ class RedisBroker:
                 self._send(chat.rejected(event, DEGRADED_REJECTION))
 
     async def _join(self) -> None:
-        """Connect, load the durable state, take the log's position, announce this server."""
+        """Connect, find where to follow the log from, announce this server.
+
+        The first time, and whenever the log no longer holds the newest entry applied here
+        (trimmed, or Redis lost it), the durable state is loaded afresh and the log followed from
+        its end; this server's users are then sent the history they may have missed. Otherwise
+        the log is followed from where it was left, and the entries committed meanwhile are
+        applied as they come.
+        """
         if self._redis is not None:
             await self._redis.aclose()
-        self._redis = aioredis.from_url(self.url, decode_responses=True)
+        self._redis = aioredis.from_url(
+            self.url,
+            decode_responses=True,
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+        )
         connection = self._redis
         await connection.ping()
-        newest = await connection.xrevrange(f"{PREFIX}log", count=1)
-        if newest:
-            self._last_id = newest[0][0]
-        store = await self._load_state(connection)
         chat = self._chat_or_fail()
-        chat.store = store
-        chat.topics = store.topics()
+        if not self._last_id or not await self._log_holds(connection, self._last_id):
+            newest = await connection.xrevrange(f"{PREFIX}log", count=1)
+            resumed_after_gap = bool(self._last_id)
+            self._last_id = newest[0][0] if newest else "0-0"
+            store = await self._load_state(connection)
+            chat.store = store
+            chat.topics = store.topics()
+            if resumed_after_gap:
+                log.warning("[CLUSTER] The log lost entries this server had not applied")
+                self._send(chat.resynchronised())
         await self._beat(connection)
         self.connected = True
-        # Our own presence first, then the others answer node_up with theirs.
-        self._queue[:0] = [{"type": "node_up", "node": self.node}, chat.snapshot()]
-        self._queued.set()
+
+    @staticmethod
+    async def _log_holds(connection: Any, entry_id: str) -> bool:
+        if entry_id == "0-0":  # the log was empty then: whatever it holds now is new
+            return True
+        return bool(await connection.xrange(f"{PREFIX}log", entry_id, entry_id))
 
     async def _load_state(self, connection: Any) -> MemoryStore:
         store = MemoryStore(self.history_limit)
@@ -302,7 +335,9 @@ class RedisBroker:
         await connection.set(f"{PREFIX}node:{self.node}", "1", px=NODE_TTL_MS)
 
     async def _serve(self) -> None:
-        """Follow the log, commit what is queued, keep the heartbeat; any Redis error ends it."""
+        """Catch up with the log, then follow it, commit what is queued and keep the heartbeat;
+        any Redis error ends it."""
+        await self._catch_up()
         tasks = [
             asyncio.create_task(self._follow()),
             asyncio.create_task(self._commit()),
@@ -317,18 +352,39 @@ class RedisBroker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _catch_up(self) -> None:
+        """Apply what the log gained since this server last followed it. Then this server's
+        presence is committed first (the others answer node_up with theirs), then what was in
+        flight when the connection failed and is not in the log, so was not committed, then
+        what came since."""
+        while await self._read(block=None):
+            pass
+        uncommitted = list(self._in_flight.values())
+        self._in_flight.clear()
+        presence = [{"type": "node_up", "node": self.node}, self._chat_or_fail().snapshot()]
+        self._queue[:0] = [*presence, *uncommitted]
+        self._queued.set()
+
     async def _follow(self) -> None:
-        assert self._redis is not None
-        connection = self._redis
-        chat = self._chat_or_fail()
         while True:
-            batches = await connection.xread(
-                {f"{PREFIX}log": self._last_id}, count=READ_BATCH, block=READ_BLOCK_MS
-            )
-            for _, entries in batches:
-                for entry_id, fields in entries:
-                    self._last_id = entry_id
-                    self._send(chat.apply(json.loads(fields["e"])))
+            await self._read(block=READ_BLOCK_MS)
+
+    async def _read(self, block: int | None) -> int:
+        """Apply the next entries of the log; how many there were."""
+        assert self._redis is not None
+        chat = self._chat_or_fail()
+        batches = await self._redis.xread(
+            {f"{PREFIX}log": self._last_id}, count=READ_BATCH, block=block
+        )
+        applied = 0
+        for _, entries in batches:
+            for entry_id, fields in entries:
+                self._last_id = entry_id
+                event = json.loads(fields["e"])
+                self._in_flight.pop(str(event.get("eid", "")), None)
+                self._send(chat.apply(event))
+                applied += 1
+        return applied
 
     async def _commit(self) -> None:
         assert self._redis is not None
@@ -341,17 +397,19 @@ class RedisBroker:
             batch, self._queue = self._queue, []
             if not batch:
                 continue
+            for event in batch:
+                eid = event.setdefault("eid", f"{self.node}:{next(self._serial)}")
+                self._in_flight[str(eid)] = event
             pipeline = connection.pipeline(transaction=False)
             for event in batch:
                 await script(args=commit_arguments(event), client=pipeline)
-            try:
-                results = await pipeline.execute()
-            except (RedisError, OSError):
-                self._queue[:0] = batch
-                raise
+            # Failing or cancelled from here on, the batch stays in flight for _catch_up.
+            results = await pipeline.execute()
             for event, (ok, detail) in zip(batch, results, strict=True):
-                if not int(ok):
-                    self._send(chat.rejected(event, rejection_reason(event, str(detail))))
+                if int(ok):
+                    continue  # in flight until the log brings it back (_read)
+                self._in_flight.pop(str(event["eid"]), None)
+                self._send(chat.rejected(event, rejection_reason(event, str(detail))))
 
     async def _keep_alive(self) -> None:
         assert self._redis is not None

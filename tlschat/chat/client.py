@@ -174,6 +174,9 @@ class ChatClient:
         """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
         lines: list[Line] = []
         self.wake_at = None
+        for late in self.queue.overdue(now):
+            assert late.frame is not None
+            self.outbox.append(late.frame)
         while self._welcomed and not self._awaiting_rejoin:
             item = self.queue.head()
             if item is None:
@@ -184,7 +187,7 @@ class ChatClient:
                     self.wake_at = now + max(wait, 0.001)
                     break
                 self.outbox.append(item.command)
-                self.queue.sent(item)
+                self.queue.sent(item, now)
                 continue
             if not item.target:
                 if not self._resolve(item):
@@ -196,6 +199,9 @@ class ChatClient:
                 self.wake_at = None if wait == float("inf") else now + max(wait, 0.001)
                 break
             lines += self._sign_and_send(item, now)
+        resend_at = self.queue.next_overdue()
+        if resend_at is not None and (self.wake_at is None or resend_at < self.wake_at):
+            self.wake_at = resend_at
         return lines
 
     def give_up(self, reason: str, now: float) -> list[Line]:
@@ -273,7 +279,7 @@ class ChatClient:
                 return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
             item.frame = frame
         self.outbox.append(item.frame)
-        self.queue.sent(item)
+        self.queue.sent(item, now)
         return []
 
     def _refuse(self, item: Outgoing, reason: str, now: float) -> Line:

@@ -27,6 +27,10 @@ DEFAULT_WORK_BURST = 300
 MAX_WAITING = 200
 # Messages sent and not yet acknowledged; the queue waits while this many are out.
 MAX_IN_FLIGHT = 32
+# A message in flight this long without an outcome is sent again, unchanged, on the same
+# connection: its first copy may have been lost in a server's failing link to its cluster. The
+# server acknowledges a copy of a message it committed, so that is safe.
+ACK_TIMEOUT = 20.0
 # The pace keeps this far inside the server's limits, so that a message that crossed the network
 # a little faster than the one before is still within them.
 PACE_MARGIN = 0.9
@@ -50,6 +54,7 @@ class Outgoing:
     # Refused by flood control: never recorded, so it may be signed anew if its counter is
     # overtaken (another device of the same key), unlike a line whose fate is unknown.
     throttled: bool = False
+    sent_at: float = 0.0  # when it last went out
 
     @property
     def counter(self) -> int:
@@ -116,11 +121,27 @@ class DeliveryQueue:
             return self.paused_until - now
         return self.bucket.take(now)
 
-    def sent(self, item: Outgoing) -> None:
+    def sent(self, item: Outgoing, now: float) -> None:
         """``item`` left the queue: a command is done with; a message is in flight."""
         self.waiting.remove(item)
         if item.frame is not None and item.command is None:
+            item.sent_at = now
             self.in_flight[item.counter] = item
+
+    def overdue(self, now: float, timeout: float = ACK_TIMEOUT) -> list[Outgoing]:
+        """The messages in flight for ``timeout`` without an outcome, oldest first: each is
+        counted as sent again now (the caller sends its frame)."""
+        late = [item for item in self.in_flight.values() if now - item.sent_at >= timeout]
+        for item in late:
+            item.sent_at = now
+            item.resent = True
+        return sorted(late, key=lambda item: item.ref)
+
+    def next_overdue(self, timeout: float = ACK_TIMEOUT) -> float | None:
+        """When the oldest message in flight is due to be sent again, if any is in flight."""
+        if not self.in_flight:
+            return None
+        return min(item.sent_at for item in self.in_flight.values()) + timeout
 
     def settle(self, counter: int) -> Outgoing | None:
         """The in-flight message with ``counter`` got its outcome."""

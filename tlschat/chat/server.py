@@ -82,6 +82,9 @@ DEGRADED_NOTICE = (
     "chat degraded: the cluster's store is unreachable; messages are not being delivered"
 )
 RESTORED_NOTICE = "chat restored"
+RESYNCHRONISED_NOTICE = (
+    "this server lost track of the chat for a while; what you may have missed follows as history"
+)
 
 Outgoing = tuple[int, dict[str, Any]]
 Event = dict[str, Any]
@@ -139,6 +142,10 @@ class Session:
     # comes again (since ``held_since``).
     held_counter: int | None = None
     held_since: float = 0.0
+    # Rooms whose join is on its way through the cluster's log: the session is in the room (it
+    # hears its lines) from where the join is in the log, where its history is taken, so history
+    # and live lines meet without a gap or a line twice.
+    joining: list[str] = field(default_factory=list)
     # What its frames may cost, whatever becomes of them (ChatSettings.connection_budget), and
     # how many in a row that budget refused.
     frames: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, 0))
@@ -290,6 +297,12 @@ class ChatServer:
         # first: the same message sent again after a lost connection is acknowledged, not
         # refused as a replay.
         self.recently_committed: dict[tuple[str, int], tuple[str, str]] = {}
+        # (sender, counter) of the messages published and not yet applied or refused: a copy
+        # sent again meanwhile (a client tired of waiting) waits for the first one's outcome.
+        self.awaiting: set[tuple[str, int]] = set()
+        # (sender, counter) -> (signature, refusal) of the messages refused lately for good (not
+        # by flood control): a copy sent again gets the same answer, whatever changed since.
+        self.recently_refused: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
         self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
@@ -333,7 +346,7 @@ class ChatServer:
                 "node": self.node,
                 "sid": session_id,
                 **session.describe(),
-                "rooms": list(session.rooms),
+                "rooms": [*session.rooms, *session.joining],
                 "reason": reason,
             }
         )
@@ -639,22 +652,28 @@ class ChatServer:
     def _join(self, session: Session, room: str) -> list[Outgoing]:
         if room in session.rooms:
             return [(session.session_id, {"type": "joined", **self._room_state(room)})]
-        if len(session.rooms) >= MAX_ROOMS_PER_USER:
+        if room in session.joining:
+            return []  # joined comes when the join already on its way takes effect
+        if len(session.rooms) + len(session.joining) >= MAX_ROOMS_PER_USER:
             raise FrameError(f"you are in {MAX_ROOMS_PER_USER} rooms already; /part one first")
-        session.rooms.append(room)
+        session.joining.append(room)
         event = {"type": "join", "node": self.node, "sid": session.session_id, "room": room}
         return self.publish({**event, **session.describe()})
 
     def _joined(self, session_id: int, room: str) -> list[Outgoing]:
         """What a session is told when its join took effect: the room, then its history."""
         out: list[Outgoing] = [(session_id, {"type": "joined", **self._room_state(room)})]
-        if self.settings.history_limit > 0:
-            history = self.store.recent_messages(room, self.settings.history_limit)
-            if history:
-                frame: dict[str, Any] = {"type": "history", "room": room}
-                fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
-                out.append((session_id, frame))
-        return out
+        return out + self._history(session_id, room)
+
+    def _history(self, session_id: int, room: str) -> list[Outgoing]:
+        if self.settings.history_limit <= 0:
+            return []
+        history = self.store.recent_messages(room, self.settings.history_limit)
+        if not history:
+            return []
+        frame: dict[str, Any] = {"type": "history", "room": room}
+        fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
+        return [(session_id, frame)]
 
     def _key_in_room(self, fingerprint: str, room: str, exclude: tuple[str, int]) -> bool:
         """Whether a session of ``fingerprint`` other than ``exclude`` (node, session id) is in
@@ -698,6 +717,12 @@ class ChatServer:
             # Sent again after a lost connection: it was delivered then, and is acknowledged
             # again rather than refused, so that "sent" is the only proof of delivery.
             return [(session.session_id, sent_frame(message.target, message.counter))]
+        key = (message.sender, message.counter)
+        if key in self.awaiting:
+            return []  # the first copy's outcome is on its way
+        refused = self.recently_refused.get(key)
+        if refused is not None and refused[0] == b64(message.signature):
+            return [(session.session_id, refused[1])]
         try:
             if self.degraded:
                 raise FrameError(DEGRADED_REJECTION)
@@ -721,11 +746,14 @@ class ChatServer:
                 refusal["retry_after"] = round(error.wait, 3)
                 if session.held_counter is None:
                     session.held_counter, session.held_since = message.counter, now
-            elif message.counter == session.held_counter:
-                session.held_counter = None
+            else:
+                self._remember_refused(message.sender, message.counter, message.signature, refusal)
+                if message.counter == session.held_counter:
+                    session.held_counter = None
             return [(session.session_id, refusal)]
         if message.counter == session.held_counter:
             session.held_counter = None
+        self.awaiting.add((message.sender, message.counter))
         return self.publish({"type": kind, **origin, "message": relayed})
 
     def _committed(self, session: Session, message: SignedMessage) -> bool:
@@ -763,6 +791,13 @@ class ChatServer:
             fingerprint, TokenBucket(self.settings.rate_per_second, self.settings.burst)
         )
 
+    def _remember_refused(
+        self, sender: str, counter: int, signature: bytes, refusal: dict[str, Any]
+    ) -> None:
+        self.recently_refused[(sender, counter)] = (b64(signature), refusal)
+        if len(self.recently_refused) > MAX_REMEMBERED_COMMITTED:
+            del self.recently_refused[next(iter(self.recently_refused))]
+
     def _remember_committed(self, relayed: dict[str, Any]) -> None:
         key = (relayed["sender"], relayed["counter"])
         self.recently_committed[key] = (relayed["target"], relayed["sig"])
@@ -778,7 +813,8 @@ class ChatServer:
         if message.target.startswith("@"):
             if not FINGERPRINT_PATTERN.fullmatch(message.target[1:]):
                 raise FrameError("message rejected: a private message names a fingerprint")
-        elif message.target not in session.rooms:
+        elif message.target not in session.rooms and message.target not in session.joining:
+            # (A line sent while its room's join is on its way follows the join in the log.)
             raise FrameError(f"message rejected: you are not in {message.target}")
         if not message.body.strip():
             raise FrameError("message rejected: empty message")
@@ -871,9 +907,12 @@ class ChatServer:
         room = args.split(" ", 1)[0] if args else ""
         if not room:
             raise FrameError("usage: /part #room")
-        if room not in session.rooms:
+        if room in session.joining:
+            session.joining.remove(room)
+        elif room in session.rooms:
+            session.rooms.remove(room)
+        else:
             raise FrameError(f"you are not in {room}")
-        session.rooms.remove(room)
         event = {"type": "part", "node": self.node, "sid": session.session_id, "room": room}
         return self.publish({**event, **session.describe(), "reason": "part"})
 
@@ -938,7 +977,7 @@ class ChatServer:
             current = self.topics.get(room, "")
             text = f"Topic of {room}: {current}" if current else f"{room} has no topic"
             return [(session.session_id, notice_frame(text))]
-        if room not in session.rooms:
+        if room not in session.rooms and room not in session.joining:
             raise FrameError(f"you are not in {room}")
         if len(topic.encode()) > MAX_TOPIC_BYTES or has_unsafe_text(topic):
             raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
@@ -1064,6 +1103,7 @@ class ChatServer:
 
     def apply(self, event: Event) -> list[Outgoing]:
         """Apply one committed event; returns the frames for this server's sessions."""
+        self._settled(event)
         handler = EVENT_HANDLERS.get(str(event.get("type")))
         out = handler(self, event) if handler is not None else []
         sender = self._sender_of(event)
@@ -1074,19 +1114,28 @@ class ChatServer:
     def rejected(self, event: Event, reason: str) -> list[Outgoing]:
         """The broker refused ``event`` (the log knew better: a nick taken or a counter used
         meanwhile on another server, or the log was unreachable): tell the session it came from."""
+        self._settled(event)
         session_id = event.get("sid")
         if event.get("node") != self.node or session_id not in self.sessions:
             return []
         assert isinstance(session_id, int)
         if event["type"] in ("message", "private"):
-            counter = event["message"]["counter"]
-            return [(session_id, {**error_frame(reason), "counter": counter})]
+            message = event["message"]
+            refusal = {**error_frame(reason), "counter": message["counter"]}
+            signature = base64.b64decode(message["sig"])
+            self._remember_refused(message["sender"], message["counter"], signature, refusal)
+            return [(session_id, refusal)]
         if event["type"] == "online":
             session = self.sessions[session_id]
             if session.claiming:
                 return self._claim_again(session, str(event["nick"]), reason)
             return self._bye(session_id, reason)
         return [(session_id, error_frame(reason))]
+
+    def _settled(self, event: Event) -> None:
+        if event.get("type") in ("message", "private") and event.get("node") == self.node:
+            message = event["message"]
+            self.awaiting.discard((message["sender"], message["counter"]))
 
     def snapshot(self) -> Event:
         """Who is on this server, for a server that joins the cluster (or rejoins its log)."""
@@ -1111,6 +1160,18 @@ class ChatServer:
     def node_lost(self, node: str) -> list[Outgoing]:
         """Another server stopped answering: its sessions are gone."""
         return self._replace_node(node, [], "server lost")
+
+    def resynchronised(self) -> list[Outgoing]:
+        """The cluster's log lost entries this server had not applied (Redis lost them, or
+        trimmed them while this server was cut off): every session is sent its rooms' history
+        again, of which its client shows the lines it missed."""
+        out: list[Outgoing] = []
+        for session in self.sessions.values():
+            if session.said_hello:
+                out.append((session.session_id, notice_frame(RESYNCHRONISED_NOTICE)))
+                for room in session.rooms:
+                    out += self._history(session.session_id, room)
+        return out
 
     def set_degraded(self, degraded: bool) -> list[Outgoing]:
         """The cluster's log became unreachable (or reachable again): tell every session."""
@@ -1207,8 +1268,11 @@ class ChatServer:
         # to join too (on another server) finds it in the room.
         sender = self._sender_of(event)
         out: list[Outgoing] = []
-        if sender in self.sessions and room in self.sessions[sender].rooms:
-            out = self._joined(sender, room)
+        session = self.sessions.get(sender) if sender is not None else None
+        if session is not None and room in session.joining:
+            session.joining.remove(room)
+            session.rooms.append(room)
+            out = self._joined(session.session_id, room)
         address = (str(event["node"]), int(event["sid"]))
         if self._key_in_room(event["fingerprint"], room, address):
             return out

@@ -100,6 +100,7 @@ class ChatService:
         self.queued: dict[int, int] = {}
         self.queued_total = 0
         self._flush_scheduled = False
+        self.stopping = False
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._config: ConnectionConfig | None = None
@@ -162,6 +163,13 @@ class ChatService:
         for timer in (self._tick, self._presence_tick):
             if timer is not None:
                 timer.cancel()
+        # What clients send from now on is not acted on (their clients send it again to the
+        # server they reconnect to, as nothing acknowledged it); what they sent before is
+        # committed and acknowledged (a cluster's server waits for its log), and only then does
+        # each client hear close_notify.
+        self.stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.broker.drain(), SHUTDOWN_GRACE)
         for link in list(self.links.values()):
             connection = link.connection
             with contextlib.suppress(RuntimeError):
@@ -385,8 +393,8 @@ class ChatService:
             frame: dict[str, Any] = decode_frame(data)
         except FrameError as error:
             return self.chat.refuse_frame(link.session_id, str(error), now)
-        if not link.fingerprint:
-            return []  # refused by its key's cap: its bye is on the way
+        if not link.fingerprint or self.stopping:
+            return []  # refused by its key's cap (its bye is on the way), or too late
         if frame.get("type") == "hello":
             link.hello_due = None
         return self.chat.receive(link.session_id, frame, now)
