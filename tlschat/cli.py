@@ -135,7 +135,7 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument(
         "--max-total-write-buffer",
         type=int,
-        help="unsent bytes to all clients; past it the slowest readers are dropped (64 MiB)",
+        help="unsent bytes to all clients; past it the slowest readers are dropped (32 MiB)",
     )
     server.add_argument(
         "--broker",

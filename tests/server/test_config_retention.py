@@ -76,7 +76,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
             "--history-max-age",
             "2h",
             "--history-max-bytes",
-            "262144",
+            "2097152",
         ]
     )
     overrides: dict[str, Any] = {
@@ -85,7 +85,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         "history_max_bytes": args.history_max_bytes,
     }
     settings = load_settings(path, overrides)
-    assert settings.retention() == Retention(keep_per_room=100, max_age=7200.0, max_bytes=262144)
+    assert settings.retention() == Retention(keep_per_room=100, max_age=7200.0, max_bytes=2097152)
 
 
 def test_unset_flags_leave_the_defaults() -> None:
@@ -137,7 +137,7 @@ def test_bad_durations(text: str) -> None:
         ({"history_max_age": -1}, "history_max_age"),
         ({"history_max_age": "-2d"}, "history_max_age"),
         ({"history_max_bytes": -1}, "history_max_bytes"),
-        ({"history_max_bytes": 65535}, "at least 65536"),
+        ({"history_max_bytes": 1048575}, "at least 1048576"),
     ],
 )
 def test_checks(overrides: dict[str, Any], message: str) -> None:
@@ -146,9 +146,9 @@ def test_checks(overrides: dict[str, Any], message: str) -> None:
 
 
 def test_smallest_values_that_pass() -> None:
-    overrides = {"history": 0, "history_keep_per_room": 1, "history_max_bytes": 65536}
+    overrides = {"history": 0, "history_keep_per_room": 1, "history_max_bytes": 1048576}
     settings = load_settings(None, overrides)
-    assert settings == ServerSettings(history=0, history_keep_per_room=1, history_max_bytes=65536)
+    assert settings == ServerSettings(history=0, history_keep_per_room=1, history_max_bytes=1048576)
 
 
 def test_example_file_lists_the_retention_settings() -> None:

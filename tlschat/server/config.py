@@ -18,7 +18,7 @@ from ..store.base import Retention
 # A client whose unsent output grows past this has stopped reading; it is disconnected rather
 # than allowed to hold the server's memory.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
-DEFAULT_MAX_TOTAL_WRITE_BUFFER = 64 * 1024 * 1024
+DEFAULT_MAX_TOTAL_WRITE_BUFFER = 32 * 1024 * 1024
 # "auto": uvloop when it is installed (the `uvloop` extra), else asyncio's own loop. asyncio is
 # the default: uvloop asks a socket for its peer's address only when asked, so a peer that resets
 # right after connecting is logged without its address.
@@ -30,7 +30,7 @@ DAY = 86400.0
 DEFAULT_HISTORY_KEEP_PER_ROOM = 10_000
 DEFAULT_HISTORY_MAX_AGE = 30 * DAY
 DEFAULT_HISTORY_MAX_BYTES = 1 << 30  # 1 GiB
-MIN_HISTORY_MAX_BYTES = 65536
+MIN_HISTORY_MAX_BYTES = 1 << 20  # 1 MiB: below it, the schema and counters alone could fill it
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY}
 
 

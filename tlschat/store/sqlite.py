@@ -13,6 +13,12 @@ INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
 # What a message costs in the database beyond its fields: the row's header and its two index
 # entries, roughly. Only an estimate of how many of the oldest to delete at once.
 ROW_OVERHEAD = 64
+# Of a size bound, the part kept for the write-ahead log: chat.db's pages in use are kept under
+# the rest, and the WAL is checkpointed and cut back before it outgrows this part.
+WAL_SHARE = 8  # one eighth
+# An appended message is counted as this many times its estimated size against the room left
+# under the bound: a long body takes whole overflow pages, and each insert rewrites index pages.
+APPEND_MARGIN = 3
 # The fields of a message row, in bytes, for that estimate.
 ROW_BYTES = (
     "length(room) + length(sender) + length(nick) + length(key_der) + length(body)"
@@ -84,6 +90,10 @@ class SQLiteStore:
         self._counters: dict[str, int] = {}
         # The rooms appended to since retention last ran; None: every room (on start).
         self._appended: set[str] | None = None
+        # With a size bound (from the last retention pass): the bytes that may still be
+        # appended before the oldest messages must go, so that the bound holds between passes.
+        self._size_bound = 0
+        self._room_left = 0
 
     def append_message(self, message: StoredMessage) -> None:
         with self._db:
@@ -106,6 +116,11 @@ class SQLiteStore:
         self._counters[message.sender] = message.counter
         if self._appended is not None:
             self._appended.add(message.room)
+        if self._size_bound:
+            size = len(message.body.encode()) + len(message.signature) + len(message.key_der)
+            self._room_left -= APPEND_MARGIN * (size + ROW_OVERHEAD)
+            if self._room_left < 0:
+                self._keep_within(self._size_bound)
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         rows = self._db.execute(
@@ -220,12 +235,38 @@ class SQLiteStore:
                 )
                 deleted += cursor.rowcount
         if retention.max_bytes > 0:
-            deleted += self._shrink_to(retention.max_bytes)
+            if retention.max_bytes != self._size_bound:
+                self._bound_wal(retention.max_bytes)
+            return deleted + self._keep_within(retention.max_bytes)
+        self._size_bound = 0
         if deleted or appended is None or appended:
-            # executescript steps it to the end (execute frees one page).
-            self._db.executescript("PRAGMA incremental_vacuum;")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            self._compact()
         return deleted
+
+    def _bound_wal(self, max_bytes: int) -> None:
+        """Checkpoint the WAL, and cut its file back, before it passes its share of the bound."""
+        page_size = self._pragma("page_size")
+        wal_bytes = max_bytes // WAL_SHARE
+        # A checkpoint starts at a quarter of the share: a transaction or two more fit after it.
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_bytes // page_size // 4)}")
+        self._db.execute(f"PRAGMA journal_size_limit = {wal_bytes}").fetchall()
+
+    def _keep_within(self, max_bytes: int) -> int:
+        """Delete the oldest messages until chat.db's pages and the WAL's share fit ``max_bytes``;
+        then how much may be appended before the next round. If what is not messages (counters,
+        nicks, bans, topics) alone passes the bound, it is let grow by an eighth of the bound
+        between rounds rather than a round run for every message."""
+        self._size_bound = max_bytes
+        pages_bound = max_bytes - max_bytes // WAL_SHARE
+        deleted = self._shrink_to(pages_bound)
+        self._compact()
+        self._room_left = max(pages_bound - self.used_bytes(), max_bytes // WAL_SHARE)
+        return deleted
+
+    def _compact(self) -> None:
+        # executescript steps it to the end (execute frees one page).
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def used_bytes(self) -> int:
         """The database's pages in use (the file's pages less the free ones), in bytes, as this
