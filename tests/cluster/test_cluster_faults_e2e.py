@@ -12,7 +12,7 @@ import pytest
 
 from ..chaos.proxy import FaultProxy, ProxyMode
 from ..e2e.harness import CLOCK, HOST, Client, Harness, Server
-from ..e2e.test_chat_features_e2e import notice, quit_cleanly, said
+from ..e2e.test_chat_features_e2e import barrier, notice, quit_cleanly, said
 from .harness import JOINED, RedisServer
 from .test_cluster_e2e import count_lines, room_messages
 
@@ -98,6 +98,7 @@ def test_a_line_in_flight_when_the_link_fails_gets_one_outcome(
     proxy.set_mode(ProxyMode.PAUSE)
     out = alice.mark()
     alice.send("in flight when the link failed 1c1c")
+    barrier(alice)  # far has read the line (and handed it to Redis) before this answer
     proxy.set_mode(ProxyMode.RESET)
     far.wait_for_line(UNREACHABLE)
     proxy.set_mode(ProxyMode.FORWARD)
