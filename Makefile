@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ unit: $(STAMP) redis-server
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# Issue 19's fault-injection scenarios at full size (docs/CHAOS.md): 3 servers on one Redis,
+# 6 senders, 3 receivers, 60 s of traffic, one fault at 20 s; about 10 minutes. Prints the table
+# and writes benchmarks/results/chaos-<time>.json; fails if a scenario loses, repeats, reorders
+# or leaves a line unanswered. `make test` runs them at a bounded size (tests/chaos/test_chaos.py).
+# ARGS="--scenario redis-kill --logs /tmp/chaos-logs", ARGS="--tree DIR" (another checkout).
+chaos: $(STAMP) redis-server
+	$(BIN)/python -m tests.chaos $(ARGS)
 
 # Coverage-guided fuzzing with atheris: every target for FUZZ_SECONDS each. New inputs go to
 # FUZZ_SCRATCH (the committed fuzz/corpus/ only seeds the run); crashing inputs land in
@@ -90,6 +98,14 @@ bench-quick: $(BENCH_STAMP)
 # redis-server (apt-get install -y redis-server); ARGS=--quick for one run at N = 100 only.
 bench-cluster: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --cluster $(ARGS)
+
+# The attacks of issue 13 (docs/BENCHMARKS.md, "Under attack"): each against the tree before that
+# issue (a git worktree of f146120, made in ATTACK_BEFORE_TREE when missing) and against this one,
+# side by side; about 4 minutes. Not part of `make test` or CI. ARGS="--only parked,flood".
+ATTACK_BEFORE_TREE ?= /tmp/tlschat-before
+
+bench-attack: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.attack --before-tree $(ATTACK_BEFORE_TREE) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(FUZZ_SCRATCH)
