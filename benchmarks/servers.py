@@ -253,7 +253,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _wait_for_log(server: Server, pattern: str) -> re.Match[str]:
+def wait_for_log(server: Server, pattern: str) -> re.Match[str]:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
@@ -350,7 +350,7 @@ def start_server(
             *extra,
         ]
         server = Server(kind, _spawn(command, directory, log_path), 0, directory, log_path)
-        match = _wait_for_log(server, r"\[LISTENING\] Server on [^\s:]+:(\d+)")
+        match = wait_for_log(server, r"\[LISTENING\] Server on [^\s:]+:(\d+)")
         server.port = int(match.group(1))
         found = re.search(r"Server fingerprint (\S+)", server.log_path.read_text())
         server.fingerprint = found.group(1) if found else ""
@@ -360,7 +360,7 @@ def start_server(
         if kind == "ssl":
             command += ["--cert", str(tls.cert_pem), "--key", str(tls.key_pem)]
         server = Server(kind, _spawn(command, directory, log_path), 0, directory, log_path)
-        match = _wait_for_log(server, r"LISTENING (\d+)")
+        match = wait_for_log(server, r"LISTENING (\d+)")
         server.port = int(match.group(1))
         return server
     if kind == "ngircd":
