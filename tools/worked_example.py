@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tlschat.chat.envelope import SignedMessage, signed_bytes
 from tlschat.chat.frames import encode_frame, say_frame
-from tlschat.chat.server import ChatServer, ChatSettings
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.model import ChatSettings
 from tlschat.protocol import (
     ClientConnection,
     ConnectionClosed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import ALICE, BOB, CAROL, hello, make_server

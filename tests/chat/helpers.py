@@ -8,7 +8,8 @@ from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, decode_frame, encode_frame, say_frame
 from tlschat.chat.seen import SeenLedger
-from tlschat.chat.server import DEFAULT_ROOM, ChatServer, ChatSettings
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.model import DEFAULT_ROOM, ChatSettings
 from tlschat.protocol.identity import IdentityKey, PeerIdentity
 from tlschat.store import SQLiteStore, Store
 

@@ -11,7 +11,7 @@ import pytest
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import decode_frame, encode_frame, parse_signed_message
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import NETWORK, NOW, NOW_MS, client_on, command, make_server, peer_of

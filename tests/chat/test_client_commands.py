@@ -12,7 +12,7 @@ import pytest
 from tlschat.chat.client import CLIENT_COMMANDS, FRAME_HANDLERS, ChatClient, Line
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import say_frame
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import (

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tlschat.chat.server import (
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.model import (
     DEGRADED_NOTICE,
     REPLAY_REJECTION,
-    ChatServer,
     ChatSettings,
     Event,
     Outgoing,
-    sent_frame,
 )
+from tlschat.chat.server.replies import sent_frame
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store.memory import MemoryStore
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.frames import decode_frame, encode_frame
 from tlschat.chat.lines import DELIVERED, PENDING, REFUSED
-from tlschat.chat.server import ChatServer
+from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import ALICE, NOW, Net, client_on, hello, make_server, say

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tlschat.chat.limits import TokenBucket
-from tlschat.chat.server import describe_duration, parse_duration
+from tlschat.chat.server.durations import describe_duration, parse_duration
 
 T0 = 1_700_000_000.0
 

@@ -10,7 +10,8 @@ import pytest
 
 from tlschat.chat.envelope import SignedMessage, signed_bytes
 from tlschat.chat.frames import say_frame
-from tlschat.chat.server import DEFAULT_ROOM, MAX_CLOCK_SKEW_MS, ChatServer
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.model import DEFAULT_ROOM, MAX_CLOCK_SKEW_MS
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import (

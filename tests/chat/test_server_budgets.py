@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tlschat.chat.server import MAX_REFUSED_FRAMES, ChatServer
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.sessions import MAX_REFUSED_FRAMES
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import ALICE, BOB, CAROL, DAVE, NOW, NOW_MS, command, hello, make_server, say

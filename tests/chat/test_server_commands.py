@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tlschat.chat.frames import MAX_FRAME, encode_frame
-from tlschat.chat.server import COMMANDS, MAX_ROOMS_PER_USER, ChatServer
+from tlschat.chat.server.commands import COMMANDS
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.model import MAX_ROOMS_PER_USER
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store import Ban
 

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tlschat.chat.server import FALLBACK_PREFIX, MAX_NICK, NO_FALLBACK, ChatServer
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.hello import FALLBACK_PREFIX, MAX_NICK, NO_FALLBACK
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import (

@@ -8,7 +8,8 @@ import pytest
 
 from tlschat.chat.client import ChatClient, Line
 from tlschat.chat.frames import b64, decode_frame, encode_frame
-from tlschat.chat.server import HOLD_LIMIT, ChatServer
+from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.messages import HOLD_LIMIT
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store import SQLiteStore, StoredMessage
 

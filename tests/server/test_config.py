@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tlschat.chat.server import ChatSettings
+from tlschat.chat.server.model import ChatSettings
 from tlschat.server.config import (
     DEFAULT_MAX_WRITE_BUFFER,
     ConfigError,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from ..chat.server import ChatServer, Event, Outgoing
+from ..chat.server.events import ChatServer
+from ..chat.server.model import Event, Outgoing
 
 Deliver = Callable[[list[Outgoing]], None]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..chat.server import ChatServer, Event, Outgoing
+from ..chat.server.events import ChatServer
+from ..chat.server.model import Event, Outgoing
 from .base import Deliver
 
 

@@ -28,13 +28,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..chat.server import (
-    DEGRADED_REJECTION,
-    REPLAY_REJECTION,
-    ChatServer,
-    Event,
-    Outgoing,
-)
+from ..chat.server.events import ChatServer
+from ..chat.server.model import DEGRADED_REJECTION, REPLAY_REJECTION, Event, Outgoing
 from ..store.base import Ban, StoredMessage
 from ..store.memory import MemoryStore
 from .base import Deliver

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..chat.client import CLIENT_COMMANDS, Line
 from ..chat.frames import neutralize
 from ..chat.lines import DELIVERED, PENDING, REFUSED
-from ..chat.server import COMMANDS as SERVER_COMMANDS
+from ..chat.server.commands import COMMANDS as SERVER_COMMANDS
 
 SERVER_BUFFER = "tlschat"
 PASTE_CONFIRM_LINES = 3

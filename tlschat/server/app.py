@@ -15,7 +15,9 @@ from typing import Any
 
 from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
-from ..chat.server import ChatServer, Outgoing, bye_frame, notice_frame
+from ..chat.server.events import ChatServer
+from ..chat.server.model import Outgoing
+from ..chat.server.replies import bye_frame, notice_frame
 from ..protocol import (
     ConnectionConfig,
     DataReceived,

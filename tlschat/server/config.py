@@ -11,7 +11,7 @@ from typing import Any
 
 from ..chat.envelope import MAX_BODY_BYTES
 from ..chat.presence import DEFAULT_PRESENCE_BURST, DEFAULT_PRESENCE_RATE
-from ..chat.server import FINGERPRINT_PATTERN, ChatSettings
+from ..chat.server.model import FINGERPRINT_PATTERN, ChatSettings
 from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
 from ..store.base import Retention
 

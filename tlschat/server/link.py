@@ -7,7 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from ..chat.server import Outgoing, bye_frame
+from ..chat.server.model import Outgoing
+from ..chat.server.replies import bye_frame
 from ..protocol import ConnectionClosed, Event, ProtocolError, ServerConnection
 from ..protocol.alerts import AlertDescription
 from .config import ServerSettings

@@ -1,0 +1,188 @@
+"""The server's state and the lookups every part of it uses: who is where, what a room is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...store.base import Store, StoredMessage
+from ..frames import (
+    FrameError,
+    b64,
+)
+from ..limits import TokenBucket
+from ..presence import PresenceLimiter
+from .model import (
+    FINGERPRINT_PATTERN,
+    ChatSettings,
+    Member,
+    Outgoing,
+    Publish,
+    RemoteSession,
+    Session,
+)
+from .replies import bye_frame, fit_list
+
+
+class ServerBase:
+    """Everyone connected to this server process, and the rooms they share (with the sessions of
+    the other servers of a cluster)."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        store: Store,
+        node: str,
+        publish: Publish,
+        *,
+        network: str,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        # The fingerprint of the server's key, shared by every server of a cluster: the network
+        # every chat line must be signed for.
+        self.network = network
+        self.node = node
+        self.publish = publish
+        self.sessions: dict[int, Session] = {}
+        self.remote: dict[tuple[str, int], RemoteSession] = {}
+        self.topics: dict[str, str] = store.topics()
+        self.runtime_operators: set[str] = set()
+        self.mutes: dict[str, float | None] = {}
+        self.buckets: dict[str, TokenBucket] = {}
+        self.work_buckets: dict[str, TokenBucket] = {}
+        # (sender, counter) -> (target, signature) of the messages committed lately, oldest
+        # first: the same message sent again after a lost connection is acknowledged, not
+        # refused as a replay.
+        self.recently_committed: dict[tuple[str, int], tuple[str, str]] = {}
+        # (sender, counter) of the messages published and not yet applied or refused: a copy
+        # sent again meanwhile (a client tired of waiting) waits for the first one's outcome.
+        self.awaiting: set[tuple[str, int]] = set()
+        # (sender, counter) -> (signature, refusal) of the messages refused lately for good (not
+        # by flood control): a copy sent again gets the same answer, whatever changed since.
+        self.recently_refused: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+        # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
+        self.degraded = False
+        self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
+        # The latest time passed in: events applied from a cluster's log carry none.
+        self.now = 0.0
+        self.swept_at = 0.0
+
+    def is_operator(self, fingerprint: str) -> bool:
+        return fingerprint in self.settings.operators or fingerprint in self.runtime_operators
+
+    def _members(self, room: str) -> list[Session]:
+        """This server's sessions in ``room``: the ones it delivers to."""
+        return [s for s in self.sessions.values() if room in s.rooms]
+
+    def _everyone(self) -> list[Member]:
+        """Every session of the cluster that said hello: this server's, then the others'."""
+        local: list[Member] = [s for s in self.sessions.values() if s.said_hello]
+        return local + list(self.remote.values())
+
+    def _cluster_members(self, room: str) -> list[Member]:
+        return [m for m in self._everyone() if room in m.rooms]
+
+    def _to_room(
+        self, room: str, frame: dict[str, Any], exclude: int | None = None
+    ) -> list[Outgoing]:
+        return [(s.session_id, frame) for s in self._members(room) if s.session_id != exclude]
+
+    def _announce(self, room: str, fingerprint: str, frame: dict[str, Any]) -> list[Outgoing]:
+        """A join or leave of ``fingerprint``'s key, told to the room's other members now or
+        once the room's presence budget allows (``tick``)."""
+        if not self.presence.announce(room, fingerprint, frame, self.now):
+            return []
+        return self._to_bystanders(room, fingerprint, frame)
+
+    def _to_bystanders(self, room: str, fingerprint: str, frame: dict[str, Any]) -> list[Outgoing]:
+        return [(s.session_id, frame) for s in self._members(room) if s.fingerprint != fingerprint]
+
+    def _sessions_of(self, fingerprint: str) -> list[Session]:
+        return [s for s in self.sessions.values() if s.said_hello and s.fingerprint == fingerprint]
+
+    def _online_of(self, fingerprint: str) -> list[Member]:
+        """The sessions of ``fingerprint`` anywhere in the cluster."""
+        return [m for m in self._everyone() if m.fingerprint == fingerprint]
+
+    def _online_by_nick(self, nick: str) -> list[Member]:
+        folded = nick.casefold()
+        return [m for m in self._everyone() if m.nick.casefold() == folded]
+
+    def _resolve(self, who: str) -> str | None:
+        """A nick (online or registered) or a fingerprint -> fingerprint."""
+        if FINGERPRINT_PATTERN.fullmatch(who):
+            return who
+        online = self._online_by_nick(who)
+        if online:
+            return online[0].fingerprint
+        return self.store.nick_owner(who)
+
+    def _bye(self, session_id: int, reason: str) -> list[Outgoing]:
+        if session_id in self.sessions:
+            self.sessions[session_id].dismissed = True
+        return [(session_id, bye_frame(reason))]
+
+    def _joined(self, session_id: int, room: str) -> list[Outgoing]:
+        """What a session is told when its join took effect: the room, then its history."""
+        out: list[Outgoing] = [(session_id, {"type": "joined", **self._room_state(room)})]
+        return out + self._history(session_id, room)
+
+    def _history(self, session_id: int, room: str) -> list[Outgoing]:
+        if self.settings.history_limit <= 0:
+            return []
+        history = self.store.recent_messages(room, self.settings.history_limit)
+        if not history:
+            return []
+        frame: dict[str, Any] = {"type": "history", "room": room}
+        fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
+        return [(session_id, frame)]
+
+    def _key_in_room(self, fingerprint: str, room: str, exclude: tuple[str, int]) -> bool:
+        """Whether a session of ``fingerprint`` other than ``exclude`` (node, session id) is in
+        ``room``: presence is per key, so a second device joining or leaving is not news."""
+        return any(
+            member.fingerprint == fingerprint and self._address(member) != exclude
+            for member in self._cluster_members(room)
+        )
+
+    def _address(self, member: Member) -> tuple[str, int]:
+        node = member.node if isinstance(member, RemoteSession) else self.node
+        return node, member.session_id
+
+    def _room_state(self, room: str) -> dict[str, Any]:
+        """A room's topic and members, one entry per key, cut to fit one frame."""
+        members = {m.fingerprint: m.describe() for m in self._cluster_members(room)}
+        state: dict[str, Any] = {"room": room, "topic": self.topics.get(room, "")}
+        fit_list(state, "members", list(members.values()))
+        return state
+
+    def _stored_frame(self, message: StoredMessage) -> dict[str, Any]:
+        """A stored line as relayed: the store keeps only lines this network accepted."""
+        return {
+            "type": "message",
+            "from": message.nick,
+            "key": b64(message.key_der),
+            "network": self.network,
+            "target": message.room,
+            "sender": message.sender,
+            "counter": message.counter,
+            "ts": message.timestamp_ms,
+            "body": message.body,
+            "sig": b64(message.signature),
+        }
+
+    def _refuse_if_muted(self, session: Session, now: float) -> None:
+        """A muted key is silent to others: no topic, nick or away text from it either."""
+        if self._muted_until(session.fingerprint, now) is not None:
+            raise FrameError("you are muted")
+
+    def _muted_until(self, fingerprint: str, now: float) -> float | None:
+        if fingerprint not in self.mutes:
+            return None
+        until = self.mutes[fingerprint]
+        if until is None:
+            return float("inf")
+        if until <= now:
+            del self.mutes[fingerprint]
+            return None
+        return until

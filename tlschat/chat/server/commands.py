@@ -1,0 +1,334 @@
+"""The server's commands: one table (COMMANDS) of small handlers, moderation included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..frames import (
+    FrameError,
+    has_unsafe_text,
+    valid_nick,
+    valid_room,
+)
+from .durations import describe_duration, parse_duration
+from .messages import ServerMessages
+from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Event, Outgoing, Session
+from .replies import fit_list, info_frame, notice_frame
+
+
+class ServerCommands(ServerMessages):
+    """A session's 'command' frames."""
+
+    def run_command(self, session: Session, name: str, args: str, now: float) -> list[Outgoing]:
+        command = COMMANDS.get(name)
+        if command is None:
+            raise FrameError(f"unknown command /{name}; try /help")
+        if command.operator_only and not self.is_operator(session.fingerprint):
+            raise FrameError(f"/{name} is for operators")
+        return command.handler(self, session, args, now)
+
+    def _cmd_help(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        operator = self.is_operator(session.fingerprint)
+        lines = [
+            f"{c.usage:<28} {c.summary}"
+            for c in COMMANDS.values()
+            if operator or not c.operator_only
+        ]
+        return [(session.session_id, info_frame("Server commands", lines))]
+
+    def _cmd_nick(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        wanted = args
+        if not valid_nick(wanted):
+            raise FrameError(
+                f"{wanted!r} is not a valid nick (1-24 of letters, digits, _-[]{{}}|^`)"
+            )
+        if self._nick_in_use_by_other(wanted, session.fingerprint):
+            raise FrameError(f"{wanted!r} belongs to another key")
+        self._refuse_if_muted(session, now)
+        return self.publish(
+            {
+                "type": "nick",
+                "node": self.node,
+                "sid": session.session_id,
+                "fingerprint": session.fingerprint,
+                "old": session.nick,
+                "new": wanted,
+            }
+        )
+
+    def _cmd_join(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        room = args if args.startswith("#") else f"#{args}"
+        if not valid_room(room):
+            raise FrameError(
+                f"{args!r} is not a valid room name (#, then 1-32 letters, digits, _-)"
+            )
+        return self._join(session, room)
+
+    def _cmd_part(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        room = args.split(" ", 1)[0] if args else ""
+        if not room:
+            raise FrameError("usage: /part #room")
+        if room in session.joining:
+            session.joining.remove(room)
+        elif room in session.rooms:
+            session.rooms.remove(room)
+        else:
+            raise FrameError(f"you are not in {room}")
+        event = {"type": "part", "node": self.node, "sid": session.session_id, "room": room}
+        return self.publish({**event, **session.describe(), "reason": "part"})
+
+    def _cmd_rooms(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        keys_in: dict[str, set[str]] = {}
+        for other in self._everyone():
+            for room in other.rooms:
+                keys_in.setdefault(room, set()).add(other.fingerprint)
+        counts = {room: len(keys) for room, keys in keys_in.items()}
+        lines = [
+            f"{room} ({count} {'member' if count == 1 else 'members'})"
+            + (f": {self.topics[room]}" if self.topics.get(room) else "")
+            for room, count in sorted(counts.items())
+        ]
+        return [(session.session_id, info_frame("Rooms", lines))]
+
+    def _cmd_names(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        room = args or (session.rooms[0] if session.rooms else DEFAULT_ROOM)
+        members = self._cluster_members(room)
+        if not members:
+            raise FrameError(f"nobody is in {room}")
+        lines = [
+            f"{'@' if self.is_operator(m.fingerprint) else ''}{m.nick} {m.fingerprint}"
+            + (f" (away: {m.away})" if m.away else "")
+            for m in sorted(members, key=lambda m: m.nick.casefold())
+        ]
+        return [(session.session_id, info_frame(f"Members of {room}", lines))]
+
+    def _cmd_whois(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        if not args:
+            raise FrameError("usage: /whois NICK")
+        fingerprint = self._resolve(args)
+        online = self._online_of(fingerprint) if fingerprint is not None else []
+        if fingerprint is None or (not online and self.store.nick_of(fingerprint) is None):
+            return [(session.session_id, {"type": "whois", "query": args, "found": False})]
+        reply: dict[str, Any] = {
+            "type": "whois",
+            "query": args,
+            "found": True,
+            "fingerprint": fingerprint,
+        }
+        if online:
+            first = min(online, key=lambda s: s.connected_at)
+            reply |= {
+                "nick": first.nick,
+                "online": True,
+                "connected_since": first.connected_at,
+                "idle": now - max(s.last_active for s in online),
+                "away": first.away,
+                "operator": self.is_operator(fingerprint),
+            }
+            fit_list(reply, "rooms", sorted({room for s in online for room in s.rooms}))
+        else:
+            reply |= {"nick": self.store.nick_of(fingerprint) or args, "online": False}
+        return [(session.session_id, reply)]
+
+    def _cmd_topic(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        room, _, topic = args.partition(" ")
+        if not room.startswith("#"):
+            raise FrameError("usage: /topic #room [new topic]")
+        if not topic:
+            current = self.topics.get(room, "")
+            text = f"Topic of {room}: {current}" if current else f"{room} has no topic"
+            return [(session.session_id, notice_frame(text))]
+        if room not in session.rooms and room not in session.joining:
+            raise FrameError(f"you are not in {room}")
+        if len(topic.encode()) > MAX_TOPIC_BYTES or has_unsafe_text(topic):
+            raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
+        self._refuse_if_muted(session, now)
+        return self.publish({"type": "topic", "room": room, "topic": topic, "by": session.nick})
+
+    def _cmd_away(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        text = args or "away"
+        if len(text.encode()) > MAX_AWAY_BYTES or has_unsafe_text(text):
+            raise FrameError(f"an away message is at most {MAX_AWAY_BYTES} bytes of plain text")
+        if args:
+            # Its text reaches everyone sharing a room with the key; a bare /away (the fixed
+            # text "away") and /back carry nothing the user wrote.
+            self._refuse_if_muted(session, now)
+        return self._set_away(session, text)
+
+    def _cmd_back(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        return self._set_away(session, "")
+
+    def _set_away(self, session: Session, text: str) -> list[Outgoing]:
+        origin = {"node": self.node, "sid": session.session_id}
+        return self.publish({"type": "away", **origin, **session.describe(), "away": text})
+
+    def _target_of(self, args: str) -> tuple[str, str, str]:
+        """'NICK|FINGERPRINT [rest]' -> (fingerprint, shown name, rest)."""
+        who, _, rest = args.partition(" ")
+        if not who:
+            raise FrameError("name a nick or a fingerprint")
+        fingerprint = self._resolve(who)
+        if fingerprint is None:
+            raise FrameError(f"no such nick: {who}")
+        return fingerprint, who, rest.strip()
+
+    def _cmd_op(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, _ = self._target_of(args)
+        text = f"{session.nick} made you an operator"
+        event = {"type": "op", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"{who} is now an operator")
+
+    def _refuse_configured_operator(self, fingerprint: str, who: str) -> None:
+        """The server's configured operators cannot be deop'ed, kicked or muted (by anyone)."""
+        if fingerprint in self.settings.operators:
+            raise FrameError(f"{who} is an operator in the server's configuration")
+
+    def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, _ = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
+        event = {"type": "deop", "fingerprint": fingerprint}
+        return self._moderate(session, event, f"{who} is no longer an operator")
+
+    def _cmd_kick(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, reason = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
+        if not self._online_of(fingerprint):
+            raise FrameError(f"{who} is not online")
+        reason = reason or "no reason given"
+        text = f"kicked by {session.nick}: {reason}"
+        event = {"type": "kick", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"kicked {who}: {reason}")
+
+    def _moderate(self, session: Session, event: Event, done: str) -> list[Outgoing]:
+        """Publish an operator's ``event``; the operator hears ``done`` once it took effect, so
+        that the other servers apply it before the operator can act on it."""
+        origin = {"node": self.node, "sid": session.session_id, "confirm": done}
+        return self.publish({**event, **origin})
+
+    def _split_duration(self, rest: str) -> tuple[float | None, str]:
+        first, _, remainder = rest.partition(" ")
+        duration = parse_duration(first)
+        if duration is None:
+            return None, rest
+        return duration, remainder.strip()
+
+    def _cmd_ban(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, rest = self._target_of(args)
+        if self.is_operator(fingerprint):
+            raise FrameError(f"{who} is an operator; /deop first")
+        duration, reason = self._split_duration(rest)
+        reason = reason or "no reason given"
+        until = None if duration is None else now + duration
+        how_long = "for good" if duration is None else f"for {describe_duration(duration)}"
+        event = {
+            "type": "ban",
+            "fingerprint": fingerprint,
+            "until": until,
+            "reason": reason,
+            "by": session.fingerprint,
+            "text": f"banned {how_long} by {session.nick}: {reason}",
+        }
+        return self._moderate(session, event, f"banned {who} ({fingerprint}) {how_long}")
+
+    def _cmd_unban(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, _ = self._target_of(args)
+        if self.store.active_ban(fingerprint, now) is None:
+            raise FrameError(f"{who} is not banned")
+        event = {"type": "unban", "fingerprint": fingerprint}
+        return self._moderate(session, event, f"unbanned {who} ({fingerprint})")
+
+    def _cmd_mute(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, rest = self._target_of(args)
+        self._refuse_configured_operator(fingerprint, who)
+        duration, _ = self._split_duration(rest)
+        how_long = "" if duration is None else f" for {describe_duration(duration)}"
+        event = {
+            "type": "mute",
+            "fingerprint": fingerprint,
+            "until": None if duration is None else now + duration,
+            "text": f"you were muted{how_long} by {session.nick}",
+        }
+        return self._moderate(session, event, f"muted {who}{how_long}")
+
+    def _cmd_unmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        fingerprint, who, _ = self._target_of(args)
+        if self._muted_until(fingerprint, now) is None:
+            raise FrameError(f"{who} is not muted")
+        text = f"you were unmuted by {session.nick}"
+        event = {"type": "unmute", "fingerprint": fingerprint, "text": text}
+        return self._moderate(session, event, f"unmuted {who}")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    summary: str
+    handler: Callable[[ServerCommands, Session, str, float], list[Outgoing]]
+    operator_only: bool = False
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("help", "/help", "list the server's commands", ServerCommands._cmd_help),
+        Command(
+            "nick",
+            "/nick NAME",
+            "change your nick (the first key to take one owns it)",
+            ServerCommands._cmd_nick,
+        ),
+        Command("join", "/join #room", "join a room (created if new)", ServerCommands._cmd_join),
+        Command("part", "/part #room", "leave a room", ServerCommands._cmd_part),
+        Command(
+            "rooms", "/rooms", "list rooms with member counts and topics", ServerCommands._cmd_rooms
+        ),
+        Command("names", "/names [#room]", "list a room's members", ServerCommands._cmd_names),
+        Command(
+            "whois",
+            "/whois NICK",
+            "fingerprint, online since, idle time, away, rooms",
+            ServerCommands._cmd_whois,
+        ),
+        Command(
+            "topic", "/topic #room [TEXT]", "show or set a room's topic", ServerCommands._cmd_topic
+        ),
+        Command("away", "/away [MESSAGE]", "mark yourself away", ServerCommands._cmd_away),
+        Command("back", "/back", "clear your away mark", ServerCommands._cmd_back),
+        Command(
+            "op",
+            "/op NICK|FP",
+            "make someone an operator until restart",
+            ServerCommands._cmd_op,
+            True,
+        ),
+        Command(
+            "deop", "/deop NICK|FP", "take operator status back", ServerCommands._cmd_deop, True
+        ),
+        Command("kick", "/kick NICK [REASON]", "disconnect a user", ServerCommands._cmd_kick, True),
+        Command(
+            "ban",
+            "/ban NICK|FP [30m|2h|7d] [REASON]",
+            "ban a key, for good or for a while",
+            ServerCommands._cmd_ban,
+            True,
+        ),
+        Command("unban", "/unban NICK|FP", "lift a ban", ServerCommands._cmd_unban, True),
+        Command(
+            "mute",
+            "/mute NICK|FP [DURATION]",
+            "stop a key from talking in rooms",
+            ServerCommands._cmd_mute,
+            True,
+        ),
+        Command(
+            "unmute",
+            "/unmute NICK|FP",
+            "let a muted key talk again",
+            ServerCommands._cmd_unmute,
+            True,
+        ),
+    )
+}
