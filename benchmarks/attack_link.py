@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from tlschat.chat.client import ChatClient
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import MAX_FRAME, decode_frame, encode_frame, say_frame
 from tlschat.chat.seen import SeenLedger

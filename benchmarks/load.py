@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tlschat.chat.client import ChatClient
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.frames import MAX_FRAME, encode_frame
 from tlschat.chat.seen import SeenLedger
 from tlschat.protocol import (

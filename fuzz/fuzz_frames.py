@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from fuzz.common import CLIENT_IDENTITY, fuzz_main
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.frames import FrameError, decode_frame, has_unsafe_text, parse_signed_message
+from tlschat.chat.lines import Line
 from tlschat.chat.seen import SeenLedger
 
 ROOM = "#general"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, decode_frame, encode_frame, say_frame
+from tlschat.chat.lines import Line
 from tlschat.chat.seen import SeenLedger
 from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.model import DEFAULT_ROOM, ChatSettings

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import decode_frame, encode_frame, parse_signed_message
+from tlschat.chat.lines import Line
 from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 

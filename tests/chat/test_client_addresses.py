@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
+from tlschat.chat.lines import Line
 from tlschat.client import app as client_app
 from tlschat.client.addresses import (
     AddressError,

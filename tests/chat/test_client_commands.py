@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from tlschat.chat.client import CLIENT_COMMANDS, FRAME_HANDLERS, ChatClient, Line
+from tlschat.chat.client.commands import CLIENT_COMMANDS
+from tlschat.chat.client.receiving import FRAME_HANDLERS, ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import say_frame
+from tlschat.chat.lines import Line
 from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 

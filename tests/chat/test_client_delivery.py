@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from tlschat.chat import verify as verify_module
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.delivery import ACK_TIMEOUT, MAX_IN_FLIGHT, MAX_WAITING
 from tlschat.chat.envelope import MAX_BODY_BYTES, SignedMessage
 from tlschat.chat.frames import encode_frame, say_frame
+from tlschat.chat.lines import Line
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import NETWORK, NOW, NOW_MS, client_on

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.frames import decode_frame, encode_frame
-from tlschat.chat.lines import DELIVERED, PENDING, REFUSED
+from tlschat.chat.lines import DELIVERED, PENDING, REFUSED, Line
 from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 

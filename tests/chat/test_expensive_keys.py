@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tlschat.chat.client import ChatClient
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage, signed_bytes
 from tlschat.chat.frames import MAX_FRAME, b64, say_frame
 from tlschat.chat.verify import BAD_KEY

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.frames import b64, decode_frame, encode_frame
+from tlschat.chat.lines import Line
 from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.messages import HOLD_LIMIT
 from tlschat.protocol.identity import IdentityKey

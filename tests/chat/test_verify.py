@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, say_frame
+from tlschat.chat.lines import Line
 from tlschat.chat.seen import MAX_SKEW_MS, SeenEntry, SeenLedger
 from tlschat.chat.verify import (
     ANOTHER_NETWORK,

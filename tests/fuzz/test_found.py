@@ -7,8 +7,9 @@ import json
 import pytest
 
 from fuzz.common import SERVER_CERTIFICATE
-from tlschat.chat.client import ChatClient, Line
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.frames import decode_frame, neutralize
+from tlschat.chat.lines import Line
 from tlschat.protocol import AlertDescription, ProtocolError
 from tlschat.protocol.identity import IdentityKey, PeerIdentity, fingerprints_equal
 

@@ -15,7 +15,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import RichLog, Static
 
-from tlschat.chat.client import ChatClient
+from tlschat.chat.client.receiving import ChatClient
 from tlschat.client.app import ClientSettings
 from tlschat.client.tui import ChatApp, ConfirmScreen
 from tlschat.protocol.identity import IdentityKey

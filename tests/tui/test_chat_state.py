@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tlschat.chat.client import ChatClient, Member
+from tlschat.chat.client.base import Member
+from tlschat.chat.client.receiving import ChatClient
 
 from .scene import ALICE, BOB, CAROL, member
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from rich.text import Text
 
-from tlschat.chat.client import Line
+from tlschat.chat.lines import Line
 from tlschat.client.view import (
     DELIVERED_STYLE,
     NICK_COLOURS,

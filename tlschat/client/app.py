@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..chat.client import ChatClient, Line
+from ..chat.client.receiving import ChatClient
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
-from ..chat.lines import PENDING
+from ..chat.lines import PENDING, Line
 from ..protocol import (
     ClientConnection,
     ConnectionClosed,

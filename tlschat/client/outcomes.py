@@ -8,7 +8,8 @@ import contextlib
 import time
 from typing import Protocol
 
-from ..chat.client import ChatClient, Line
+from ..chat.client.receiving import ChatClient
+from ..chat.lines import Line
 
 EXIT_OK = 0
 EXIT_NOT_DELIVERED = 4

@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..chat.client import ChatClient
+from ..chat.client.receiving import ChatClient
 from ..chat.seen import SeenEntry, SeenLedger
 from ..protocol.identity import write_private_file
 

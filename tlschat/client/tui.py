@@ -26,7 +26,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Collapsible, Input, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
-from ..chat.client import ChatClient, Line
+from ..chat.client.receiving import ChatClient
+from ..chat.lines import Line
 from ..protocol import IdentityKey
 from .app import CLOSE_GRACE, EXIT_OK, ChatClientSession, ClientSettings, _sessions
 from .user_input import InputHandler, UserInput

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..chat.client import CLIENT_COMMANDS, Line
+from ..chat.client.commands import CLIENT_COMMANDS
 from ..chat.frames import neutralize
-from ..chat.lines import DELIVERED, PENDING, REFUSED
+from ..chat.lines import DELIVERED, PENDING, REFUSED, Line
 from ..chat.server.commands import COMMANDS as SERVER_COMMANDS
 
 SERVER_BUFFER = "tlschat"

@@ -1,309 +1,38 @@
-"""The client's chat logic: commands, signed messages, and checking what arrives. Pure.
-
-The glue feeds it typed lines (:meth:`ChatClient.user_input`) and received frames
-(:meth:`ChatClient.handle`), shows the :class:`Line` objects they return, sends whatever
-:meth:`ChatClient.take_outbox` hands back, and calls :meth:`ChatClient.tick` at
-:attr:`ChatClient.wake_at` (the pace of the queued lines).
-"""
+"""What the server sends, checked and turned into lines to show; :class:`ChatClient`, the whole
+of the client's chat logic."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from ..protocol.identity import IdentityKey, fingerprints_equal
-from .client_commands import ACTION_PREFIX, CLIENT_COMMANDS, error, notice
-from .delivery import DeliveryQueue, Outgoing
-from .envelope import MAX_BODY_BYTES, MAX_COUNTER, SignedMessage
-from .frames import (
-    MAX_FRAME,
+from ...protocol.identity import fingerprints_equal
+from ..envelope import MAX_COUNTER
+from ..frames import (
     MAX_KEY_B64,
     FrameError,
-    encode_frame,
     field_b64,
     field_int,
     field_str,
     parse_signed_message,
-    say_frame,
 )
-from .lines import DELIVERED, PENDING, REFUSED, Line, describe_age
-from .seen import SeenLedger
-from .verify import Verifier
+from ..lines import Line, describe_age
+from .base import REPLAYED_COUNTER, Member
+from .commands import ACTION_PREFIX, error, notice
+from .sending import ClientSending
 
-__all__ = ["CLIENT_COMMANDS", "ChatClient", "Line", "Member"]
-
-DEFAULT_ROOM = "#general"
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
-# How the server refuses a message whose counter it has seen: for a re-sent one, the proof that
-# the first sending was delivered before the connection was lost.
-REPLAYED_COUNTER = "replayed or out-of-order counter"
+
+
 MAX_RETRY_AFTER = 3600.0
 
 
-@dataclass(frozen=True)
-class Member:
-    """Someone in a room, as the server last described them."""
-
-    nick: str
-    fingerprint: str
-    away: str = ""
-
-
-class ChatClient:
-    """One user's view: who they are, where they talk, whom they ignore, what verified."""
-
-    def __init__(self, identity: IdentityKey, nick: str = "") -> None:
-        self.identity = identity
-        self.wanted_nick = nick
-        self.nick = ""
-        self.rooms: list[str] = []
-        self.room = DEFAULT_ROOM
-        self.quit_requested = False
-        self.dismissed = ""
-        self.outbox: list[dict[str, Any]] = []
-        self._counter = 0
-        # The first key seen for each nick this session; another key later is flagged loudly.
-        self._nick_keys: dict[str, str] = {}
-        self.directory: dict[str, str] = {}
-        self.ignored: set[str] = set()
-        self.last_private: tuple[str, str] | None = None
-        self._rejoin: list[str] = []
-        # Who is in each room we are in, by casefolded nick (for a member list).
-        self.members: dict[str, dict[str, Member]] = {}
-        # The round trip of the last ping/pong, in seconds (None before the first pong).
-        self.latency: float | None = None
-        self._ping_sent: float | None = None
-        # The server said its cluster store is unreachable: messages are not being delivered.
-        self.degraded = False
-        self.verifier = Verifier(identity.fingerprint)
-        self.queue = DeliveryQueue()
-        # The lines refused or given up this session: what the user is told at the end.
-        self.undelivered: list[Line] = []
-        # Nothing queued goes out before the server's welcome and the rejoin of every room:
-        # a message sent first could be refused for a room not yet rejoined.
-        self._welcomed = False
-        self._awaiting_rejoin: set[str] = set()
-        # The nick whose key a 'whois' is asking for, so that a /msg can be signed for it.
-        self._resolving = ""
-        # When the glue should call tick(): the queue's pace allows the next message then.
-        self.wake_at: float | None = None
-
-    # ----- the glue's interface -----
-
-    @property
-    def network(self) -> str:
-        return self.verifier.network
-
-    def use_network(self, network: str, ledger: SeenLedger) -> None:
-        """Connected to the server whose key is ``network``; ``ledger`` is what was shown on it
-        before (the glue keeps it per network in the client's home)."""
-        self.verifier.use_network(network, ledger)
-
-    def hello_frame(self) -> dict[str, Any]:
-        return {"type": "hello", "nick": self.wanted_nick}
-
-    def prepare_reconnect(self) -> None:
-        """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.
-
-        Messages still in flight are sent again, unchanged, once the new session has rejoined,
-        and the queued lines after them. Idempotent, since several attempts may fail before one
-        gets through.
-        """
-        if self.rooms:
-            current = self.room
-            self._rejoin = [room for room in self.rooms if room not in (DEFAULT_ROOM, current)]
-            if current and (self._rejoin or current != DEFAULT_ROOM):
-                self._rejoin.append(current)
-        self.wanted_nick = self.nick or self.wanted_nick
-        self.rooms, self.room = [], DEFAULT_ROOM
-        self.members.clear()
-        self._ping_sent = None
-        self.outbox.clear()
-        self.degraded = False
-        self._welcomed = False
-        self._resolving = ""
-        self._awaiting_rejoin.clear()
-        self.queue.connection_lost()
-        self.wake_at = None
-
-    @property
-    def outstanding(self) -> int:
-        """Lines sent or queued that have no outcome yet."""
-        return self.queue.outstanding
-
-    @property
-    def unacknowledged(self) -> list[dict[str, Any]]:
-        """The 'say' frames signed and not yet acknowledged, oldest first."""
-        items = sorted(
-            (item for item in [*self.queue.waiting, *self.queue.in_flight.values()]),
-            key=lambda item: item.ref,
-        )
-        return [item.frame for item in items if item.frame is not None and item.command is None]
-
-    def ping(self, now: float) -> None:
-        """Queue a ping; the pong that answers it sets :attr:`latency`."""
-        self._ping_sent = now
-        self.outbox.append({"type": "ping"})
-
-    def take_outbox(self) -> list[dict[str, Any]]:
-        frames, self.outbox = self.outbox, []
-        return frames
-
-    def user_input(self, text: str, now: float) -> list[Line]:
-        """One line the user typed: a command, or a message to the current room."""
-        text = text.rstrip("\r\n")
-        if not text.strip():
-            return []
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
-            return error("not sent: the line is not valid UTF-8", now)
-        if text.startswith("/") and not text.startswith("//"):
-            name, _, args = text[1:].partition(" ")
-            command = CLIENT_COMMANDS.get(name.lower())
-            if command is not None:
-                return command.handler(self, args.strip(), now)
-            frame = {"type": "command", "name": name.lower(), "args": args.strip()}
-            return self.send_command(frame, text, now)
-        return self.say(text[1:] if text.startswith("//") else text, now)
-
-    def tick(self, now: float) -> list[Line]:
-        """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
-        lines: list[Line] = []
-        self.wake_at = None
-        for late in self.queue.overdue(now):
-            assert late.frame is not None
-            self.outbox.append(late.frame)
-        while self._welcomed and not self._awaiting_rejoin:
-            item = self.queue.head()
-            if item is None:
-                break
-            if item.command is not None:
-                wait = self.queue.may_send_command(str(item.command.get("name", "")), now)
-                if wait > 0:
-                    self.wake_at = now + max(wait, 0.001)
-                    break
-                self.outbox.append(item.command)
-                self.queue.sent(item, now)
-                continue
-            if not item.target:
-                if not self._resolve(item):
-                    break
-                continue
-            wait = self.queue.may_send_message(now)
-            if wait > 0:
-                # At least a millisecond on: a float wait can round to ``now`` itself.
-                self.wake_at = None if wait == float("inf") else now + max(wait, 0.001)
-                break
-            lines += self._sign_and_send(item, now)
-        resend_at = self.queue.next_overdue()
-        if resend_at is not None and (self.wake_at is None or resend_at < self.wake_at):
-            self.wake_at = resend_at
-        return lines
-
-    def give_up(self, reason: str, now: float) -> list[Line]:
-        """Every line still without an outcome is refused with ``reason`` (the client is ending)."""
-        return [self._refuse(item, reason, now) for item in self.queue.drop_all()]
-
-    def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
-        """A signed 'say' frame; the counter never repeats, even across restarts of the client."""
-        self._counter = max(self._counter + 1, int(now * 1_000_000))
-        message = SignedMessage.create(
-            self.identity, self.network, target or self.room, self._counter, int(now * 1000), body
-        )
-        self.verifier.remember_own(message, now)
-        return say_frame(message)
-
-    def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
-        """A server command waits its turn behind the lines typed before it."""
-        item = Outgoing(self.queue.next_ref(), text, command=frame)
-        size = len(encode_frame(frame))
-        if size > MAX_FRAME:
-            return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
-        if not self.queue.add(item):
-            return [self._refuse(item, "too many lines waiting to be sent", now)]
-        return self.tick(now)
-
-    def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
-        """Queue a message, shown at once as pending: to the current room, to ``target``, or
-        privately to the nick ``recipient`` (whose key is looked up first if ``target`` is
-        empty)."""
-        target = target or ("" if recipient else self.room)
-        if not target and not recipient:  # everyone starts in #general; this is after parting
-            return error("you are in no room; /join one to talk", now)
-        shown_in = "@" + recipient if recipient else target
-        kind, text = "private" if recipient else "message", body
-        if body.startswith(ACTION_PREFIX) and not recipient:
-            kind, text = "action", body[len(ACTION_PREFIX) :]
-        ref = self.queue.next_ref()
-        line = Line(
-            kind,
-            now,
-            text,
-            self.nick,
-            self.identity.fingerprint,
-            shown_in,
-            ref=ref,
-            delivery=PENDING,
-        )
-        item = Outgoing(ref, body, line, body=body, target=target, recipient=recipient)
-        size = len(body.encode("utf-8"))
-        if size > MAX_BODY_BYTES:  # no server takes it: refused here, at once
-            return [self._refuse(item, f"longer than {MAX_BODY_BYTES} bytes ({size})", now)]
-        if not self.queue.add(item):
-            return [self._refuse(item, "too many lines waiting to be sent", now)]
-        return [line, *self.tick(now)]
-
-    def _resolve(self, item: Outgoing) -> bool:
-        """A /msg waits for its recipient's key: ask the server once. True if it is known now."""
-        fingerprint = self.directory.get(item.recipient.casefold())
-        if fingerprint is not None:
-            item.target = "@" + fingerprint
-            return True
-        if not self._resolving:
-            self._resolving = item.recipient
-            self.outbox.append({"type": "command", "name": "whois", "args": item.recipient})
-        return False
-
-    def _sign_and_send(self, item: Outgoing, now: float) -> list[Line]:
-        if item.frame is None:
-            frame = self.compose(item.body, now, item.target)
-            # Checked here, not only by the connection, so that a frame too big to send is never
-            # kept for re-sending (the connection's own check would raise on every reconnect).
-            size = len(encode_frame(frame))
-            if size > MAX_FRAME:
-                self.queue.waiting.remove(item)
-                return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
-            item.frame = frame
-        self.outbox.append(item.frame)
-        self.queue.sent(item, now)
-        return []
-
-    def _refuse(self, item: Outgoing, reason: str, now: float) -> Line:
-        """``item`` will not be delivered: its line says so, and why."""
-        if item.line is None:
-            line = Line("error", now, f"not sent ({reason}): {item.text}", ref=item.ref)
-        else:
-            line = replace(
-                item.line, nick=self.nick or item.line.nick, delivery=REFUSED, problem=reason
-            )
-        self.undelivered.append(line)
-        return line
-
-    def _deliver(self, item: Outgoing) -> list[Line]:
-        if item.line is None:
-            return []
-        return [replace(item.line, nick=self.nick or item.line.nick, delivery=DELIVERED)]
-
-    def _rejoined(self, now: float) -> list[Line]:
-        if self._welcomed and not self._awaiting_rejoin:
-            return self.tick(now)
-        return []
-
-    # ----- frames from the server -----
+class ChatClient(ClientSending):
+    """The client's chat logic: what the user sends (:class:`ClientSending`) and what the server
+    sends."""
 
     def handle(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
@@ -314,13 +43,6 @@ class ChatClient:
             return handler(self, frame, now)
         except FrameError as problem:
             return error(f"malformed {kind!r} frame from server: {problem}", now)
-
-    def _learn(self, nick: str, fingerprint: str) -> None:
-        self.directory[nick.casefold()] = fingerprint
-
-    def _key_changed(self, nick: str, fingerprint: str) -> bool:
-        first = self._nick_keys.setdefault(nick.casefold(), fingerprint)
-        return not fingerprints_equal(first, fingerprint)
 
     def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.nick = field_str(frame, "nick", 64)

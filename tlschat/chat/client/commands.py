@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .lines import Line
+from ..lines import Line
 
 ACTION_PREFIX = "/me "
 

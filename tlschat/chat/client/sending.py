@@ -1,0 +1,173 @@
+"""What the user sends: typed lines and commands, queued in order, paced, signed, and each
+given one outcome."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..delivery import Outgoing
+from ..envelope import MAX_BODY_BYTES, SignedMessage
+from ..frames import (
+    MAX_FRAME,
+    encode_frame,
+    say_frame,
+)
+from ..lines import DELIVERED, PENDING, REFUSED, Line
+from .base import ClientBase
+from .commands import ACTION_PREFIX, CLIENT_COMMANDS, error
+
+
+class ClientSending(ClientBase):
+    """Lines from the user to the server."""
+
+    def user_input(self, text: str, now: float) -> list[Line]:
+        """One line the user typed: a command, or a message to the current room."""
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return []
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates by stdin
+            return error("not sent: the line is not valid UTF-8", now)
+        if text.startswith("/") and not text.startswith("//"):
+            name, _, args = text[1:].partition(" ")
+            command = CLIENT_COMMANDS.get(name.lower())
+            if command is not None:
+                return command.handler(self, args.strip(), now)
+            frame = {"type": "command", "name": name.lower(), "args": args.strip()}
+            return self.send_command(frame, text, now)
+        return self.say(text[1:] if text.startswith("//") else text, now)
+
+    def tick(self, now: float) -> list[Line]:
+        """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
+        lines: list[Line] = []
+        self.wake_at = None
+        for late in self.queue.overdue(now):
+            assert late.frame is not None
+            self.outbox.append(late.frame)
+        while self._welcomed and not self._awaiting_rejoin:
+            item = self.queue.head()
+            if item is None:
+                break
+            if item.command is not None:
+                wait = self.queue.may_send_command(str(item.command.get("name", "")), now)
+                if wait > 0:
+                    self.wake_at = now + max(wait, 0.001)
+                    break
+                self.outbox.append(item.command)
+                self.queue.sent(item, now)
+                continue
+            if not item.target:
+                if not self._resolve(item):
+                    break
+                continue
+            wait = self.queue.may_send_message(now)
+            if wait > 0:
+                # At least a millisecond on: a float wait can round to ``now`` itself.
+                self.wake_at = None if wait == float("inf") else now + max(wait, 0.001)
+                break
+            lines += self._sign_and_send(item, now)
+        resend_at = self.queue.next_overdue()
+        if resend_at is not None and (self.wake_at is None or resend_at < self.wake_at):
+            self.wake_at = resend_at
+        return lines
+
+    def give_up(self, reason: str, now: float) -> list[Line]:
+        """Every line still without an outcome is refused with ``reason`` (the client is ending)."""
+        return [self._refuse(item, reason, now) for item in self.queue.drop_all()]
+
+    def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
+        """A signed 'say' frame; the counter never repeats, even across restarts of the client."""
+        self._counter = max(self._counter + 1, int(now * 1_000_000))
+        message = SignedMessage.create(
+            self.identity, self.network, target or self.room, self._counter, int(now * 1000), body
+        )
+        self.verifier.remember_own(message, now)
+        return say_frame(message)
+
+    def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
+        """A server command waits its turn behind the lines typed before it."""
+        item = Outgoing(self.queue.next_ref(), text, command=frame)
+        size = len(encode_frame(frame))
+        if size > MAX_FRAME:
+            return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
+        if not self.queue.add(item):
+            return [self._refuse(item, "too many lines waiting to be sent", now)]
+        return self.tick(now)
+
+    def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
+        """Queue a message, shown at once as pending: to the current room, to ``target``, or
+        privately to the nick ``recipient`` (whose key is looked up first if ``target`` is
+        empty)."""
+        target = target or ("" if recipient else self.room)
+        if not target and not recipient:  # everyone starts in #general; this is after parting
+            return error("you are in no room; /join one to talk", now)
+        shown_in = "@" + recipient if recipient else target
+        kind, text = "private" if recipient else "message", body
+        if body.startswith(ACTION_PREFIX) and not recipient:
+            kind, text = "action", body[len(ACTION_PREFIX) :]
+        ref = self.queue.next_ref()
+        line = Line(
+            kind,
+            now,
+            text,
+            self.nick,
+            self.identity.fingerprint,
+            shown_in,
+            ref=ref,
+            delivery=PENDING,
+        )
+        item = Outgoing(ref, body, line, body=body, target=target, recipient=recipient)
+        size = len(body.encode("utf-8"))
+        if size > MAX_BODY_BYTES:  # no server takes it: refused here, at once
+            return [self._refuse(item, f"longer than {MAX_BODY_BYTES} bytes ({size})", now)]
+        if not self.queue.add(item):
+            return [self._refuse(item, "too many lines waiting to be sent", now)]
+        return [line, *self.tick(now)]
+
+    def _resolve(self, item: Outgoing) -> bool:
+        """A /msg waits for its recipient's key: ask the server once. True if it is known now."""
+        fingerprint = self.directory.get(item.recipient.casefold())
+        if fingerprint is not None:
+            item.target = "@" + fingerprint
+            return True
+        if not self._resolving:
+            self._resolving = item.recipient
+            self.outbox.append({"type": "command", "name": "whois", "args": item.recipient})
+        return False
+
+    def _sign_and_send(self, item: Outgoing, now: float) -> list[Line]:
+        if item.frame is None:
+            frame = self.compose(item.body, now, item.target)
+            # Checked here, not only by the connection, so that a frame too big to send is never
+            # kept for re-sending (the connection's own check would raise on every reconnect).
+            size = len(encode_frame(frame))
+            if size > MAX_FRAME:
+                self.queue.waiting.remove(item)
+                return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
+            item.frame = frame
+        self.outbox.append(item.frame)
+        self.queue.sent(item, now)
+        return []
+
+    def _refuse(self, item: Outgoing, reason: str, now: float) -> Line:
+        """``item`` will not be delivered: its line says so, and why."""
+        if item.line is None:
+            line = Line("error", now, f"not sent ({reason}): {item.text}", ref=item.ref)
+        else:
+            line = replace(
+                item.line, nick=self.nick or item.line.nick, delivery=REFUSED, problem=reason
+            )
+        self.undelivered.append(line)
+        return line
+
+    def _deliver(self, item: Outgoing) -> list[Line]:
+        if item.line is None:
+            return []
+        return [replace(item.line, nick=self.nick or item.line.nick, delivery=DELIVERED)]
+
+    def _rejoined(self, now: float) -> list[Line]:
+        if self._welcomed and not self._awaiting_rejoin:
+            return self.tick(now)
+        return []
