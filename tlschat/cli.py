@@ -285,7 +285,8 @@ def _run_server(args: argparse.Namespace) -> int:
 
 def _run_client(args: argparse.Namespace) -> int:
     from .client.addresses import AddressError, parse_addresses
-    from .client.app import ClientSettings, run_client
+    from .client.app import run_client
+    from .client.settings import ClientSettings
 
     try:
         servers = parse_addresses(args.host or ["localhost"], args.port)

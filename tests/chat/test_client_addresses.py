@@ -24,7 +24,13 @@ from tlschat.client.addresses import (
     parse_addresses,
     sweep_order,
 )
-from tlschat.client.app import EXIT_CONNECTION_FAILED, EXIT_OK, ChatClientSession, ClientSettings
+from tlschat.client.session import ChatClientSession
+from tlschat.client.settings import (
+    EXIT_CONNECTION_FAILED,
+    EXIT_OK,
+    EXIT_UNTRUSTED_SERVER,
+    ClientSettings,
+)
 from tlschat.protocol import KnownHosts, ServerAuthenticated
 from tlschat.protocol.identity import IdentityKey, PeerIdentity
 
@@ -355,7 +361,7 @@ def test_a_changed_key_on_any_server_is_refused(settings: ClientSettings, tmp_pa
     output = Recorder()
     endpoint = Endpoint(settings.addresses[2], "::1")
     session = ChatClientSession(settings, chat.identity, chat, endpoint, output)
-    assert asyncio.run(session._check_server(event, None)) == client_app.EXIT_UNTRUSTED_SERVER
+    assert asyncio.run(session._check_server(event, None)) == EXIT_UNTRUSTED_SERVER
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in output.warnings[0]
     assert "127.0.0.1:8443" in output.warnings[0]
 

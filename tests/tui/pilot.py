@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import RichLog, Static
 
 from tlschat.chat.client.receiving import ChatClient
-from tlschat.client.app import ClientSettings
+from tlschat.client.settings import ClientSettings
 from tlschat.client.tui import ChatApp, ConfirmScreen
 from tlschat.protocol.identity import IdentityKey
 

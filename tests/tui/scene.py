@@ -14,7 +14,7 @@ from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, message_fields
 from tlschat.chat.seen import SeenLedger
-from tlschat.client.app import ClientSettings
+from tlschat.client.settings import ClientSettings
 from tlschat.client.tui import ChatApp
 from tlschat.protocol.identity import IdentityKey
 

@@ -10,7 +10,8 @@ import pytest
 from tlschat import cli
 from tlschat.client import app as client_app
 from tlschat.client.addresses import ServerAddress
-from tlschat.client.app import ClientSettings
+from tlschat.client.settings import ClientSettings
+from tlschat.client.terminal import Terminal
 
 
 class FakeStream(io.StringIO):
@@ -69,7 +70,7 @@ def test_no_bell(monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]
 
 
 def test_the_line_modes_output_ignores_connection_states(capsys: Any) -> None:
-    terminal = client_app.Terminal(ClientSettings(home=None, plain=True))  # type: ignore[arg-type]
+    terminal = Terminal(ClientSettings(home=None, plain=True))  # type: ignore[arg-type]
     terminal.status("connected", "SHA256:x")
     terminal.status("reconnecting", "in 1 s")
     assert capsys.readouterr() == ("", "")

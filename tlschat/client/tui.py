@@ -29,7 +29,9 @@ from textual.widgets.option_list import Option
 from ..chat.client.receiving import ChatClient
 from ..chat.lines import Line
 from ..protocol import IdentityKey
-from .app import CLOSE_GRACE, EXIT_OK, ChatClientSession, ClientSettings, _sessions
+from .app import _sessions
+from .session import CLOSE_GRACE, ChatClientSession
+from .settings import EXIT_OK, ClientSettings
 from .user_input import InputHandler, UserInput
 from .view import (
     PASTE_CONFIRM_LINES,
