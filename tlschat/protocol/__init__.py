@@ -1,12 +1,11 @@
 """The tlschat secure channel: a sans-IO protocol library (no sockets, no event loop, no clock)."""
 
 from .alerts import AlertDescription, ProtocolError
+from .client_connection import ClientConnection
 from .connection import (
     PROTOCOL_VERSION,
-    ClientConnection,
     Connection,
     ConnectionConfig,
-    ServerConnection,
     State,
 )
 from .events import (
@@ -19,6 +18,7 @@ from .events import (
     ServerAuthenticated,
 )
 from .identity import IdentityKey, KnownHosts, PeerIdentity, fingerprint_of_spki
+from .server_connection import ServerConnection
 
 __all__ = [
     "PROTOCOL_VERSION",

@@ -1,4 +1,6 @@
-"""ClientConnection and ServerConnection: the handshake and record state machines.
+"""What both sides of a connection share: the record layer's state machine, alerts, KeyUpdate,
+closure and the handshake's key schedule; each side's handshake is in ``client_connection`` and
+``server_connection``.
 
 Sans-IO: feed received bytes to :meth:`Connection.receive_data`, act on the events it returns,
 and write whatever :meth:`Connection.data_to_send` hands back. Time only enters through the
@@ -25,7 +27,6 @@ from .events import (
     HandshakeComplete,
     HandshakeStep,
     KeyUpdated,
-    ServerAuthenticated,
 )
 from .identity import IdentityKey, PeerIdentity, verify_signature
 from .keyschedule import KeySchedule, finished_verify_data
@@ -33,17 +34,13 @@ from .messages import (
     RANDOM_LENGTH,
     SUITE_NAMES,
     X25519_SHARE_LENGTH,
-    Certificate,
-    CertificateType,
     CertificateVerify,
     CipherSuite,
-    ClientHello,
     Finished,
     HandshakeMessage,
     HandshakeReassembler,
     HandshakeType,
     KeyUpdate,
-    ServerHello,
     SignatureScheme,
     encode_handshake,
 )
@@ -538,177 +535,3 @@ class Connection:
     @property
     def suite_name(self) -> str:
         return SUITE_NAMES[CipherSuite(self.suite)] if self.suite is not None else ""
-
-
-class ClientConnection(Connection):
-    role = "client"
-    peer_role = "server"
-
-    def start_handshake(self) -> None:
-        """Queue the ClientHello (step 1)."""
-        if self.state is not State.START:
-            raise RuntimeError("handshake already started")
-        self._hello = ClientHello(
-            random=self._random,
-            versions=self.config.versions,
-            cipher_suites=self.config.cipher_suites,
-            signature_algorithms=self.config.signature_algorithms,
-            key_share=self._key_share,
-        )
-        self._send_handshake(self._hello)
-        self.state = State.WAIT_SERVER_HELLO
-
-    def start_events(self) -> list[Event]:
-        """The trace line for the ClientHello just queued."""
-        return [HandshakeStep(1, "ClientHello sent")]
-
-    def trust_server(self) -> list[Event]:
-        """Accept the authenticated server: send our identity and Finished (step 5)."""
-        if self.state is not State.WAIT_TRUST:
-            raise RuntimeError(f"no server to trust in state {self.state.name}")
-        self._send_handshake(
-            Certificate(CertificateType.raw_public_key, self.config.identity.spki_der)
-        )
-        self._send_handshake(self._sign_transcript(CLIENT_SIGNATURE_CONTEXT))
-        self._send_handshake(self._finished(self._client_hs_secret))
-        self._derive_application_secrets()
-        self._install_application_write_keys()
-        self.state = State.WAIT_SERVER_FINISHED
-        return [HandshakeStep(5, "Client Finished sent ✅"), *self._guarded(self._process_records)]
-
-    def reject_server(self, reason: str) -> ProtocolError:
-        """Refuse the server's identity: send bad_certificate and close."""
-        return self.abort(AlertDescription.bad_certificate, reason)
-
-    def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
-        return {
-            (State.WAIT_SERVER_HELLO, ServerHello): self._on_server_hello,  # type: ignore[dict-item]
-            (State.WAIT_SERVER_CERTIFICATE, Certificate): self._on_certificate,  # type: ignore[dict-item]
-            (State.WAIT_SERVER_CERTIFICATE_VERIFY, CertificateVerify): self._on_certificate_verify,  # type: ignore[dict-item]
-            (State.WAIT_SERVER_FINISHED, Finished): self._on_finished,  # type: ignore[dict-item]
-        }
-
-    def _on_server_hello(self, message: ServerHello) -> None:
-        if message.version not in self.config.versions:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"server chose version {message.version:#06x}, which was not offered",
-            )
-        if message.cipher_suite not in self.config.cipher_suites:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"server chose suite {message.cipher_suite:#06x}, which was not offered",
-            )
-        shared = self._shared_secret(message.key_share)
-        self.version = message.version
-        self.suite = message.cipher_suite
-        self._install_handshake_keys(shared)
-        self._records.accept_plain_alerts = True
-        self.state = State.WAIT_SERVER_CERTIFICATE
-
-    def _on_certificate(self, message: Certificate) -> None:
-        if message.certificate_type != CertificateType.x509:
-            raise ProtocolError(
-                AlertDescription.unsupported_certificate, "server must send an X.509 certificate"
-            )
-        self.peer = PeerIdentity.from_certificate(message.data)
-        self.state = State.WAIT_SERVER_CERTIFICATE_VERIFY
-
-    def _on_certificate_verify(self, message: CertificateVerify) -> None:
-        self._verify_peer_signature(message, SERVER_SIGNATURE_CONTEXT)
-        assert self.peer is not None
-        self.state = State.WAIT_TRUST
-        self._events += [
-            HandshakeStep(2, f"ServerHello received and verified ✅ | Cipher: {self.suite_name}"),
-            HandshakeStep(3, "Shared secret computed"),
-            HandshakeStep(4, "Session key derived (HKDF)"),
-            ServerAuthenticated(self.peer),
-        ]
-
-    def _on_finished(self, message: Finished) -> None:
-        self._verify_finished(message, self._server_hs_secret)
-        self._install_application_read_keys()
-        self._events.append(HandshakeStep(6, "Server Finished verified ✅"))
-        self._complete()
-
-
-class ServerConnection(Connection):
-    role = "server"
-    peer_role = "client"
-
-    def __init__(self, config: ConnectionConfig, now: float) -> None:
-        if config.certificate_der is None:
-            raise ValueError("a server needs a certificate")
-        super().__init__(config, now)
-        self.state = State.WAIT_CLIENT_HELLO
-
-    def _handlers(self) -> dict[tuple[State, type], Callable[[object], None]]:
-        return {
-            (State.WAIT_CLIENT_HELLO, ClientHello): self._on_client_hello,  # type: ignore[dict-item]
-            (State.WAIT_CLIENT_CERTIFICATE, Certificate): self._on_certificate,  # type: ignore[dict-item]
-            (State.WAIT_CLIENT_CERTIFICATE_VERIFY, CertificateVerify): self._on_certificate_verify,  # type: ignore[dict-item]
-            (State.WAIT_CLIENT_FINISHED, Finished): self._on_finished,  # type: ignore[dict-item]
-        }
-
-    def _on_client_hello(self, message: ClientHello) -> None:
-        self._events.append(HandshakeStep(1, "ClientHello received"))
-        versions = [v for v in self.config.versions if v in message.versions]
-        if not versions:
-            raise ProtocolError(
-                AlertDescription.protocol_version,
-                f"no common version in {[hex(v) for v in message.versions]}",
-            )
-        suites = [s for s in self.config.cipher_suites if s in message.cipher_suites]
-        if not suites:
-            raise ProtocolError(AlertDescription.handshake_failure, "no common cipher suite")
-        identity = self.config.identity
-        if identity.scheme not in message.signature_algorithms:
-            raise ProtocolError(
-                AlertDescription.handshake_failure,
-                f"client cannot verify {identity.scheme.name} signatures",
-            )
-        shared = self._shared_secret(message.key_share)
-        self.version = max(versions)
-        self.suite = suites[0]
-        self._send_handshake(
-            ServerHello(
-                version=self.version,
-                random=self._random,
-                cipher_suite=self.suite,
-                key_share=self._key_share,
-            )
-        )
-        self._install_handshake_keys(shared)
-        self._records.accept_plain_alerts = True
-        assert self.config.certificate_der is not None
-        self._send_handshake(Certificate(CertificateType.x509, self.config.certificate_der))
-        self._send_handshake(self._sign_transcript(SERVER_SIGNATURE_CONTEXT))
-        self.state = State.WAIT_CLIENT_CERTIFICATE
-        self._events += [
-            HandshakeStep(2, f"ServerHello + Certificate sent | Cipher: {self.suite_name}"),
-            HandshakeStep(3, "Shared secret derived via ECDHE"),
-            HandshakeStep(4, "Session key derived (HKDF)"),
-        ]
-
-    def _on_certificate(self, message: Certificate) -> None:
-        if message.certificate_type != CertificateType.raw_public_key:
-            raise ProtocolError(
-                AlertDescription.unsupported_certificate,
-                "client must send its raw public key",
-            )
-        self.peer = PeerIdentity.from_spki(message.data)
-        self.state = State.WAIT_CLIENT_CERTIFICATE_VERIFY
-
-    def _on_certificate_verify(self, message: CertificateVerify) -> None:
-        self._verify_peer_signature(message, CLIENT_SIGNATURE_CONTEXT)
-        self.state = State.WAIT_CLIENT_FINISHED
-
-    def _on_finished(self, message: Finished) -> None:
-        self._verify_finished(message, self._client_hs_secret)
-        self._events.append(HandshakeStep(5, "Client Finished verified ✅"))
-        self._derive_application_secrets()
-        self._install_application_read_keys()
-        self._send_handshake(self._finished(self._server_hs_secret))
-        self._install_application_write_keys()
-        self._events.append(HandshakeStep(6, "Server Finished sent ✅"))
-        self._complete()
