@@ -552,3 +552,41 @@ def test_a_command_too_big_for_one_message_is_refused_at_once(alice: ChatClient)
     assert "more than one message carries" in refused.text
     assert alice.undelivered == [refused]
     assert (alice.outbox, alice.outstanding) == ([], 0)
+
+
+def test_a_late_answer_sends_every_message_in_flight_again_in_order(alice: ChatClient) -> None:
+    """A copy of the oldest must not arrive behind a later line the server held back for it:
+    the later ones go again too, after it."""
+    first, second, third = _typed(alice, "one", "two", "three")  # at NOW, NOW + 1, NOW + 2
+    alice.handle(_sent(second), NOW + 3)
+    alice.tick(NOW + ACK_TIMEOUT)
+    assert [encode_frame(f) for f in alice.take_outbox()] == [
+        encode_frame(first),
+        encode_frame(third),
+    ]
+
+
+def test_a_late_answer_behind_flood_control_still_waits_for_its_turn(alice: ChatClient) -> None:
+    """The line flood control refused goes first, after its wait; the late one after it."""
+    first, second = _typed(alice, "one", "two")  # sent at NOW and NOW + 1
+    refusal = {**_error("flood control: wait", first["counter"]), "retry_after": 60.0}
+    alice.handle(refusal, NOW + 1)
+    assert alice.wake_at == NOW + 1 + ACK_TIMEOUT  # second's answer is due by then
+    assert alice.tick(NOW + 1 + ACK_TIMEOUT) == [] and alice.take_outbox() == []
+    assert alice.wake_at is not None and alice.wake_at >= NOW + 61  # flood control's wait
+    alice.tick(NOW + 61)
+    assert [encode_frame(f) for f in alice.take_outbox()] == [
+        encode_frame(first),
+        encode_frame(second),
+    ]
+
+
+def test_a_late_answer_for_a_line_waiting_to_go_again_is_its_outcome(alice: ChatClient) -> None:
+    first, second = _typed(alice, "one", "two")  # sent at NOW and NOW + 1
+    refusal = {**_error("flood control: wait", second["counter"]), "retry_after": 60.0}
+    alice.handle(refusal, NOW + 2)
+    alice.tick(NOW + ACK_TIMEOUT)  # "one" back in the queue, behind flood control's wait
+    assert alice.take_outbox() == []
+    assert _outcomes(alice.handle(_sent(first), NOW + 30)) == [("one", "delivered", "")]
+    alice.tick(NOW + 62)
+    assert [encode_frame(f) for f in alice.take_outbox()] == [encode_frame(second)]

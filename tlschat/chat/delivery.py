@@ -28,8 +28,9 @@ MAX_WAITING = 200
 # Messages sent and not yet acknowledged; the queue waits while this many are out.
 MAX_IN_FLIGHT = 32
 # A message in flight this long without an outcome is sent again, unchanged, on the same
-# connection: its first copy may have been lost in a server's failing link to its cluster. The
-# server acknowledges a copy of a message it committed, so that is safe.
+# connection, with every message in flight after it: its first copy may have been lost in a
+# server's failing link to its cluster. The server answers a copy as it answered the first, so
+# that is safe.
 ACK_TIMEOUT = 20.0
 # The pace keeps this far inside the server's limits, so that a message that crossed the network
 # a little faster than the one before is still within them.
@@ -128,24 +129,29 @@ class DeliveryQueue:
             item.sent_at = now
             self.in_flight[item.counter] = item
 
-    def overdue(self, now: float, timeout: float = ACK_TIMEOUT) -> list[Outgoing]:
-        """The messages in flight for ``timeout`` without an outcome, oldest first: each is
-        counted as sent again now (the caller sends its frame)."""
-        late = [item for item in self.in_flight.values() if now - item.sent_at >= timeout]
-        for item in late:
-            item.sent_at = now
-            item.resent = True
-        return sorted(late, key=lambda item: item.ref)
+    def requeue_overdue(self, now: float, timeout: float = ACK_TIMEOUT) -> None:
+        """Once the oldest message in flight has waited ``timeout`` for its outcome, its answer
+        (or its first copy) may be lost: every message in flight goes back into the queue, in
+        the order typed, to be sent again as after a lost connection (flood control's wait and
+        order still apply)."""
+        if self.in_flight and min(i.sent_at for i in self.in_flight.values()) + timeout <= now:
+            self._requeue_in_flight()
 
     def next_overdue(self, timeout: float = ACK_TIMEOUT) -> float | None:
-        """When the oldest message in flight is due to be sent again, if any is in flight."""
+        """When the messages in flight are due to go back into the queue, if any is in flight."""
         if not self.in_flight:
             return None
         return min(item.sent_at for item in self.in_flight.values()) + timeout
 
     def settle(self, counter: int) -> Outgoing | None:
-        """The in-flight message with ``counter`` got its outcome."""
-        return self.in_flight.pop(counter, None)
+        """The message with ``counter`` got its outcome: one in flight, or one waiting to go
+        again because its answer was late (the first copy's answer came after all)."""
+        item = self.in_flight.pop(counter, None)
+        if item is None:
+            item = next((i for i in self.waiting if i.resent and i.counter == counter), None)
+            if item is not None:
+                self.waiting.remove(item)
+        return item
 
     def throttle(self, counter: int, retry_after: float, now: float) -> Outgoing | None:
         """The server's flood control refused it: send it again, unchanged and in its place,
@@ -168,11 +174,14 @@ class DeliveryQueue:
 
     def connection_lost(self) -> None:
         """Everything in flight goes out again, first and unchanged, on the next connection."""
+        self._requeue_in_flight()
+        self.paused_until = 0.0
+
+    def _requeue_in_flight(self) -> None:
         for item in self.in_flight.values():
             item.resent = True
             self.requeue(item)
         self.in_flight.clear()
-        self.paused_until = 0.0
         self.draining = False
 
     def drop_all(self) -> list[Outgoing]:

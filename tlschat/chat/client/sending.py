@@ -43,9 +43,7 @@ class ClientSending(ClientBase):
         """Send what the queue's order and pace allow now; sets :attr:`wake_at` for the rest."""
         lines: list[Line] = []
         self.wake_at = None
-        for late in self.queue.overdue(now):
-            assert late.frame is not None
-            self.outbox.append(late.frame)
+        self.queue.requeue_overdue(now)
         while self._welcomed and not self._awaiting_rejoin:
             item = self.queue.head()
             if item is None:
