@@ -36,7 +36,7 @@ def layer_files(layer: str) -> list[Path]:
     return sorted((PACKAGE / layer).rglob("*.py"))
 
 
-@pytest.mark.parametrize("layer", ["protocol", "chat"])
+@pytest.mark.parametrize("layer", ["protocol", "chat", "e2e"])
 def test_pure_layers_import_no_io(layer: str) -> None:
     files = layer_files(layer)
     assert files
@@ -51,3 +51,11 @@ def test_protocol_never_imports_chat_and_chat_never_imports_the_glue() -> None:
     assert PACKAGE / "chat" / "server" / "events.py" in chat
     for path in chat:
         assert relative_imports(path) <= {"protocol", "store"}, path.name
+
+
+def test_e2e_imports_only_the_protocol() -> None:
+    files = layer_files("e2e")
+    assert PACKAGE / "e2e" / "olm.py" in files
+    for path in files:
+        assert relative_imports(path) <= {"protocol"}, path.name
+        assert "tlschat" not in imported_modules(path), path.name
