@@ -17,7 +17,8 @@ from textual.widgets import RichLog, Static
 
 from tlschat.chat.client.receiving import ChatClient
 from tlschat.client.settings import ClientSettings
-from tlschat.client.tui import ChatApp, ConfirmScreen
+from tlschat.client.tui import ChatApp
+from tlschat.client.tui_widgets import ConfirmScreen
 from tlschat.protocol.identity import IdentityKey
 
 from ..e2e.harness import HOST, WAIT

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tlschat.client.tui import ChatApp, ConfirmScreen
+from tlschat.client.tui import ChatApp
+from tlschat.client.tui_widgets import ConfirmScreen
 
 from .scene import NOW, SERVER, play, scene_app
 

@@ -12,7 +12,7 @@ import signal
 
 from textual import events
 
-from tlschat.client.tui import ChatInput
+from tlschat.client.tui_widgets import ChatInput
 
 from ..e2e.harness import Harness, Server
 from ..e2e.test_chat_features_e2e import notice, said, whispered

@@ -17,7 +17,8 @@ import pytest
 from textual.widgets import OptionList, RichLog
 
 from tlschat.chat.seen import SeenLedger
-from tlschat.client.tui import ChatApp, ConfirmScreen
+from tlschat.client.tui import ChatApp
+from tlschat.client.tui_widgets import ConfirmScreen
 
 from .pilot import SIZE, pane, status, widget_text
 from .scene import ALICE, BOB, MALLORY, NOW, SERVER, member, message, scene_app

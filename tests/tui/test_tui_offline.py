@@ -12,7 +12,8 @@ import pytest
 from textual import events
 from textual.widgets import Collapsible, RichLog
 
-from tlschat.client.tui import ChatApp, ChatInput
+from tlschat.client.tui import ChatApp
+from tlschat.client.tui_widgets import ChatInput
 from tlschat.client.view import SERVER_BUFFER
 
 from .pilot import SIZE, WIDE, modal, pane, status, widget_text

@@ -13,41 +13,36 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Collapsible, Input, OptionList, RichLog, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Collapsible, Input, OptionList, RichLog, Static
 
 from ..chat.client.receiving import ChatClient
 from ..chat.lines import Line
 from ..protocol import IdentityKey
 from .app import _sessions
-from .session import CLOSE_GRACE, ChatClientSession
+from .session import CLOSE_GRACE
 from .settings import EXIT_OK, ClientSettings
-from .user_input import InputHandler, UserInput
+from .tui_panes import Server, members_pane, room_options, status_line
+from .tui_widgets import ChatInput, ConfirmScreen, TuiInput
 from .view import (
     PASTE_CONFIRM_LINES,
     SERVER_BUFFER,
     Buffers,
     Completer,
-    History,
     command_help,
     command_table,
     day_line,
     day_of,
-    nick_colour,
     pane_rows,
     read_marker,
     render_line,
-    short_fingerprint,
 )
 
 PING_INTERVAL = 10.0
@@ -55,28 +50,6 @@ KEYS_HELP = (
     "Enter send · Tab complete · ↑↓ history · Ctrl+N/P next/previous room · "
     "PgUp/PgDn scroll · Ctrl+T trace · Ctrl+Q quit"
 )
-STATE_STYLES = {
-    "connecting": "bold yellow",
-    "connected": "bold green",
-    "reconnecting": "bold yellow",
-    "disconnected": "bold red",
-}
-
-
-class TuiInput(UserInput):
-    """The session's input queue, filled by the input line instead of stdin or a prompt."""
-
-    def __init__(self) -> None:
-        super().__init__(plain=False)
-        self.session: ChatClientSession | None = None
-
-    async def start(self) -> None:
-        """Nothing to start: the app puts lines in the queue."""
-
-    async def feed(self, session: InputHandler) -> None:
-        if isinstance(session, ChatClientSession):
-            self.session = session
-        await super().feed(session)
 
 
 class ScreenOutput:
@@ -103,77 +76,6 @@ class ScreenOutput:
 
     def status(self, state: str, detail: str = "") -> None:
         self.app.set_state(state, detail)
-
-
-class ChatInput(Input):
-    """The input line: history on Up/Down, completion on Tab, multi-line paste guarded."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "history_previous", "previous line", show=False),
-        Binding("down", "history_next", "next line", show=False),
-        Binding("tab", "complete", "complete", show=False, priority=True),
-    ]
-
-    class Pasted(Message):
-        def __init__(self, lines: list[str]) -> None:
-            super().__init__()
-            self.lines = lines
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.history = History()
-
-    def action_history_previous(self) -> None:
-        self.value = self.history.previous(self.value)
-        self.cursor_position = len(self.value)
-
-    def action_history_next(self) -> None:
-        self.value = self.history.next()
-        self.cursor_position = len(self.value)
-
-    def action_complete(self) -> None:
-        app = self.app
-        if isinstance(app, ChatApp):
-            app.complete_input()
-
-    def _on_paste(self, event: events.Paste) -> None:
-        lines = [line for line in event.text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            event.stop()
-            self.post_message(self.Pasted(lines))
-            return
-        super()._on_paste(event)
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question: trusting a new server, or sending a long paste."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "yes"),
-        Binding("n,escape", "answer(False)", "no"),
-    ]
-
-    def __init__(self, message: str, question: str, yes: str, no: str) -> None:
-        super().__init__()
-        self.message, self.question, self.yes, self.no = message, question, yes, no
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(Text(self.message), id="message")
-            yield Static(Text(self.question), id="question")
-            with Horizontal(id="buttons"):
-                yield Button(self.yes, variant="warning", id="yes")
-                yield Button(self.no, variant="primary", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 class ChatApp(App[int]):
@@ -264,7 +166,7 @@ class ChatApp(App[int]):
             yield Static(id="members")
         yield Static(id="status")
         yield Static(KEYS_HELP, id="hint")
-        yield ChatInput(id="input", placeholder="Type a message or /help")
+        yield ChatInput(self.complete_input, id="input", placeholder="Type a message or /help")
 
     def on_mount(self) -> None:
         self.query_one("#rooms", OptionList).border_title = "Rooms"
@@ -465,64 +367,20 @@ class ChatApp(App[int]):
 
     def refresh_rooms(self) -> None:
         rooms = self.query_one("#rooms", OptionList)
-        names = self.buffers.names()
-        options = []
-        for name in names:
-            buffer = self.buffers.get(name)
-            label = Text(buffer.label())
-            if buffer.mentioned:
-                label.stylize("bold magenta")
-            elif buffer.unread:
-                label.stylize("bold")
-            options.append(Option(label, id=name))
         rooms.clear_options()
-        rooms.add_options(options)
-        rooms.highlighted = names.index(self.buffers.current)
+        rooms.add_options(room_options(self.buffers))
+        rooms.highlighted = self.buffers.names().index(self.buffers.current)
 
     def refresh_members(self) -> None:
         members = self.query_one("#members", Static)
-        current = self.buffers.current
-        text = Text()
-        if current.startswith("#"):
-            present = sorted(self.chat.members.get(current, {}).values(), key=lambda m: m.nick)
-            members.border_title = f"Members ({len(present)})"
-            for member in present:
-                text.append("z " if member.away else "  ", style="dim")
-                text.append(f"{member.nick:<15}", style=f"bold {nick_colour(member.fingerprint)}")
-                text.append(f" {short_fingerprint(member.fingerprint)}\n", style="dim")
-        elif current.startswith("@"):
-            members.border_title = "Conversation"
-            nick = current[1:]
-            fingerprint = self.chat.directory.get(nick.casefold(), "")
-            text.append(nick, style=f"bold {nick_colour(fingerprint)}")
-            text.append(f"\n{fingerprint or 'key not known yet'}", style="dim")
-        else:
-            members.border_title = "Server"
-            text.append(f"{self.settings.known_as}\n", style="bold")
-            if self.server_name and self.server_name != str(self.settings.known_as):
-                text.append(f"via {self.server_name}\n")
-            text.append(self.server_fingerprint or "not connected", style="dim")
+        server = Server(str(self.settings.known_as), self.server_name, self.server_fingerprint)
+        members.border_title, text = members_pane(self.chat, self.buffers.current, server)
         members.update(text)
 
     def refresh_status(self) -> None:
-        status = self.query_one("#status", Static)
-        text = Text(" ")
-        # The server connected (or being tried, or last connected), not merely the first given.
-        server = self.server_name or str(self.settings.known_as)
-        text.append(server, style="bold")
-        if self.server_fingerprint:
-            text.append(f"  server {short_fingerprint(self.server_fingerprint, 12)}")
-        text.append("  ●", style=STATE_STYLES.get(self.state, ""))
-        text.append(f" {self.state}", style=STATE_STYLES.get(self.state, ""))
-        if self.state_detail and self.state != "connected" and self.state_detail != server:
-            text.append(f" {self.state_detail}")
-        if self.state == "connected" and self.chat.latency is not None:
-            text.append(f"  {self.chat.latency * 1000:.0f} ms")
-        if self.state == "connected" and self.chat.degraded:
-            text.append("  degraded", style="bold red")
-        if self.chat.nick:
-            text.append(f"  you: {self.chat.nick}")
-        status.update(text)
+        server = Server(str(self.settings.known_as), self.server_name, self.server_fingerprint)
+        line = status_line(self.chat, server, self.state, self.state_detail)
+        self.query_one("#status", Static).update(line)
 
     # ----- input -----
 

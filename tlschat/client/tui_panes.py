@@ -1,0 +1,85 @@
+"""What the full-screen client's side panes and status line show, as rich Text built from the chat
+client's state (everything from the network is plain Text, never markup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets.option_list import Option
+
+from ..chat.client.receiving import ChatClient
+from .view import Buffers, nick_colour, short_fingerprint
+
+STATE_STYLES = {
+    "connecting": "bold yellow",
+    "connected": "bold green",
+    "reconnecting": "bold yellow",
+    "disconnected": "bold red",
+}
+
+
+@dataclass(frozen=True)
+class Server:
+    """The server as the panes name it: the address given, the one connected, its key."""
+
+    known_as: str
+    name: str
+    fingerprint: str
+
+
+def room_options(buffers: Buffers) -> list[Option]:
+    """One entry per buffer: mentions magenta, unread bold."""
+    options = []
+    for name in buffers.names():
+        buffer = buffers.get(name)
+        label = Text(buffer.label())
+        if buffer.mentioned:
+            label.stylize("bold magenta")
+        elif buffer.unread:
+            label.stylize("bold")
+        options.append(Option(label, id=name))
+    return options
+
+
+def members_pane(chat: ChatClient, current: str, server: Server) -> tuple[str, Text]:
+    """The right pane's title and text: a room's members, a conversation's peer, or the server."""
+    text = Text()
+    if current.startswith("#"):
+        present = sorted(chat.members.get(current, {}).values(), key=lambda m: m.nick)
+        for member in present:
+            text.append("z " if member.away else "  ", style="dim")
+            text.append(f"{member.nick:<15}", style=f"bold {nick_colour(member.fingerprint)}")
+            text.append(f" {short_fingerprint(member.fingerprint)}\n", style="dim")
+        return f"Members ({len(present)})", text
+    if current.startswith("@"):
+        nick = current[1:]
+        fingerprint = chat.directory.get(nick.casefold(), "")
+        text.append(nick, style=f"bold {nick_colour(fingerprint)}")
+        text.append(f"\n{fingerprint or 'key not known yet'}", style="dim")
+        return "Conversation", text
+    text.append(f"{server.known_as}\n", style="bold")
+    if server.name and server.name != server.known_as:
+        text.append(f"via {server.name}\n")
+    text.append(server.fingerprint or "not connected", style="dim")
+    return "Server", text
+
+
+def status_line(chat: ChatClient, server: Server, state: str, detail: str) -> Text:
+    text = Text(" ")
+    # The server connected (or being tried, or last connected), not merely the first given.
+    shown = server.name or server.known_as
+    text.append(shown, style="bold")
+    if server.fingerprint:
+        text.append(f"  server {short_fingerprint(server.fingerprint, 12)}")
+    text.append("  ●", style=STATE_STYLES.get(state, ""))
+    text.append(f" {state}", style=STATE_STYLES.get(state, ""))
+    if detail and state != "connected" and detail != shown:
+        text.append(f" {detail}")
+    if state == "connected" and chat.latency is not None:
+        text.append(f"  {chat.latency * 1000:.0f} ms")
+    if state == "connected" and chat.degraded:
+        text.append("  degraded", style="bold red")
+    if chat.nick:
+        text.append(f"  you: {chat.nick}")
+    return text
