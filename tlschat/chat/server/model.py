@@ -132,7 +132,7 @@ class Session:
     joining: list[str] = field(default_factory=list)
     # What its frames may cost, whatever becomes of them (ChatSettings.connection_budget), and
     # how many in a row that budget refused.
-    frames: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, 0))
+    frames: TokenBucket = field(default_factory=lambda: ChatSettings().connection_budget())
     refused_frames: int = 0
 
     @property

@@ -34,8 +34,9 @@ class ServerSessions(ServerCommands):
     ) -> list[Outgoing]:
         """A handshake completed. Refuses banned and (in allowlist mode) unlisted keys."""
         self.now = max(self.now, now)
-        session = Session(session_id, identity, address, now, now)
-        session.frames = self.settings.connection_budget()
+        session = Session(
+            session_id, identity, address, now, now, frames=self.settings.connection_budget()
+        )
         self.sessions[session_id] = session
         fingerprint = identity.fingerprint
         ban = self.store.active_ban(fingerprint, now)
