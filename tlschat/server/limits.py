@@ -71,7 +71,7 @@ class HandshakeBuckets:
     def evict_idle(self, now: float) -> None:
         """Forget the blocks whose bucket has filled up again: they are as if never seen."""
         for block, bucket in list(self.buckets.items()):
-            if bucket.tokens + (now - bucket.updated) * bucket.rate >= bucket.burst:
+            if bucket.is_full(now):
                 del self.buckets[block]
 
 

@@ -234,12 +234,16 @@ class SQLiteStore:
                     "DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,)
                 )
                 deleted += cursor.rowcount
+        changed = bool(deleted or appended is None or appended)
         if retention.max_bytes > 0:
             if retention.max_bytes != self._size_bound:
                 self._bound_wal(retention.max_bytes)
-            return deleted + self._keep_within(retention.max_bytes)
+                changed = True
+            if changed:
+                deleted += self._keep_within(retention.max_bytes)
+            return deleted
         self._size_bound = 0
-        if deleted or appended is None or appended:
+        if changed:
             self._compact()
         return deleted
 
