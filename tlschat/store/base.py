@@ -18,6 +18,43 @@ class StoredMessage:
     timestamp_ms: int
     body: str
     signature: bytes
+    # An end-to-end encrypted room line: the JSON text of its 'megolm' object (docs/PROTOCOL.md,
+    # "End-to-end layer"); ``body`` is empty and ``signature`` empty then.
+    encrypted: str = ""
+
+
+@dataclass(frozen=True)
+class StoredDevice:
+    """A device in the key directory: its ``device_keys`` object as JSON text, exactly as its
+    user's client signed and the server checked it, and when a session last used it."""
+
+    fingerprint: str
+    device: str
+    keys_json: str
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One thing waiting for one device: ``payload`` is the JSON text of a ``device_messages``
+    item without its ``id`` (an Olm ciphertext, or a private message with its Olm key).
+    ``id`` increases per device; ``created`` is server time in seconds."""
+
+    id: int
+    fingerprint: str
+    device: str
+    created: float
+    payload: str
+
+
+@dataclass(frozen=True)
+class InboxBounds:
+    """What one device's inbox keeps: the oldest items go first past either bound, and none
+    older than ``max_age`` seconds is handed out or kept."""
+
+    max_items: int = 1000
+    max_bytes: int = 4 * 1024 * 1024
+    max_age: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -82,5 +119,69 @@ class Store(Protocol):
         the server calls it on start and every few seconds."""
 
     def topics(self) -> dict[str, str]: ...
+
+    # The end-to-end layer's directory and inboxes (docs/PROTOCOL.md, "End-to-end layer").
+
+    def put_device(self, device: StoredDevice, max_devices: int) -> str | None:
+        """Store or refresh ``device``; if its key then has more than ``max_devices`` devices,
+        remove the one seen least recently (with its keys and inbox) and return its id."""
+
+    def touch_device(self, fingerprint: str, device: str, now: float) -> None:
+        """A session of ``device`` connected at ``now``."""
+
+    def devices_of(self, fingerprint: str) -> list[StoredDevice]:
+        """The key's devices, by id."""
+
+    def remove_device(self, fingerprint: str, device: str) -> bool:
+        """Forget the device, its one-time keys and its inbox; False if there was none."""
+
+    def add_one_time_keys(
+        self,
+        fingerprint: str,
+        device: str,
+        keys: list[tuple[str, str]],
+        fallback: tuple[str, str] | None,
+        max_keys: int,
+    ) -> int:
+        """Add ``(key_id, one_time_key JSON)`` pairs (ids already held are ignored; past
+        ``max_keys`` the rest are dropped) and replace the fallback key if one is given; how
+        many one-time keys the device has now."""
+
+    def one_time_key_count(self, fingerprint: str, device: str) -> tuple[int, bool]:
+        """How many one-time keys the device has, and whether it has a fallback key."""
+
+    def claim_one_time_key(self, fingerprint: str, device: str) -> str | None:
+        """Hand out one one-time key (JSON) once, oldest first, and forget it; the fallback key
+        (not forgotten) when none is left; None for an unknown device or one with neither."""
+
+    def forget_one_time_key(self, fingerprint: str, device: str, key_id: str) -> None:
+        """Another server's claim (decided by the cluster's log) took this key."""
+
+    def append_inbox(
+        self,
+        fingerprint: str,
+        device: str,
+        payload: str,
+        now: float,
+        bounds: InboxBounds,
+        item_id: int | None = None,
+    ) -> int:
+        """Queue ``payload`` for the device, with ``item_id`` (assigned by the cluster's log) or
+        the next id; drop what ``bounds`` no longer keeps; the item's id (0 for an unknown
+        device, which gets nothing)."""
+
+    def inbox(
+        self, fingerprint: str, device: str, after: int, now: float, bounds: InboxBounds
+    ) -> list[InboxItem]:
+        """The device's items with an id above ``after``, oldest first, none older than
+        ``bounds.max_age``."""
+
+    def ack_inbox(self, fingerprint: str, device: str, upto: int) -> int:
+        """The device has every item up to ``upto``: delete them; how many were deleted."""
+
+    def set_encrypted(self, room: str) -> None:
+        """``room`` is end-to-end encrypted, for good."""
+
+    def encrypted_rooms(self) -> set[str]: ...
 
     def close(self) -> None: ...
