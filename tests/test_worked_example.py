@@ -56,7 +56,7 @@ def test_document_section_is_exactly_the_generated_example() -> None:
     signature = document_value(section, "server_signature")
     regenerated = worked_example.generate(signature)
     assert regenerated == section, (
-        "docs/PROTOCOL.md's worked example is stale: run `python tools/worked_example.py --write`"
+        "docs/PROTOCOL.md's worked example is stale: run `python -m tools.worked_example --write`"
     )
 
 

@@ -11,10 +11,11 @@ recomputed from the two X25519 private keys, every protected record is opened wi
 here, and each signature and Finished value is checked against the transcript rebuilt from the
 wire. The result is a markdown section printed, or written between the markers in PROTOCOL.md.
 
-    python tools/worked_example.py             # print the section
-    python tools/worked_example.py --write     # rewrite the section in docs/PROTOCOL.md
-    python tools/worked_example.py --resign    # sign afresh instead of reusing the recorded one
-    python tools/worked_example.py --make-fixtures   # create the tests/data keys (once)
+    python -m tools.worked_example             # print the section
+    python -m tools.worked_example --write     # rewrite the section in docs/PROTOCOL.md
+    python -m tools.worked_example --resign    # sign afresh instead of reusing the recorded one
+    python -m tools.worked_example --make-fixtures   # create the tests/data keys (once)
+    python -m tools.worked_example --make-e2e-fixtures   # the end-to-end inputs (once)
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ from tlschat.protocol.keyschedule import (
 )
 from tlschat.protocol.messages import HandshakeType
 from tlschat.store import SQLiteStore
+from tools.worked_example_e2e import e2e_block
+from tools.worked_example_e2e import make_fixtures as make_e2e_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "tests" / "data"
@@ -644,6 +647,8 @@ def render(run: Run, records: list[Record], values: Values) -> str:
         "",
         *envelope_block(run.client_key, fingerprint_server),
         "",
+        *e2e_block(run.client_key, fingerprint_server),
+        "",
     ]
     return "\n".join(lines)
 
@@ -693,9 +698,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resign", action="store_true", help="ignore the recorded signature")
     parser.add_argument("--signature", help="the server signature to use, in hex")
     parser.add_argument("--make-fixtures", action="store_true", help="create tests/data keys")
+    parser.add_argument(
+        "--make-e2e-fixtures", action="store_true", help="create the end-to-end part's inputs"
+    )
     args = parser.parse_args(argv)
-    if args.make_fixtures:
-        for path in make_fixtures():
+    if args.make_fixtures or args.make_e2e_fixtures:
+        for path in make_e2e_fixtures() if args.make_e2e_fixtures else make_fixtures():
             print(f"created {path}")
         return 0
     document = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
