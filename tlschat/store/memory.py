@@ -9,10 +9,12 @@ from __future__ import annotations
 import collections
 
 from .base import Ban, Retention, StoredMessage
+from .memory_directory import MemoryDirectory
 
 
-class MemoryStore:
+class MemoryStore(MemoryDirectory):
     def __init__(self, history_limit: int) -> None:
+        super().__init__()
         self.history_limit = max(1, history_limit)
         self._messages: dict[str, collections.deque[StoredMessage]] = {}
         self._nick_owners: dict[str, str] = {}
@@ -20,6 +22,7 @@ class MemoryStore:
         self._counters: dict[str, int] = {}
         self._bans: dict[str, Ban] = {}
         self._topics: dict[str, str] = {}
+        self._encrypted: set[str] = set()
 
     def append_message(self, message: StoredMessage) -> None:
         """Keep ``message`` unless its counter was seen: a server that reloads its replica
@@ -80,9 +83,16 @@ class MemoryStore:
     def topics(self) -> dict[str, str]:
         return dict(self._topics)
 
+    def set_encrypted(self, room: str) -> None:
+        self._encrypted.add(room)
+
+    def encrypted_rooms(self) -> set[str]:
+        return set(self._encrypted)
+
     def enforce_retention(self, retention: Retention, now: float) -> int:
         """Per room and by age; there is no database here to bound by size (each room holds at
-        most ``history_limit`` messages, and Redis caps its own streams)."""
+        most ``history_limit`` messages, each inbox its :class:`InboxBounds`, and Redis caps its
+        own streams)."""
         deleted = 0
         cutoff_ms = int((now - retention.max_age) * 1000) if retention.max_age > 0 else None
         for room, messages in list(self._messages.items()):
