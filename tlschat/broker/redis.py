@@ -1,10 +1,11 @@
 """The Redis broker: a cluster of servers sharing rooms, presence, nicks and history.
 
-Every event is committed by one Lua script that checks what must be unique across the cluster
-(a nick's owner, a sender's message counter), writes the durable state (nicks, counters, bans,
-topics, each room's history stream with a length cap) and appends the event to one log stream, all
-atomically. Every server follows that log and applies each event for its own sessions, so every
-member of a room sees its messages in the log's order. Each server keeps a replica of the durable
+Every event is committed by one Lua script (``redis_commit``) that checks what must be unique
+across the cluster (a nick's owner, a sender's message counter), writes the durable state (nicks,
+counters, bans, topics, each room's history stream with a length cap, the end-to-end layer's
+directory and inboxes) and appends the event to one log stream, all atomically. Every server
+follows that log and applies each event for its own sessions, so every member of a room sees its
+messages in the log's order. Each server keeps a replica of the durable
 state in memory (:class:`~tlschat.store.memory.MemoryStore`), loaded when it (re)connects.
 
 A server announces itself with ``node_up``; the others answer with a snapshot of their sessions.
@@ -17,7 +18,6 @@ resynchronises when Redis is back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import json
@@ -28,17 +28,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
 from ..chat.server.events import ChatServer
-from ..chat.server.model import DEGRADED_REJECTION, REPLAY_REJECTION, Event, Outgoing
-from ..store.base import Ban, StoredMessage
+from ..chat.server.inbox import INBOX_BOUNDS
+from ..chat.server.model import DEGRADED_REJECTION, Event, Outgoing
+from ..chat.server.stored import stored_message
+from ..store.base import Ban, StoredDevice
 from ..store.memory import MemoryStore
 from .base import Deliver
+from .redis_commit import COMMIT_SCRIPT, PREFIX, commit_arguments, rejection_reason
+
+__all__ = ["PREFIX", "RedisBroker"]
 
 log = logging.getLogger("tlschat.cluster")
 
-PREFIX = "tlschat:"
-LOG_CAP = 100_000
-HISTORY_CAP = 10_000
 HEARTBEAT_SECONDS = 1.0
 NODE_TTL_MS = 4_000
 READ_BLOCK_MS = 1_000
@@ -53,93 +56,6 @@ REDIS_TIMEOUT = 5.0
 # Presence is re-sent as a snapshot when a server (re)joins the log, so presence events that
 # cannot be committed while Redis is away take effect on this server alone rather than failing.
 PRESENCE = frozenset({"online", "offline", "join", "part", "snapshot", "node_up"})
-
-# ARGV: prefix, event JSON, kind, log cap, history cap, then the kind's own arguments.
-COMMIT_SCRIPT = """
-local p, event, kind = ARGV[1], ARGV[2], ARGV[3]
-local function before_or_same(a, b)
-  if #a ~= #b then return #a < #b end
-  return a <= b
-end
-if kind == 'message' or kind == 'private' then
-  local sender, counter = ARGV[6], ARGV[7]
-  local last = redis.call('HGET', p .. 'counters', sender)
-  if last and before_or_same(counter, last) then return {0, 'replayed'} end
-  redis.call('HSET', p .. 'counters', sender, counter)
-  if kind == 'message' then
-    redis.call('XADD', p .. 'history:' .. ARGV[8], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[9])
-    redis.call('SADD', p .. 'rooms', ARGV[8])
-  end
-elseif kind == 'claim' then
-  local fingerprint, nick, folded = ARGV[6], ARGV[7], ARGV[8]
-  local owner = redis.call('HGET', p .. 'nick_owner', folded)
-  if owner and owner ~= fingerprint then return {0, 'taken'} end
-  local old = redis.call('HGET', p .. 'nick_folded', fingerprint)
-  if old then redis.call('HDEL', p .. 'nick_owner', old) end
-  redis.call('HSET', p .. 'nick_owner', folded, fingerprint)
-  redis.call('HSET', p .. 'nick_folded', fingerprint, folded)
-  redis.call('HSET', p .. 'nick', fingerprint, nick)
-elseif kind == 'ban' then
-  redis.call('HSET', p .. 'bans', ARGV[6], ARGV[7])
-elseif kind == 'unban' then
-  redis.call('HDEL', p .. 'bans', ARGV[6])
-elseif kind == 'topic' then
-  redis.call('HSET', p .. 'topics', ARGV[6], ARGV[7])
-end
-local id = redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[4], '*', 'e', event)
-return {1, id}
-"""
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def commit_arguments(event: Event) -> list[str]:
-    """The script's ARGV for ``event``: what it must check and store besides the log entry."""
-    kind = str(event["type"])
-    extra: list[str] = []
-    if kind in ("message", "private"):
-        message = event["message"]
-        extra = [message["sender"], str(message["counter"])]
-        if kind == "message":
-            extra += [message["target"], _dumps(message)]
-    elif kind == "nick" or (kind == "online" and event.get("claim")):
-        nick = event["new"] if kind == "nick" else event["nick"]
-        kind = "claim"
-        extra = [event["fingerprint"], nick, nick.casefold()]
-    elif kind == "ban":
-        ban = {"until": event["until"], "reason": event["reason"], "by": event["by"]}
-        extra = [event["fingerprint"], _dumps(ban)]
-    elif kind == "unban":
-        extra = [event["fingerprint"]]
-    elif kind == "topic":
-        extra = [event["room"], event["topic"]]
-    return [PREFIX, _dumps(event), kind, str(LOG_CAP), str(HISTORY_CAP), *extra]
-
-
-def rejection_reason(event: Event, verdict: str) -> str:
-    if verdict == "replayed":
-        return REPLAY_REJECTION
-    if verdict == "taken":
-        nick = event["new"] if event["type"] == "nick" else event["nick"]
-        if event["type"] == "online":
-            return f"{nick!r} was just taken by another key on another server; connect again"
-        return f"{nick!r} belongs to another key"
-    return f"not done: {verdict}"
-
-
-def stored_message(frame: dict[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        frame["target"],
-        frame["sender"],
-        frame["from"],
-        base64.b64decode(frame["key"]),
-        int(frame["counter"]),
-        int(frame["ts"]),
-        frame["body"],
-        base64.b64decode(frame["sig"]),
-    )
 
 
 class RedisBroker:
@@ -291,6 +207,7 @@ class RedisBroker:
             store = await self._load_state(connection)
             chat.store = store
             chat.topics = store.topics()
+            chat.encrypted_rooms = store.encrypted_rooms()
             if resumed_after_gap:
                 log.warning("[CLUSTER] The log lost entries this server had not applied")
                 self._send(chat.resynchronised())
@@ -324,7 +241,43 @@ class RedisBroker:
                 )
                 for _, fields in reversed(entries):
                     store.add_history(stored_message(json.loads(fields["m"])))
+        for room in await connection.smembers(f"{PREFIX}encrypted_rooms"):
+            store.set_encrypted(room)
+        for fingerprint in await connection.smembers(f"{PREFIX}device_owners"):
+            await self._load_devices(connection, store, fingerprint)
         return store
+
+    @staticmethod
+    async def _load_devices(connection: Any, store: MemoryStore, fingerprint: str) -> None:
+        """A key's devices, with their one-time keys (oldest first), fallback keys and inboxes."""
+        devices = await connection.hgetall(f"{PREFIX}devices:{fingerprint}")
+        seen = await connection.hgetall(f"{PREFIX}device_seen:{fingerprint}")
+        for device, keys_json in devices.items():
+            last_seen = float(seen.get(device, 0.0))
+            store.put_device(
+                StoredDevice(fingerprint, device, keys_json, last_seen), MAX_DEVICES_PER_KEY
+            )
+            key = f"{fingerprint} {device}"
+            order = await connection.lrange(f"{PREFIX}otk_order:{key}", 0, -1)
+            held = await connection.hgetall(f"{PREFIX}otk:{key}")
+            fallback_json = await connection.hget(f"{PREFIX}fallback_keys", key)
+            fallback = (
+                (str(json.loads(fallback_json)["id"]), fallback_json) if fallback_json else None
+            )
+            one_time = [(key_id, held[key_id]) for key_id in order if key_id in held]
+            store.add_one_time_keys(
+                fingerprint, device, one_time, fallback, MAX_SERVER_ONE_TIME_KEYS
+            )
+            for member in await connection.zrange(f"{PREFIX}inbox:{key}", 0, -1):
+                item_id, created_ms, payload = member.split(" ", 2)
+                store.append_inbox(
+                    fingerprint,
+                    device,
+                    payload,
+                    int(created_ms) / 1000,
+                    INBOX_BOUNDS,
+                    int(item_id),
+                )
 
     async def _beat(self, connection: Any) -> None:
         await connection.set(f"{PREFIX}node:{self.node}", "1", px=NODE_TTL_MS)

@@ -16,18 +16,50 @@ DEFAULT_WORK = 2
 SAY_WORK = 2
 
 
+# The end-to-end layer's frames cost their connection one unit plus one per ITEMS_PER_UNIT items
+# of their list (docs/PROTOCOL.md, "End-to-end layer"): the list is what the server stores or
+# sends for them.
+E2E_LISTS = {
+    "keys_upload": "one_time_keys",
+    "keys_query": "fingerprints",
+    "keys_claim": "devices",
+    "to_device": "messages",
+    "device_remove": "",
+    "device_ack": "",
+}
+ITEMS_PER_UNIT = 8
+
+
+# What claiming one device's one-time key costs its key's work budget: a hostile key draining
+# other devices' keys down to their fallback keys does so at the work rate, no faster.
+CLAIM_WORK = 1
+
+
 def work_cost(name: str) -> int:
     return WORK_COSTS.get(name, DEFAULT_WORK)
+
+
+def claim_cost(devices: int) -> int:
+    """What a ``keys_claim`` for ``devices`` devices costs its key's work budget."""
+    return CLAIM_WORK * devices
+
+
+def _items(container: object, name: str) -> int:
+    value = container.get(name) if isinstance(container, dict) and name else None
+    return len(value) if isinstance(value, list) else 0
 
 
 def frame_cost(frame: dict[str, Any]) -> int:
     """What any client frame costs its connection, whatever becomes of it."""
     kind = frame.get("type")
     if kind == "say":
-        return SAY_WORK
+        # An encrypted private message also carries one Olm item per device it is for.
+        return SAY_WORK + _items(frame.get("olm_private"), "keys") // ITEMS_PER_UNIT
     if kind == "command":
         name = frame.get("name")
         return work_cost(name.lower()) if isinstance(name, str) else DEFAULT_WORK
+    if isinstance(kind, str) and kind in E2E_LISTS:
+        return 1 + _items(frame, E2E_LISTS[kind]) // ITEMS_PER_UNIT
     return 1
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from ...store.base import Store, StoredMessage
 from ..frames import (
     FrameError,
-    b64,
 )
 from ..limits import TokenBucket
 from ..presence import PresenceLimiter
@@ -19,8 +18,10 @@ from .model import (
     Publish,
     RemoteSession,
     Session,
+    TooFast,
 )
 from .replies import bye_frame, fit_list
+from .stored import relayed_frame
 
 
 class ServerBase:
@@ -46,20 +47,23 @@ class ServerBase:
         self.sessions: dict[int, Session] = {}
         self.remote: dict[tuple[str, int], RemoteSession] = {}
         self.topics: dict[str, str] = store.topics()
+        # The rooms made end-to-end encrypted (for good), as the store has them.
+        self.encrypted_rooms: set[str] = store.encrypted_rooms()
         self.runtime_operators: set[str] = set()
         self.mutes: dict[str, float | None] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.work_buckets: dict[str, TokenBucket] = {}
-        # (sender, counter) -> (target, signature) of the messages committed lately, oldest
-        # first: the same message sent again after a lost connection is acknowledged, not
-        # refused as a replay.
+        # (sender, counter) -> (target, tag) of the messages committed lately, oldest first: the
+        # same message sent again after a lost connection is acknowledged, not refused as a
+        # replay. The tag is the signature, or an encrypted line's digest (``stored``).
         self.recently_committed: dict[tuple[str, int], tuple[str, str]] = {}
         # (sender, counter) of the messages published and not yet applied or refused: a copy
         # sent again meanwhile (a client tired of waiting) waits for the first one's outcome.
         self.awaiting: set[tuple[str, int]] = set()
-        # (sender, counter) -> (signature, refusal) of the messages refused lately for good (not
-        # by flood control): a copy sent again gets the same answer, whatever changed since.
-        self.recently_refused: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+        # (sender, counter, tag) -> refusal of the messages refused lately for good (not by flood
+        # control): a copy sent again gets the same answer, whatever changed since. By tag, as a
+        # line refused and encrypted again keeps its counter: each version keeps its answer.
+        self.recently_refused: dict[tuple[str, int, str], dict[str, Any]] = {}
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
         self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
@@ -145,6 +149,12 @@ class ServerBase:
             for member in self._cluster_members(room)
         )
 
+    def _remote_sender(self, event: dict[str, Any]) -> RemoteSession | None:
+        """The other server's session that caused ``event``, if known."""
+        if event["node"] == self.node:
+            return None
+        return self.remote.get((str(event["node"]), int(event["sid"])))
+
     def _address(self, member: Member) -> tuple[str, int]:
         node = member.node if isinstance(member, RemoteSession) else self.node
         return node, member.session_id
@@ -153,23 +163,13 @@ class ServerBase:
         """A room's topic and members, one entry per key, cut to fit one frame."""
         members = {m.fingerprint: m.describe() for m in self._cluster_members(room)}
         state: dict[str, Any] = {"room": room, "topic": self.topics.get(room, "")}
+        if room in self.encrypted_rooms:
+            state["encrypted"] = True
         fit_list(state, "members", list(members.values()))
         return state
 
     def _stored_frame(self, message: StoredMessage) -> dict[str, Any]:
-        """A stored line as relayed: the store keeps only lines this network accepted."""
-        return {
-            "type": "message",
-            "from": message.nick,
-            "key": b64(message.key_der),
-            "network": self.network,
-            "target": message.room,
-            "sender": message.sender,
-            "counter": message.counter,
-            "ts": message.timestamp_ms,
-            "body": message.body,
-            "sig": b64(message.signature),
-        }
+        return relayed_frame(message, self.network)
 
     def _refuse_if_muted(self, session: Session, now: float) -> None:
         """A muted key is silent to others: no topic, nick or away text from it either."""
@@ -186,3 +186,12 @@ class ServerBase:
             del self.mutes[fingerprint]
             return None
         return until
+
+    def _charge(self, session: Session, cost: int, now: float) -> None:
+        """Take ``cost`` from the key's work budget (shared by its sessions), or refuse."""
+        bucket = self.work_buckets.setdefault(
+            session.fingerprint, TokenBucket(self.settings.work_rate, self.settings.work_burst)
+        )
+        wait = bucket.take(now, cost)
+        if wait > 0:
+            raise TooFast(wait)

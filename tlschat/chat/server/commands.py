@@ -13,12 +13,12 @@ from ..frames import (
     valid_room,
 )
 from .durations import describe_duration, parse_duration
-from .messages import ServerMessages
+from .encrypted import ServerEncrypted
 from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Event, Outgoing, Session
 from .replies import fit_list, info_frame, notice_frame
 
 
-class ServerCommands(ServerMessages):
+class ServerCommands(ServerEncrypted):
     """A session's 'command' frames."""
 
     def run_command(self, session: Session, name: str, args: str, now: float) -> list[Outgoing]:
@@ -86,7 +86,8 @@ class ServerCommands(ServerMessages):
                 keys_in.setdefault(room, set()).add(other.fingerprint)
         counts = {room: len(keys) for room, keys in keys_in.items()}
         lines = [
-            f"{room} ({count} {'member' if count == 1 else 'members'})"
+            f"{room} ({count} {'member' if count == 1 else 'members'}"
+            + (", end-to-end encrypted)" if room in self.encrypted_rooms else ")")
             + (f": {self.topics[room]}" if self.topics.get(room) else "")
             for room, count in sorted(counts.items())
         ]
@@ -252,6 +253,15 @@ class ServerCommands(ServerMessages):
         }
         return self._moderate(session, event, f"muted {who}{how_long}")
 
+    def _cmd_encrypt(self, session: Session, args: str, now: float) -> list[Outgoing]:
+        room = args.split(" ", 1)[0] if args else ""
+        if not valid_room(room):
+            raise FrameError("usage: /encrypt #room")
+        if room in self.encrypted_rooms:
+            raise FrameError(f"{room} is already encrypted")
+        event = {"type": "encrypt", "room": room, "by": session.nick}
+        return self._moderate(session, event, f"{room} is end-to-end encrypted now, for good")
+
     def _cmd_unmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self._muted_until(fingerprint, now) is None:
@@ -328,6 +338,13 @@ COMMANDS: dict[str, Command] = {
             "/unmute NICK|FP",
             "let a muted key talk again",
             ServerCommands._cmd_unmute,
+            True,
+        ),
+        Command(
+            "encrypt",
+            "/encrypt #room",
+            "make a room end-to-end encrypted, for good",
+            ServerCommands._cmd_encrypt,
             True,
         ),
     )

@@ -13,10 +13,9 @@ through those events as :class:`RemoteSession`.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
-from ...store.base import Ban, Store, StoredMessage
+from ...store.base import Ban, Store
 from .model import (
     DEFAULT_ROOM,
     DEGRADED_NOTICE,
@@ -30,6 +29,10 @@ from .model import (
 )
 from .replies import error_frame, notice_frame, sent_frame
 from .sessions import ServerSessions
+from .stored import event_tag, stored_message
+
+# The events that commit a chat line: a copy of one is answered by its outcome.
+LINES = ("message", "private", "e2e_private")
 
 
 class ChatServer(ServerSessions):
@@ -68,21 +71,23 @@ class ChatServer(ServerSessions):
         if event.get("node") != self.node or session_id not in self.sessions:
             return []
         assert isinstance(session_id, int)
-        if event["type"] in ("message", "private"):
+        if event["type"] in LINES:
             message = event["message"]
             refusal = {**error_frame(reason), "counter": message["counter"]}
-            signature = base64.b64decode(message["sig"])
-            self._remember_refused(message["sender"], message["counter"], signature, refusal)
+            self._remember_refused(message["sender"], message["counter"], event_tag(event), refusal)
             return [(session_id, refusal)]
         if event["type"] == "online":
             session = self.sessions[session_id]
             if session.claiming:
                 return self._claim_again(session, str(event["nick"]), reason)
             return self._bye(session_id, reason)
+        if event["type"] == "device":
+            text = f"device keys not stored: {reason}; this session has no end-to-end encryption"
+            return [(session_id, error_frame(text))]
         return [(session_id, error_frame(reason))]
 
     def _settled(self, event: Event) -> None:
-        if event.get("type") in ("message", "private") and event.get("node") == self.node:
+        if event.get("type") in LINES and event.get("node") == self.node:
             message = event["message"]
             self.awaiting.discard((message["sender"], message["counter"]))
 
@@ -113,13 +118,14 @@ class ChatServer(ServerSessions):
     def resynchronised(self) -> list[Outgoing]:
         """The cluster's log lost entries this server had not applied (Redis lost them, or
         trimmed them while this server was cut off): every session is sent its rooms' history
-        again, of which its client shows the lines it missed."""
+        again, of which its client shows the lines it missed, and its device's inbox."""
         out: list[Outgoing] = []
         for session in self.sessions.values():
             if session.said_hello:
                 out.append((session.session_id, notice_frame(RESYNCHRONISED_NOTICE)))
                 for room in session.rooms:
                     out += self._history(session.session_id, room)
+                out += self._device_resynchronised(session)
         return out
 
     def set_degraded(self, degraded: bool) -> list[Outgoing]:
@@ -248,19 +254,8 @@ class ChatServer(ServerSessions):
     def _apply_message(self, event: Event) -> list[Outgoing]:
         relayed = event["message"]
         room = relayed["target"]
-        self._remember_committed(relayed)
-        self.store.append_message(
-            StoredMessage(
-                room,
-                relayed["sender"],
-                relayed["from"],
-                base64.b64decode(relayed["key"]),
-                relayed["counter"],
-                relayed["ts"],
-                relayed["body"],
-                base64.b64decode(relayed["sig"]),
-            )
-        )
+        self._remember_committed(relayed, event_tag(event))
+        self.store.append_message(stored_message(relayed))
         remote = self._remote_sender(event)
         if remote is not None:
             remote.last_active = relayed["ts"] / 1000
@@ -270,16 +265,11 @@ class ChatServer(ServerSessions):
             out.append((sender, sent_frame(room, relayed["counter"])))
         return out
 
-    def _remote_sender(self, event: Event) -> RemoteSession | None:
-        if event["node"] == self.node:
-            return None
-        return self.remote.get((str(event["node"]), int(event["sid"])))
-
     def _apply_private(self, event: Event) -> list[Outgoing]:
         relayed = event["message"]
         recipient = relayed["target"][1:]
         self.store.set_last_counter(relayed["sender"], relayed["counter"])
-        self._remember_committed(relayed)
+        self._remember_committed(relayed, event_tag(event))
         remote = self._remote_sender(event)
         if remote is not None:
             remote.last_active = relayed["ts"] / 1000
@@ -422,4 +412,12 @@ EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
     "deop": ChatServer._apply_deop,
     "node_up": ChatServer._apply_node_up,
     "snapshot": ChatServer._apply_snapshot,
+    "device": ChatServer._apply_device,
+    "keys_upload": ChatServer._apply_keys_upload,
+    "keys_claim": ChatServer._apply_claim,
+    "device_remove": ChatServer._apply_device_remove,
+    "to_device": ChatServer._apply_to_device,
+    "device_ack": ChatServer._apply_device_ack,
+    "e2e_private": ChatServer._apply_e2e_private,
+    "encrypt": ChatServer._apply_encrypt,
 }

@@ -1,4 +1,5 @@
-"""A session's hello: its nick, claimed for its key (fallbacks included), and its rooms' joins."""
+"""A session's hello: its nick, claimed for its key (fallbacks included), its device, and its
+rooms' joins."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..frames import (
     FrameError,
     valid_nick,
 )
-from .base import ServerBase
+from .devices import ServerDevices
 from .model import DEGRADED_NOTICE, MAX_ROOMS_PER_USER, Outgoing, Session
 from .replies import notice_frame
 
@@ -43,7 +44,7 @@ MAX_FALLBACK_CLAIMS = 4
 NO_FALLBACK = "no free nick for your key; connect again"
 
 
-class ServerHello(ServerBase):
+class ServerHello(ServerDevices):
     """Hello, nick claims and joins."""
 
     def _nick_in_use_by_other(self, nick: str, fingerprint: str) -> bool:
@@ -135,6 +136,8 @@ class ServerHello(ServerBase):
             out.append((session.session_id, {**notice_frame(DEGRADED_NOTICE), "degraded": True}))
         if self.settings.motd:
             out.append((session.session_id, {"type": "motd", "text": self.settings.motd}))
+        # Its device is in the directory before its key is in any room of this session's.
+        out += self._hello_device(session, frame, now)
         return out + self._claim(session)
 
     def _new_nick_while_muted(self, session: Session, wanted: str, now: float) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ...protocol.identity import fingerprints_equal
@@ -21,11 +23,13 @@ from .model import (
     FINGERPRINT_PATTERN,
     MAX_CLOCK_SKEW_MS,
     REPLAY_REJECTION,
+    Event,
     Outgoing,
     Session,
     Throttled,
 )
 from .replies import error_frame, sent_frame
+from .stored import stored_tag
 
 MAX_REMEMBERED_COMMITTED = 10_000
 
@@ -33,78 +37,106 @@ MAX_REMEMBERED_COMMITTED = 10_000
 HOLD_LIMIT = 60.0
 
 
+@dataclass(frozen=True)
+class Line:
+    """What tells a chat line from another: its sender, counter and target, and its tag (the
+    signature, or an encrypted line's digest: ``stored``)."""
+
+    sender: str
+    counter: int
+    target: str
+    tag: str
+
+
+class StaleDevices(FrameError):
+    """An encrypted private message not encrypted for exactly the devices the directory lists:
+    ``stale`` names the keys whose devices the sender must query again."""
+
+    def __init__(self, text: str, stale: list[str]) -> None:
+        super().__init__(text)
+        self.stale = stale
+
+
 class ServerMessages(ServerHello):
     """A session's 'say' frames."""
 
     def _on_say(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         message = parse_signed_message(frame)
-        if self._committed(session, message):
-            # Sent again after a lost connection: it was delivered then, and is acknowledged
-            # again rather than refused, so that "sent" is the only proof of delivery.
+        line = Line(message.sender, message.counter, message.target, b64(message.signature))
+        # The same signature over other fields is not the same message.
+        if self._committed(session, line) and message.verify(session.identity):
             return [(session.session_id, sent_frame(message.target, message.counter))]
-        key = (message.sender, message.counter)
+        return self._take_line(session, line, now, lambda: self._plain_event(session, message, now))
+
+    def _plain_event(self, session: Session, message: SignedMessage, now: float) -> Event:
+        self.check_message(session, message, now)
+        relayed = {
+            "type": "message",
+            "from": session.nick,
+            "key": b64(session.identity.spki_der),
+            **message_fields(message),
+        }
+        origin = {"node": self.node, "sid": session.session_id}
+        if not message.target.startswith("@"):
+            return {"type": "message", **origin, "message": relayed}
+        if not self._online_of(message.target[1:]):
+            raise FrameError("message not delivered: that user is not online")
+        return {"type": "private", **origin, "message": relayed}
+
+    def _take_line(
+        self, session: Session, line: Line, now: float, checked: Callable[[], Event]
+    ) -> list[Outgoing]:
+        """One outcome per line however often it comes: a copy of one on its way waits for it,
+        a copy of one refused for good gets the same refusal; else ``checked`` refuses it
+        (FrameError) or gives the event that commits it. (A copy of a committed line was
+        answered 'sent' before this.)"""
+        key = (line.sender, line.counter)
         if key in self.awaiting:
             return []  # the first copy's outcome is on its way
-        refused = self.recently_refused.get(key)
-        if refused is not None and refused[0] == b64(message.signature):
-            return [(session.session_id, refused[1])]
+        refused = self.recently_refused.get((line.sender, line.counter, line.tag))
+        if refused is not None:
+            return [(session.session_id, refused)]
         try:
             if self.degraded:
                 raise FrameError(DEGRADED_REJECTION)
-            self._hold_order(session, message, now)
-            self.check_message(session, message, now)
-            relayed = {
-                "type": "message",
-                "from": session.nick,
-                "key": b64(session.identity.spki_der),
-                **message_fields(message),
-            }
-            origin = {"node": self.node, "sid": session.session_id}
-            kind = "message"
-            if message.target.startswith("@"):
-                if not self._online_of(message.target[1:]):
-                    raise FrameError("message not delivered: that user is not online")
-                kind = "private"
+            self._hold_order(session, line.counter, now)
+            event = checked()
         except FrameError as error:
-            refusal = {**error_frame(str(error)), "counter": message.counter}
+            refusal = {**error_frame(str(error)), "counter": line.counter}
+            if isinstance(error, StaleDevices):
+                refusal["stale"] = error.stale
             if isinstance(error, Throttled):
                 refusal["retry_after"] = round(error.wait, 3)
                 if session.held_counter is None:
-                    session.held_counter, session.held_since = message.counter, now
+                    session.held_counter, session.held_since = line.counter, now
             else:
-                self._remember_refused(message.sender, message.counter, message.signature, refusal)
-                if message.counter == session.held_counter:
+                self._remember_refused(line.sender, line.counter, line.tag, refusal)
+                if line.counter == session.held_counter:
                     session.held_counter = None
             return [(session.session_id, refusal)]
-        if message.counter == session.held_counter:
+        if line.counter == session.held_counter:
             session.held_counter = None
-        self.awaiting.add((message.sender, message.counter))
-        return self.publish({"type": kind, **origin, "message": relayed})
+        self.awaiting.add(key)
+        return self.publish(event)
 
-    def _committed(self, session: Session, message: SignedMessage) -> bool:
-        """``message`` is one of the session's key's that this network committed already."""
-        if not fingerprints_equal(message.sender, session.fingerprint):
+    def _committed(self, session: Session, line: Line) -> bool:
+        """``line`` is one of the session's key's that this network committed already."""
+        if not fingerprints_equal(line.sender, session.fingerprint):
             return False
-        key = (message.sender, message.counter)
+        key = (line.sender, line.counter)
         if key in self.recently_committed:
-            committed = self.recently_committed[key] == (message.target, b64(message.signature))
-        elif message.target.startswith("@") or message.counter > self.store.last_counter(
-            message.sender
-        ):
+            return self.recently_committed[key] == (line.target, line.tag)
+        if line.target.startswith("@") or line.counter > self.store.last_counter(line.sender):
             return False
-        else:
-            history = self.store.recent_messages(message.target, self.settings.history_limit)
-            signed = (message.sender, message.counter, message.signature)
-            committed = any((m.sender, m.counter, m.signature) == signed for m in history)
-        # The same signature over other fields is not the same message.
-        return committed and message.verify(session.identity)
+        history = self.store.recent_messages(line.target, self.settings.history_limit)
+        return any((m.sender, m.counter) == key and stored_tag(m) == line.tag for m in history)
 
-    def _hold_order(self, session: Session, message: SignedMessage, now: float) -> None:
+    def _hold_order(self, session: Session, counter: int, now: float) -> None:
         """After flood control refused a session's message, its later ones are refused the same
         way until that one comes again: a line that was in flight behind it must not be stored
         ahead of it. The hold lapses after HOLD_LIMIT (a client that gave the line up)."""
         held = session.held_counter
-        if held is None or message.counter == held:
+        if held is None or counter == held:
             return
         if now - session.held_since > HOLD_LIMIT:
             session.held_counter = None
@@ -117,15 +149,14 @@ class ServerMessages(ServerHello):
         )
 
     def _remember_refused(
-        self, sender: str, counter: int, signature: bytes, refusal: dict[str, Any]
+        self, sender: str, counter: int, tag: str, refusal: dict[str, Any]
     ) -> None:
-        self.recently_refused[(sender, counter)] = (b64(signature), refusal)
+        self.recently_refused[(sender, counter, tag)] = refusal
         if len(self.recently_refused) > MAX_REMEMBERED_COMMITTED:
             del self.recently_refused[next(iter(self.recently_refused))]
 
-    def _remember_committed(self, relayed: dict[str, Any]) -> None:
-        key = (relayed["sender"], relayed["counter"])
-        self.recently_committed[key] = (relayed["target"], relayed["sig"])
+    def _remember_committed(self, relayed: dict[str, Any], tag: str) -> None:
+        self.recently_committed[(relayed["sender"], relayed["counter"])] = (relayed["target"], tag)
         if len(self.recently_committed) > MAX_REMEMBERED_COMMITTED:
             del self.recently_committed[next(iter(self.recently_committed))]
 
@@ -138,28 +169,47 @@ class ServerMessages(ServerHello):
         if message.target.startswith("@"):
             if not FINGERPRINT_PATTERN.fullmatch(message.target[1:]):
                 raise FrameError("message rejected: a private message names a fingerprint")
-        elif message.target not in session.rooms and message.target not in session.joining:
-            # (A line sent while its room's join is on its way follows the join in the log.)
-            raise FrameError(f"message rejected: you are not in {message.target}")
+        else:
+            self._check_room(session, message.target)
+            if message.target in self.encrypted_rooms:
+                raise FrameError(f"message rejected: {message.target} is end-to-end encrypted")
         if not message.body.strip():
             raise FrameError("message rejected: empty message")
         if len(message.body.encode("utf-8")) > self.settings.max_body_bytes:
             raise FrameError(f"message rejected: longer than {self.settings.max_body_bytes} bytes")
         if has_unsafe_text(message.body):
             raise FrameError("message rejected: control characters are not allowed")
+        if not message.target.startswith("@"):
+            self._check_not_muted(session, now)
+        if not message.verify(session.identity):
+            raise FrameError("message rejected: bad signature")
+        self._check_counter_time_flood(session, message.counter, message.timestamp_ms, now)
+
+    def _check_room(self, session: Session, room: str) -> None:
+        # (A line sent while its room's join is on its way follows the join in the log.)
+        if room not in session.rooms and room not in session.joining:
+            raise FrameError(f"message rejected: you are not in {room}")
+
+    def _check_not_muted(self, session: Session, now: float) -> None:
+        """Check 8: a muted key says nothing in rooms (private messages still pass)."""
         muted_until = self._muted_until(session.fingerprint, now)
-        if muted_until is not None and not message.target.startswith("@"):
+        if muted_until is not None:
             how_long = (
                 ""
                 if muted_until == float("inf")
                 else f" for {describe_duration(muted_until - now)}"
             )
             raise FrameError(f"message rejected: you are muted{how_long}")
-        if not message.verify(session.identity):
-            raise FrameError("message rejected: bad signature")
-        if message.counter <= self.store.last_counter(message.sender):
+
+    def _check_counter_time_flood(
+        self, session: Session, counter: int, timestamp_ms: int, now: float
+    ) -> None:
+        """Checks 10 to 12: a counter above the persisted last, a time near the server's, and
+        a token of the key's flood control (taken last: only a line that passes everything else
+        spends one)."""
+        if counter <= self.store.last_counter(session.fingerprint):
             raise FrameError(REPLAY_REJECTION)
-        if abs(message.timestamp_ms - int(now * 1000)) > MAX_CLOCK_SKEW_MS:
+        if abs(timestamp_ms - int(now * 1000)) > MAX_CLOCK_SKEW_MS:
             raise FrameError("message rejected: timestamp too far from the server's clock")
         wait = self._bucket(session.fingerprint).take(now)
         if wait > 0:

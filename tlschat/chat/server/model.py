@@ -134,6 +134,12 @@ class Session:
     # how many in a row that budget refused.
     frames: TokenBucket = field(default_factory=lambda: ChatSettings().connection_budget())
     refused_frames: int = 0
+    # The end-to-end device this session speaks for (its hello's device_keys, once stored), the
+    # newest inbox id it was sent, and whether its inbox holds more than it was sent: then new
+    # items wait for its device_ack, so that it gets them in order.
+    device: str | None = None
+    inbox_sent: int = 0
+    inbox_more: bool = False
 
     @property
     def fingerprint(self) -> str:

@@ -3,14 +3,16 @@ budgets), disconnect, and time passing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...protocol.identity import PeerIdentity
+from ..e2e_frames import is_encrypted
 from ..frames import (
     FrameError,
     field_str,
 )
-from ..limits import TokenBucket, frame_cost, work_cost
+from ..limits import frame_cost, work_cost
 from .commands import ServerCommands
 from .durations import describe_duration
 from .model import MAX_HELD, Outgoing, Session, TooFast
@@ -124,7 +126,12 @@ class ServerSessions(ServerCommands):
                 return []
             session.last_active = now
             if kind == "say":
+                if is_encrypted(frame):
+                    return self._on_encrypted_say(session, frame, now)
                 return self._on_say(session, frame, now)
+            handler = E2E_FRAMES.get(kind)
+            if handler is not None:
+                return handler(self, session, frame, now)
             if kind == "command":
                 name = field_str(frame, "name", 32).lower()
                 args = field_str(frame, "args", 8192) if "args" in frame else ""
@@ -162,11 +169,16 @@ class ServerSessions(ServerCommands):
             refusal["counter"] = counter  # the sender's client sends that line again later
         return [(session.session_id, refusal)]
 
-    def _charge(self, session: Session, cost: int, now: float) -> None:
-        """Take ``cost`` from the key's work budget (shared by its sessions), or refuse."""
-        bucket = self.work_buckets.setdefault(
-            session.fingerprint, TokenBucket(self.settings.work_rate, self.settings.work_burst)
-        )
-        wait = bucket.take(now, cost)
-        if wait > 0:
-            raise TooFast(wait)
+
+FrameHandler = Callable[[ServerSessions, Session, dict[str, Any], float], list[Outgoing]]
+
+
+# The end-to-end layer's frames (docs/PROTOCOL.md, "End-to-end layer"), by type.
+E2E_FRAMES: dict[str, FrameHandler] = {
+    "keys_upload": ServerSessions._on_keys_upload,
+    "keys_query": ServerSessions._on_keys_query,
+    "keys_claim": ServerSessions._on_keys_claim,
+    "device_remove": ServerSessions._on_device_remove,
+    "to_device": ServerSessions._on_to_device,
+    "device_ack": ServerSessions._on_device_ack,
+}

@@ -1,0 +1,156 @@
+"""Each device's inbox: what other devices send it (``to_device``, and the keys of encrypted private
+messages), stored until the device acknowledges it, handed out in pages, oldest first.
+
+An item's id increases per device. In a cluster the commit script assigns the ids (and skips the
+items for devices it does not know) and writes them into the event, so every server's replica
+holds the same items under the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...store.base import InboxBounds
+from ..e2e_frames import MAX_TO_DEVICE, field_list, parse_olm_item
+from ..frames import MAX_FRAME, FrameError, encode_frame, field_int
+from .base import ServerBase
+from .model import Event, Outgoing, Session
+from .replies import FIT_MARGIN
+from .stored import dumps
+
+# What each device's inbox keeps (docs/PROTOCOL.md, "End-to-end layer").
+INBOX_BOUNDS = InboxBounds()
+
+
+NO_DEVICE = "upload your device keys first"
+
+
+MAX_INBOX_ID = (1 << 63) - 1
+
+
+def inbox_payload(
+    now_ms: int, sender: str, sender_device: str, olm: dict[str, Any], **more: Any
+) -> str:
+    """The JSON text of a ``device_messages`` item, but its id (assigned when it is stored)."""
+    return dumps({"ts": now_ms, "from": sender, "from_device": sender_device, "olm": olm, **more})
+
+
+class ServerInbox(ServerBase):
+    """The inboxes of the devices of this server's sessions."""
+
+    def _device_of(self, session: Session) -> str:
+        """The session's device: to-device messages and encrypted lines come from one."""
+        if session.device is None:
+            raise FrameError(NO_DEVICE)
+        return session.device
+
+    def _on_to_device(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
+        device = self._device_of(session)
+        items = [parse_olm_item(item) for item in field_list(frame, "messages", MAX_TO_DEVICE)]
+        if not items:
+            return []
+        now_ms = int(now * 1000)
+        return self.publish(
+            {
+                "type": "to_device",
+                "node": self.node,
+                "sid": session.session_id,
+                "ts": now_ms,
+                "items": [
+                    {
+                        "fingerprint": item.fingerprint,
+                        "device": item.device,
+                        "payload": inbox_payload(
+                            now_ms,
+                            session.fingerprint,
+                            device,
+                            {"type": item.message_type, "body": item.body},
+                        ),
+                    }
+                    for item in items
+                ],
+            }
+        )
+
+    def _on_device_ack(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
+        device = self._device_of(session)
+        # A session acknowledges what it was sent, no more: a client that names a later id
+        # must not delete items it never saw.
+        upto = min(field_int(frame, "upto", MAX_INBOX_ID), session.inbox_sent)
+        if upto <= 0:
+            return []
+        return self.publish(
+            {
+                "type": "device_ack",
+                "node": self.node,
+                "sid": session.session_id,
+                "fingerprint": session.fingerprint,
+                "device": device,
+                "upto": upto,
+            }
+        )
+
+    def _apply_to_device(self, event: Event) -> list[Outgoing]:
+        return self._store_items(event)
+
+    def _apply_device_ack(self, event: Event) -> list[Outgoing]:
+        fingerprint, device = event["fingerprint"], event["device"]
+        self.store.ack_inbox(fingerprint, device, int(event["upto"]))
+        sender = self._sender_of_event(event)
+        if sender is None or sender.device != device or not sender.inbox_more:
+            return []
+        return self._send_inbox(sender)
+
+    def _store_items(self, event: Event) -> list[Outgoing]:
+        """Store an event's inbox items (with the ids the cluster's log gave them, if it did) and
+        send each device's new items to its sessions that have the rest already."""
+        ids = event.get("ids")
+        created = int(event["ts"]) / 1000
+        touched: set[tuple[str, str]] = set()
+        for index, item in enumerate(event["items"]):
+            fingerprint, device, payload = item["fingerprint"], item["device"], item["payload"]
+            # With the id the cluster's log gave it (0: an unknown device, skipped everywhere);
+            # an item applied again after a reload of the store is not stored twice.
+            item_id = None if ids is None else int(ids[index])
+            stored = item_id != 0 and self.store.append_inbox(
+                fingerprint, device, payload, created, INBOX_BOUNDS, item_id
+            )
+            if stored:
+                touched.add((fingerprint, device))
+        out: list[Outgoing] = []
+        for session in self.sessions.values():
+            if (session.fingerprint, session.device) in touched and not session.inbox_more:
+                out += self._send_inbox(session)
+        return out
+
+    def _send_inbox(self, session: Session) -> list[Outgoing]:
+        """The next page of the session's inbox: what it was not sent yet, oldest first, as much
+        as fits one frame; ``more`` says whether a device_ack will bring another page."""
+        if session.device is None:
+            return []
+        items = self.store.inbox(
+            session.fingerprint, session.device, session.inbox_sent, self.now, INBOX_BOUNDS
+        )
+        if not items:
+            session.inbox_more = False
+            return []
+        budget = MAX_FRAME - FIT_MARGIN
+        page: list[dict[str, Any]] = []
+        for item in items:
+            entry = {"id": item.id, **json.loads(item.payload)}
+            budget -= len(encode_frame(entry)) + 1
+            if budget < 0:
+                break
+            page.append(entry)
+        session.inbox_sent = page[-1]["id"]
+        session.inbox_more = len(page) < len(items)
+        frame = {"type": "device_messages", "messages": page, "more": session.inbox_more}
+        return [(session.session_id, frame)]
+
+    def _sender_of_event(self, event: Event) -> Session | None:
+        """This server's session that caused ``event``, if it is still here."""
+        session_id = event.get("sid")
+        if event.get("node") != self.node or not isinstance(session_id, int):
+            return None
+        return self.sessions.get(session_id)
