@@ -34,7 +34,7 @@ from tlschat.chat.e2e_frames import (
     seal_line,
 )
 from tlschat.chat.envelope import SignedMessage
-from tlschat.chat.frames import encode_frame
+from tlschat.chat.frames import b64, encode_frame
 from tlschat.e2e.codec import b64encode
 from tlschat.e2e.device import (
     Device,
@@ -150,6 +150,8 @@ def e2e_block(alice_identity: IdentityKey, network: str) -> list[str]:
     _check(verify_device_keys(bob_keys, PeerIdentity.from_spki(bob_identity.spki_der)), "bob")
     claimed = parse_one_time_key(devices.bob_one_time_key)
     _check(verify_one_time_key(bob_keys, claimed), "bob's one-time key")
+    alice_entry = {**device_keys_fields(alice_keys), "key": b64(alice_identity.spki_der)}
+    bob_entry = {**device_keys_fields(bob_keys), "key": b64(bob_identity.spki_der)}
     alice_bytes = device_keys_signed_bytes(
         alice_keys.user, alice_keys.device_id, alice_keys.curve25519, alice_keys.ed25519
     )
@@ -239,7 +241,7 @@ def e2e_block(alice_identity: IdentityKey, network: str) -> list[str]:
         "```",
         "",
         "```json",
-        frame({"type": "hello", "nick": "alice", "device_keys": device_keys_fields(alice_keys)}),
+        frame({"type": "hello", "nick": "alice", "device_keys": alice_entry}),
         "```",
         "",
         "The server's answer to her `keys_query` and `keys_claim` for bob:",
@@ -249,7 +251,7 @@ def e2e_block(alice_identity: IdentityKey, network: str) -> list[str]:
             {
                 "type": "keys",
                 "fingerprint": bob_keys.user,
-                "devices": [device_keys_fields(bob_keys)],
+                "devices": [bob_entry],
             }
         ),
         frame(

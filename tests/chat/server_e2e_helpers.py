@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 from tlschat.chat.e2e_frames import device_keys_fields, one_time_key_fields
+from tlschat.chat.frames import b64
 from tlschat.chat.server.events import ChatServer
 from tlschat.e2e.device import Device, sign_device_keys
 from tlschat.protocol.identity import IdentityKey
@@ -19,8 +20,8 @@ _unique = itertools.count(1)
 
 
 def device_keys(key: IdentityKey, device: Device) -> dict[str, Any]:
-    """``device``'s ``device_keys`` object, signed by ``key``."""
-    return device_keys_fields(sign_device_keys(device, key))
+    """``device``'s ``device_keys`` object, signed by ``key``, with that key."""
+    return {**device_keys_fields(sign_device_keys(device, key)), "key": b64(key.spki_der)}
 
 
 def hello_device(

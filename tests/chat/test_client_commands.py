@@ -20,14 +20,12 @@ from tlschat.protocol.identity import IdentityKey
 from .helpers import (
     ALICE,
     BOB,
-    DAVE,
     NETWORK,
     NOW,
     NOW_MS,
     Net,
     client_on,
     command,
-    hello,
     make_server,
 )
 
@@ -74,7 +72,8 @@ def _message(
 
 def test_client_command_table() -> None:
     assert list(CLIENT_COMMANDS) == [
-        "help", "me", "msg", "reply", "ignore", "unignore", "part", "topic", "names", "quit",
+        "help", "me", "msg", "reply", "ignore", "unignore", "part", "topic", "names",
+        "encrypt", "verify", "devices", "quit",
     ]  # fmt: skip
 
 
@@ -83,7 +82,8 @@ def test_frame_handler_table() -> None:
         [
             "welcome", "joined", "parted", "join", "leave", "nick", "notice", "motd", "error",
             "info", "topic", "whois", "bye", "history", "message", "ping", "pong", "away",
-            "sent",
+            "sent", "keys", "claimed", "keys_changed", "keys_uploaded", "encrypted",
+            "device_messages",
         ]
     )  # fmt: skip
 
@@ -177,92 +177,10 @@ def test_me_usage(alice: ChatClient) -> None:
     assert alice.outbox == []
 
 
-def test_msg_to_a_known_nick(
-    net: Net, alice: ChatClient, bob: ChatClient, ed_alice: IdentityKey, ed_bob: IdentityKey
-) -> None:
-    assert bob.directory["alice"] == ed_alice.fingerprint  # from the member list
-    [pending] = bob.user_input("/msg ALICE hi there", NOW)
-    assert (pending.kind, pending.room, pending.delivery) == ("private", "@ALICE", "pending")
-    [frame] = bob.outbox
-    assert (frame["type"], frame["target"], frame["body"]) == (
-        "say",
-        "@" + ed_alice.fingerprint,
-        "hi there",
-    )
-    shown = net.flush(BOB)
-    assert shown[BOB] == [dataclasses.replace(pending, delivery="delivered")]
-    [line] = shown[ALICE]
-    assert line == Line("private", NOW, "hi there", "bob", ed_bob.fingerprint, "", True, False)
-    assert line.render("#general") == f"[{_clock(NOW)}] ✓ *bob* hi there"
-    assert alice.last_private == ("bob", ed_bob.fingerprint)
-
-
-def test_msg_to_an_unknown_nick_asks_whois_first(
-    net: Net, bob: ChatClient, ed_bob: IdentityKey, ed_dave: IdentityKey
-) -> None:
-    # Dave is online, but bob's client never saw him (frames to bob here go unread).
-    hello(net.server, DAVE, ed_dave, "dave")
-    command(net.server, DAVE, "part", "#general")
-    net.clients[DAVE] = client_on(ed_dave, "dave")
-    assert "dave" not in bob.directory
-
-    [pending] = bob.user_input("/msg dave are you there?", NOW)
-    assert (pending.room, pending.delivery) == ("@dave", "pending")
-    assert bob.outbox == [{"type": "command", "name": "whois", "args": "dave"}]
-    whois = net.server.receive(BOB, bob.take_outbox()[0], NOW)
-    # The answer composes the pending message, signed for dave's key; nothing is shown.
-    assert bob.handle(whois[0][1], NOW) == []
-    [frame] = bob.outbox
-    assert (frame["target"], frame["body"]) == ("@" + ed_dave.fingerprint, "are you there?")
-    [line] = net.flush(BOB)[DAVE]
-    assert (line.kind, line.text, line.nick, line.verified) == (
-        "private",
-        "are you there?",
-        "bob",
-        True,
-    )
-    assert bob.directory["dave"] == ed_dave.fingerprint
-
-
-def test_msg_to_a_nick_nobody_has(net: Net, bob: ChatClient) -> None:
-    [first] = bob.user_input("/msg zed hello", NOW)
-    [second] = bob.user_input("/msg zed anyone?", NOW)
-    # One lookup for both; each line gets its own outcome.
-    assert bob.outbox == [{"type": "command", "name": "whois", "args": "zed"}]
-    assert net.flush(BOB)[BOB] == [
-        dataclasses.replace(first, delivery="refused", problem="no such nick: zed"),
-        dataclasses.replace(second, delivery="refused", problem="no such nick: zed"),
-    ]
-    assert bob.outbox == []
-    assert bob.outstanding == 0
-
-
 @pytest.mark.parametrize("args", ["", "alice", "alice   "])
 def test_msg_usage(alice: ChatClient, args: str) -> None:
     assert alice.user_input(f"/msg {args}", NOW) == [Line("error", NOW, "usage: /msg NICK TEXT")]
     assert alice.outbox == []
-
-
-def test_reply_answers_the_last_private_message(
-    net: Net, alice: ChatClient, ed_alice: IdentityKey, ed_bob: IdentityKey
-) -> None:
-    assert alice.user_input("/reply hi", NOW) == [
-        Line("error", NOW, "nobody has sent you a private message yet")
-    ]
-    net.type(BOB, "/msg alice ping")
-    assert alice.user_input("/reply", NOW) == [Line("error", NOW, "usage: /reply TEXT")]
-    [pending] = alice.user_input("/reply pong", NOW)
-    # Shown in the conversation with bob, where the reply goes.
-    assert (pending.kind, pending.room, pending.delivery) == ("private", "@bob", "pending")
-    [frame] = alice.outbox
-    assert (frame["target"], frame["body"]) == ("@" + ed_bob.fingerprint, "pong")
-    [line] = net.flush(ALICE)[BOB]
-    assert (line.kind, line.text, line.fingerprint, line.verified) == (
-        "private",
-        "pong",
-        ed_alice.fingerprint,
-        True,
-    )
 
 
 def test_unverified_private_message_cannot_be_replied_to(
@@ -281,8 +199,6 @@ def test_ignore_and_unignore(net: Net, bob: ChatClient, ed_alice: IdentityKey) -
     assert bob.user_input("/ignore", NOW) == [Line("notice", NOW, f"Ignoring: {fp}")]
     own, shown = net.type(ALICE, "anyone?")
     assert shown == {ALICE: [dataclasses.replace(own[0], delivery="delivered")], BOB: []}
-    net.type(ALICE, "/msg bob psst")
-    assert net.flush(ALICE) == {}
     assert bob.user_input("/unignore alice", NOW) == [
         Line("notice", NOW, "No longer ignoring alice")
     ]

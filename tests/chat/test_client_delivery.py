@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from tlschat.chat import verify as verify_module
+from tlschat.chat.client.crypto import ClientCrypto
 from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.delivery import ACK_TIMEOUT, MAX_IN_FLIGHT, MAX_WAITING
 from tlschat.chat.envelope import MAX_BODY_BYTES, SignedMessage
 from tlschat.chat.frames import encode_frame, say_frame
 from tlschat.chat.lines import Line
+from tlschat.chat.seen import SeenLedger
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import NETWORK, NOW, NOW_MS, client_on
@@ -128,14 +130,23 @@ def test_the_delivered_line_replaces_the_pending_one(alice: ChatClient) -> None:
 
 
 def test_private_messages_and_actions_wait_for_acknowledgement_too(
-    alice: ChatClient, ed_bob: IdentityKey
+    ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
+    alice = ChatClient(ed_alice, "alice", crypto=ClientCrypto(ed_alice, bytes(32), {}))
+    alice.use_network(NETWORK, SeenLedger())
+    _welcome(alice)
     alice.directory["bob"] = ed_bob.fingerprint
     alice.user_input("/me waves", NOW)
-    alice.user_input("/msg bob psst", NOW)
-    action, private = alice.take_outbox()
-    assert (action["body"], private["target"]) == ("/me waves", "@" + ed_bob.fingerprint)
-    assert alice.unacknowledged == [action, private]
+    [pending] = alice.user_input("/msg bob psst", NOW)
+    assert (pending.delivery, pending.encrypted) == ("pending", True)
+    # The private message waits for the devices it is encrypted for; nothing passes it.
+    action, query = alice.take_outbox()
+    assert action["body"] == "/me waves"
+    assert query == {
+        "type": "keys_query",
+        "fingerprints": [ed_bob.fingerprint, ed_alice.fingerprint],
+    }
+    assert alice.unacknowledged == [action] and alice.outstanding == 2
 
 
 def test_an_acknowledgement_of_an_unknown_counter_changes_nothing(alice: ChatClient) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tlschat.chat.e2e_frames import device_keys_fields
+from tlschat.chat.frames import b64
 from tlschat.chat.limits import frame_cost
 from tlschat.chat.server.events import ChatServer
 from tlschat.e2e.device import Device, device_keys_signed_bytes, sign_device_keys
@@ -88,7 +89,7 @@ def _forged(owner: IdentityKey, signer: IdentityKey, device: Device) -> dict[str
         owner.fingerprint, device.device_id, device.curve25519_key, device.ed25519_key
     )
     keys = dataclasses.replace(sign_device_keys(device, owner), signature=signer.sign(payload))
-    return device_keys_fields(keys)
+    return {**device_keys_fields(keys), "key": b64(owner.spki_der)}
 
 
 @pytest.mark.parametrize(
@@ -100,6 +101,8 @@ def _forged(owner: IdentityKey, signer: IdentityKey, device: Device) -> dict[str
         ("not an object", "'device_keys' must be an object"),
         ("oversize signature", "'sig' is longer than 2048 bytes"),
         ("not a key", "'curve25519' is not a 32-byte key"),
+        ("with another identity key", "their 'key' is not the key of this session"),
+        ("without the identity key", "'key' must be a string"),
     ],
 )
 def test_bad_device_keys_are_refused_and_the_session_carries_on_without_a_device(
@@ -122,6 +125,10 @@ def test_bad_device_keys_are_refused_and_the_session_carries_on_without_a_device
         entry = [mine]
     elif case == "oversize signature":
         entry = mine | {"sig": "A" * 2052}
+    elif case == "with another identity key":
+        entry = mine | {"key": b64(rsa_mallory.spki_der)}
+    elif case == "without the identity key":
+        entry = {name: value for name, value in mine.items() if name != "key"}
     else:
         entry = mine | {"curve25519": "!" * 43}
     server = make_server()

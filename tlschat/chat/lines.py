@@ -26,6 +26,12 @@ class Line:
     A line the user sent has a ``ref`` (unique in the session) and a ``delivery`` state; a later
     line with the same ``ref`` replaces it. ``problem`` says why a line is not verified, or why a
     sent line was refused; ``note`` qualifies a verified one (a line that arrived late).
+
+    ``encrypted`` is True for a line that came (or goes) through the end-to-end layer, False for
+    a line that came in plain in an end-to-end encrypted room, None otherwise. A received
+    encrypted line whose key has not come yet has ``verified`` None: it is shown as waiting, with
+    a ``ref``, and the decrypted line comes later with the same ``ref`` to replace it.
+    ``trusted`` is True for a verified line from a user this user verified (``/verify``).
     """
 
     kind: str
@@ -41,6 +47,8 @@ class Line:
     delivery: str = ""
     problem: str = ""
     note: str = ""
+    encrypted: bool | None = None
+    trusted: bool | None = None
 
     def render(self, current_room: str = "") -> str:
         """One terminal line; nothing from the network can add lines or escape sequences.
@@ -58,13 +66,18 @@ class Line:
                 shown = f"* {nick} {text}"
             else:
                 shown = f"*{nick}* {text}"
+            lock = "🔒" if self.encrypted else ""
             if self.delivery == REFUSED:
                 return f"[{clock}] !!! {where}not sent ({neutralize(self.problem)}): {shown}"
             if self.delivery:
                 mark = "sent" if self.delivery == DELIVERED else "sending…"
                 to = f" → {neutralize(room)}" if room.startswith("@") else ""
-                return f"[{clock}] {where}{mark}{to} {shown}"
-            mark = "✓" if self.verified else "✗ UNVERIFIED"
+                line = f"[{clock}] {where}{mark}{' ' + lock if lock else ''}{to} {shown}"
+                return line + (f" ({neutralize(self.note)})" if self.note else "")
+            if self.encrypted and self.verified is None:
+                who = f"<{nick}>" if self.kind == "message" else f"*{nick}*"
+                return f"[{clock}] {where}🔒 waiting for the key {who}"
+            mark = lock + ("✓✓" if self.trusted else "✓") if self.verified else "✗ UNVERIFIED"
             if self.problem:
                 mark += f" ({neutralize(self.problem)})"
             line = f"[{clock}] {where}{mark} {shown}"

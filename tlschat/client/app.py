@@ -15,8 +15,8 @@ from ..protocol import (
     KnownHosts,
 )
 from .addresses import Endpoint, ServerAddress, sweep_order
+from .home_files import HomeFiles, open_device
 from .outcomes import await_outcomes, report_undelivered, still_owed
-from .seen_file import SeenFiles
 from .session import CLOSE_GRACE, ChatClientSession
 from .settings import EXIT_CONNECTION_FAILED, EXIT_OK, ClientSettings
 from .terminal import Output, Terminal
@@ -34,7 +34,7 @@ async def run_client(settings: ClientSettings) -> int:
     )
     # Refused before connecting (InsecureFileError) if others may change it.
     KnownHosts(settings.home / "known_hosts").check_file()
-    chat = ChatClient(identity, settings.nick)
+    chat = ChatClient(identity, settings.nick, crypto=open_device(settings.home, identity))
     if settings.fullscreen:
         from .tui import run_tui
 
@@ -87,7 +87,7 @@ async def _connect_any(
     ask: Callable[[str], Awaitable[bool]] | None,
     terminal: Output,
     last: Endpoint | None,
-    seen: SeenFiles | None = None,
+    files: HomeFiles | None = None,
 ) -> tuple[ChatClientSession | None, int]:
     """Try each server once, from the one after ``last``: the session of the first to answer.
 
@@ -103,7 +103,7 @@ async def _connect_any(
     for index, endpoint in enumerate(order):
         if session is not None:
             session.shutdown_transport()
-        session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce, seen)
+        session = ChatClientSession(settings, identity, chat, endpoint, terminal, announce, files)
         code = await session.connect(ask)
         if code == EXIT_CONNECTION_FAILED and session.asked_user:
             # The server may have timed the handshake out while the user read the fingerprint;
@@ -111,7 +111,7 @@ async def _connect_any(
             session.shutdown_transport()
             session.terminal.warn("[*] Reconnecting with the server's key now trusted")
             session = ChatClientSession(
-                settings, identity, chat, endpoint, terminal, announce, seen
+                settings, identity, chat, endpoint, terminal, announce, files
             )
             code = await session.connect(ask)
         if session.connect_error is not None:
@@ -149,11 +149,11 @@ async def _sessions(
     attempt = 0
     chatted = False
     last: Endpoint | None = None
-    seen = SeenFiles(settings.home)
+    files = HomeFiles(settings.home)
     code = EXIT_CONNECTION_FAILED
     while True:
         connecting = asyncio.ensure_future(
-            _connect_any(settings, identity, chat, ask, terminal, last, seen)
+            _connect_any(settings, identity, chat, ask, terminal, last, files)
         )
         if not await _unless_quit(connecting, quit_requested):
             terminal.status("disconnected")

@@ -27,7 +27,7 @@ from ..protocol import (
 )
 from ..protocol.alerts import AlertDescription
 from .addresses import Endpoint
-from .seen_file import SeenFiles
+from .home_files import HomeFiles
 from .settings import (
     EXIT_CONNECTION_FAILED,
     EXIT_OK,
@@ -53,7 +53,7 @@ class ChatClientSession:
         endpoint: Endpoint,
         output: Output | None = None,
         announce: bool = False,
-        seen: SeenFiles | None = None,
+        files: HomeFiles | None = None,
     ) -> None:
         self.settings = settings
         self.terminal: Output = output if output is not None else Terminal(settings)
@@ -76,7 +76,7 @@ class ChatClientSession:
         # unlike a clean close, a refusal by the server, or a protocol attack.
         self.lost = False
         # Where what the client showed is kept per network (None: in memory only).
-        self.seen = seen
+        self.files = files
         self._tick_timer: asyncio.TimerHandle | None = None
 
     def _flush(self) -> None:
@@ -151,8 +151,8 @@ class ChatClientSession:
                         f"[TLS] Server {event.peer.fingerprint} | Cipher: {event.suite}"
                     )
                     self.terminal.status("connected", event.peer.fingerprint)
-                    if self.seen is not None:
-                        self.seen.use(self.chat, event.peer.fingerprint, time.time())
+                    if self.files is not None:
+                        self.files.use_network(self.chat, event.peer.fingerprint, time.time())
                     self._send(self.chat.hello_frame())
                     self._handle_events(pending)
                     return EXIT_OK
@@ -261,10 +261,11 @@ class ChatClientSession:
             self.terminal.show(line, self.chat.room)
 
     def _send_outbox(self) -> None:
-        for frame in self.chat.take_outbox():
+        frames = self.chat.take_outbox()
+        if self.files is not None:
+            self.files.save(self.chat)
+        for frame in frames:
             self._send(frame)
-        if self.seen is not None:
-            self.seen.save(self.chat)
         self._schedule_tick()
 
     def _schedule_tick(self) -> None:

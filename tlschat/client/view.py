@@ -43,6 +43,8 @@ PENDING_MARK, PENDING_STYLE = "⋯", "dim"
 DELIVERED_MARK, DELIVERED_STYLE = "✓", "green"
 REFUSED_MARK, REFUSED_STYLE = "✗ NOT SENT", "bold red"
 VERIFIED_STYLE = "bold green"
+LOCK_MARK, LOCK_STYLE = "🔒", "cyan"
+WAITING_MARK = "waiting for the key"
 UNVERIFIED_STYLE = "bold white on red"
 # Commands the full-screen client answers itself, on top of the chat client's and the server's.
 UI_COMMANDS = {"trust": ("/trust", "the server's fingerprint and its known_hosts entry")}
@@ -143,8 +145,15 @@ def message_mark(line: Line) -> Text:
 
     The user's own lines say where their delivery is: ``⋯`` waiting for the server, ``✓`` taken
     by it, ``✗ NOT SENT: reason`` refused (never a ✓ the server has not given). Received lines
-    say whether they are verified, and if not, why.
+    say whether they are verified, and if not, why; ``✓✓`` is a user this user verified with
+    ``/verify``. A 🔒 comes first on a line that went through the end-to-end layer.
     """
+    mark = Text(f"{LOCK_MARK} " if line.encrypted else "", style=LOCK_STYLE)
+    mark.append_text(_state_mark(line))
+    return mark
+
+
+def _state_mark(line: Line) -> Text:
     if line.delivery == PENDING:
         return Text(PENDING_MARK, style=PENDING_STYLE)
     if line.delivery == DELIVERED:
@@ -154,8 +163,10 @@ def message_mark(line: Line) -> Text:
         return Text(f"{REFUSED_MARK}: {reason}", style=REFUSED_STYLE)
     if line.delivery:  # a state this view does not know: claim nothing
         return Text(f"? {neutralize(line.delivery)}", style=PENDING_STYLE)
+    if line.encrypted and line.verified is None:
+        return Text(WAITING_MARK, style=PENDING_STYLE)
     if line.verified:
-        return Text("✓", style=VERIFIED_STYLE)
+        return Text("✓✓" if line.trusted else "✓", style=VERIFIED_STYLE)
     mark = Text("✗ UNVERIFIED", style=UNVERIFIED_STYLE)
     if line.problem:
         mark.append(f" ({neutralize(line.problem)})", style="bold red")

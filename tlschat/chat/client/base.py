@@ -11,6 +11,7 @@ from ..delivery import DeliveryQueue
 from ..lines import Line
 from ..seen import SeenLedger
 from ..verify import Verifier
+from .crypto import ClientCrypto
 
 DEFAULT_ROOM = "#general"
 
@@ -32,8 +33,12 @@ class Member:
 class ClientBase:
     """One user's view: who they are, where they talk, whom they ignore, what verified."""
 
-    def __init__(self, identity: IdentityKey, nick: str = "") -> None:
+    def __init__(
+        self, identity: IdentityKey, nick: str = "", crypto: ClientCrypto | None = None
+    ) -> None:
         self.identity = identity
+        # This home's end-to-end state; None: plain rooms only, and no private messages.
+        self.crypto = crypto
         self.wanted_nick = nick
         self.nick = ""
         self.rooms: list[str] = []
@@ -78,7 +83,10 @@ class ClientBase:
         self.verifier.use_network(network, ledger)
 
     def hello_frame(self) -> dict[str, Any]:
-        return {"type": "hello", "nick": self.wanted_nick}
+        frame: dict[str, Any] = {"type": "hello", "nick": self.wanted_nick}
+        if self.crypto is not None:
+            frame["device_keys"] = self.crypto.device_keys_fields()
+        return frame
 
     def prepare_reconnect(self) -> None:
         """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.

@@ -26,6 +26,10 @@ class CommandClient(Protocol):
 
     def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]: ...
 
+    def verify_command(self, args: str, now: float) -> list[Line]: ...
+
+    def devices_command(self, args: str, now: float) -> list[Line]: ...
+
 
 Handler = Callable[[CommandClient, str, float], list[Line]]
 
@@ -114,6 +118,21 @@ def _names(client: CommandClient, args: str, now: float) -> list[Line]:
     return client.send_command(frame, f"/names {args}".strip(), now)
 
 
+def _encrypt(client: CommandClient, args: str, now: float) -> list[Line]:
+    frame = server_command("encrypt", args or client.room)
+    return client.send_command(frame, f"/encrypt {args}".strip(), now)
+
+
+def _verify(client: CommandClient, args: str, now: float) -> list[Line]:
+    if not args:
+        return error("usage: /verify NICK, then /verify yes or /verify no", now)
+    return client.verify_command(args, now)
+
+
+def _devices(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.devices_command(args, now)
+
+
 def _quit(client: CommandClient, args: str, now: float) -> list[Line]:
     client.quit_requested = True
     return []
@@ -124,7 +143,9 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
     for c in (
         ClientCommand("help", "/help", "this help, then the server's commands", _help),
         ClientCommand("me", "/me ACTION", "say that you do something", _me),
-        ClientCommand("msg", "/msg NICK TEXT", "a private message, signed for NICK's key", _msg),
+        ClientCommand(
+            "msg", "/msg NICK TEXT", "a private message, end-to-end encrypted for NICK", _msg
+        ),
         ClientCommand("reply", "/reply TEXT", "answer the last private message", _reply),
         ClientCommand(
             "ignore", "/ignore [NICK]", "hide someone's messages (list if no NICK)", _ignore
@@ -133,6 +154,15 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
         ClientCommand("part", "/part [#room]", "leave a room (the current one by default)", _part),
         ClientCommand("topic", "/topic [#room] [TEXT]", "show or set a topic", _topic),
         ClientCommand("names", "/names [#room]", "who is in a room", _names),
+        ClientCommand(
+            "encrypt", "/encrypt [#room]", "make a room end-to-end encrypted, for good", _encrypt
+        ),
+        ClientCommand(
+            "verify", "/verify NICK|yes|no", "compare emoji with NICK to verify their key", _verify
+        ),
+        ClientCommand(
+            "devices", "/devices [remove ID]", "list your devices, or remove one", _devices
+        ),
         ClientCommand("quit", "/quit", "leave (also Ctrl-D, or end of input)", _quit),
     )
 }

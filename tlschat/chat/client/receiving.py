@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...protocol.identity import fingerprints_equal
+from ..e2e_frames import is_encrypted
 from ..envelope import MAX_COUNTER
 from ..frames import (
     MAX_KEY_B64,
@@ -18,10 +19,10 @@ from ..frames import (
     field_str,
     parse_signed_message,
 )
-from ..lines import Line, describe_age
+from ..lines import Line
 from .base import REPLAYED_COUNTER, Member
-from .commands import ACTION_PREFIX, error, notice
-from .sending import ClientSending
+from .commands import error, notice
+from .inbox import ClientInbox
 
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
@@ -30,9 +31,9 @@ MAX_SECONDS = 10**11
 MAX_RETRY_AFTER = 3600.0
 
 
-class ChatClient(ClientSending):
-    """The client's chat logic: what the user sends (:class:`ClientSending`) and what the server
-    sends."""
+class ChatClient(ClientInbox):
+    """The client's chat logic: what the user sends (``sending``, ``encrypting``) and what the
+    server sends (here, ``decrypting``, ``inbox``), and verification (``verifying``)."""
 
     def handle(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
@@ -84,6 +85,8 @@ class ChatClient(ClientSending):
                     if nick != self.nick:
                         others.append(nick)
         self.members[room] = present
+        if frame.get("encrypted") is True:
+            self._room_is_encrypted(room)
         company = f"with {', '.join(others)}" if others else "(nobody else is here)"
         text = f"You are {self.nick} in {room} {company}"
         lines = [Line("joined", now, text, self.nick, room=room)]
@@ -117,6 +120,8 @@ class ChatClient(ClientSending):
                 present[nick.casefold()] = Member(nick, fingerprint, away)
             else:
                 present.pop(nick.casefold(), None)
+        if kind == "leave":
+            self._member_gone(room, fingerprint)
         if kind == "join":
             self._learn(nick, fingerprint)
             if self._key_changed(nick, fingerprint):
@@ -151,6 +156,9 @@ class ChatClient(ClientSending):
             item = self.queue.in_flight.get(counter)
             if item is None:
                 return error(text, now)
+            rebuilt = self._rebuild_stale(frame, text, now)
+            if rebuilt is not None:
+                return rebuilt
             retry_after = _number(frame.get("retry_after"), 0, MAX_RETRY_AFTER)
             if retry_after is not None:
                 # Flood control (another device of ours spent the tokens): it goes again later.
@@ -291,39 +299,16 @@ class ChatClient(ClientSending):
         self, frame: dict[str, Any], now: float, history_room: str = ""
     ) -> Line | None:
         """The line to show for a received message, or None: ignored, or shown already."""
+        if is_encrypted(frame):
+            return self._encrypted_line(frame, now, history_room)
         message = parse_signed_message(frame)
         nick = field_str(frame, "from", 64)
-        if message.sender in self.ignored:
-            return None
         key_der = field_b64(frame, "key", MAX_KEY_B64)
-        verdict = self.verifier.check(message, key_der, self.rooms, history_room, now)
-        if verdict.duplicate:
-            return None
-        private = message.target.startswith("@")
-        if private and verdict.verified:
-            self.last_private = (nick, message.sender)
-            self._learn(nick, message.sender)
-        body = message.body
-        kind = "private" if private else "message"
-        if body.startswith(ACTION_PREFIX):
-            kind, body = "action", body[len(ACTION_PREFIX) :]
-        note = ""
-        if verdict.late:
-            age = describe_age(now - message.timestamp_ms / 1000)
-            note = f"signed {age} ago; not new"
-        return Line(
-            kind,
-            message.timestamp_ms / 1000,
-            body,
-            nick,
-            message.sender,
-            "" if private else message.target,
-            verdict.verified,
-            self._key_changed(nick, message.sender),
-            history=True if verdict.late else None,
-            problem=verdict.problem,
-            note=note,
-        )
+        line = self._signed_line(message, nick, key_der, now, history_room)
+        crypto = self.crypto
+        if line is not None and crypto and crypto.rooms.is_encrypted(self.network, message.target):
+            return replace(line, encrypted=False)  # plain, in an end-to-end encrypted room
+        return line
 
 
 def _number(value: object, low: float, high: float) -> float | None:
@@ -365,4 +350,10 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "away": ChatClient._on_away,
     "ping": ChatClient._on_ping,
     "pong": ChatClient._on_pong,
+    "keys": ChatClient._on_keys,
+    "claimed": ChatClient._on_claimed,
+    "keys_changed": ChatClient._on_keys_changed,
+    "keys_uploaded": ChatClient._on_keys_uploaded,
+    "encrypted": ChatClient._on_encrypted,
+    "device_messages": ChatClient._on_device_messages,
 }

@@ -4,7 +4,7 @@ given one outcome."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from ..delivery import Outgoing
 from ..envelope import MAX_BODY_BYTES, SignedMessage
@@ -15,7 +15,11 @@ from ..frames import (
 )
 from ..lines import DELIVERED, PENDING, REFUSED, Line
 from .base import ClientBase
-from .commands import ACTION_PREFIX, CLIENT_COMMANDS, error
+from .commands import ACTION_PREFIX, CLIENT_COMMANDS, CommandClient, error
+
+NO_DEVICE_FOR_PRIVATE = (
+    "not sent: private messages are end-to-end encrypted, and this client has no device keys"
+)
 
 
 class ClientSending(ClientBase):
@@ -34,7 +38,8 @@ class ClientSending(ClientBase):
             name, _, args = text[1:].partition(" ")
             command = CLIENT_COMMANDS.get(name.lower())
             if command is not None:
-                return command.handler(self, args.strip(), now)
+                # Every ClientSending is the base of a ChatClient, which has all it asks for.
+                return command.handler(cast("CommandClient", self), args.strip(), now)
             frame = {"type": "command", "name": name.lower(), "args": args.strip()}
             return self.send_command(frame, text, now)
         return self.say(text[1:] if text.startswith("//") else text, now)
@@ -60,6 +65,13 @@ class ClientSending(ClientBase):
                 if not self._resolve(item):
                     break
                 continue
+            if item.frame is None:
+                ready = self._ready(item, now)
+                if isinstance(ready, Line):  # refused, and out of the queue
+                    lines.append(ready)
+                    continue
+                if not ready:
+                    break
             wait = self.queue.may_send_message(now)
             if wait > 0:
                 # At least a millisecond on: a float wait can round to ``now`` itself.
@@ -77,12 +89,16 @@ class ClientSending(ClientBase):
 
     def compose(self, body: str, now: float, target: str = "") -> dict[str, Any]:
         """A signed 'say' frame; the counter never repeats, even across restarts of the client."""
+        return say_frame(self.sign(body, now, target))
+
+    def sign(self, body: str, now: float, target: str = "") -> SignedMessage:
+        """The line as its sender signs it (section 21), for ``target`` or the current room."""
         self._counter = max(self._counter + 1, int(now * 1_000_000))
         message = SignedMessage.create(
             self.identity, self.network, target or self.room, self._counter, int(now * 1000), body
         )
         self.verifier.remember_own(message, now)
-        return say_frame(message)
+        return message
 
     def send_command(self, frame: dict[str, Any], text: str, now: float) -> list[Line]:
         """A server command waits its turn behind the lines typed before it."""
@@ -101,6 +117,8 @@ class ClientSending(ClientBase):
         target = target or ("" if recipient else self.room)
         if not target and not recipient:  # everyone starts in #general; this is after parting
             return error("you are in no room; /join one to talk", now)
+        if recipient and self.crypto is None:
+            return error(NO_DEVICE_FOR_PRIVATE, now)
         shown_in = "@" + recipient if recipient else target
         kind, text = "private" if recipient else "message", body
         if body.startswith(ACTION_PREFIX) and not recipient:
@@ -115,6 +133,7 @@ class ClientSending(ClientBase):
             shown_in,
             ref=ref,
             delivery=PENDING,
+            encrypted=True if recipient else self._encrypts(target) or None,
         )
         item = Outgoing(ref, body, line, body=body, target=target, recipient=recipient)
         size = len(body.encode("utf-8"))
@@ -123,6 +142,18 @@ class ClientSending(ClientBase):
         if not self.queue.add(item):
             return [self._refuse(item, "too many lines waiting to be sent", now)]
         return [line, *self.tick(now)]
+
+    def _encrypts(self, target: str) -> bool:
+        """Whether a line for ``target`` goes end-to-end encrypted (as far as is known now)."""
+        if target.startswith("@"):
+            return True
+        return self.crypto is not None and self.crypto.rooms.is_encrypted(self.network, target)
+
+    def _ready(self, item: Outgoing, now: float) -> bool | Line:
+        """Whether ``item`` can be signed and sent now: True; False while what it needs is on
+        its way (the queue waits); or the line refusing it, taken out of the queue. A plain
+        line needs nothing."""
+        return True
 
     def _resolve(self, item: Outgoing) -> bool:
         """A /msg waits for its recipient's key: ask the server once. True if it is known now."""

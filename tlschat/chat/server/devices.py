@@ -30,7 +30,7 @@ from ..e2e_frames import (
     parse_device_keys,
     parse_one_time_key,
 )
-from ..frames import FrameError
+from ..frames import MAX_KEY_B64, FrameError, b64, field_str
 from ..limits import claim_cost
 from .inbox import ServerInbox
 from .model import Event, Outgoing, Session
@@ -47,9 +47,12 @@ class ServerDevices(ServerInbox):
         if "device_keys" not in frame:
             return []
         try:
-            keys = parse_device_keys(field_object(frame, "device_keys"))
+            fields = field_object(frame, "device_keys")
+            keys = parse_device_keys(fields)
             if not fingerprints_equal(keys.user, session.fingerprint):
                 raise FrameError("they name another key")
+            if field_str(fields, "key", MAX_KEY_B64) != b64(session.identity.spki_der):
+                raise FrameError("their 'key' is not the key of this session")
             if not verify_device_keys(keys, session.identity):
                 raise FrameError("your key did not sign them, or the device id is not theirs")
         except FrameError as error:
@@ -62,7 +65,7 @@ class ServerDevices(ServerInbox):
                 "sid": session.session_id,
                 "fingerprint": session.fingerprint,
                 "device": keys.device_id,
-                "keys": dumps(device_keys_fields(keys)),
+                "keys": dumps({**device_keys_fields(keys), "key": b64(session.identity.spki_der)}),
                 "seen": now,
             }
         )
