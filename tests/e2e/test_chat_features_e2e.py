@@ -29,8 +29,8 @@ def said(nick: str, text: str, room: str = "") -> re.Pattern[str]:
 
 
 def whispered(nick: str, text: str) -> re.Pattern[str]:
-    """A whole plain line: a verified private message."""
-    return re.compile(rf"^{CLOCK} ✓ \*{re.escape(nick)}\* {re.escape(text)}$")
+    """A whole plain line: a verified private message, end-to-end encrypted as every one is."""
+    return re.compile(rf"^{CLOCK} 🔒✓ \*{re.escape(nick)}\* {re.escape(text)}$")
 
 
 def notice(text: str, room: str = "") -> re.Pattern[str]:
@@ -238,7 +238,8 @@ def test_rooms_isolate_messages_and_list_members_and_topics(
 
 def test_private_messages_reply_errors_away_and_whois(harness: Harness, server: Server) -> None:
     # dave has been here before: his nick is registered, but he is offline.
-    quit_cleanly(harness.joined_client("dave", server.port))
+    dave_home = harness.home("dave")
+    quit_cleanly(harness.joined_client("dave", server.port, home=dave_home))
     bob_home = harness.home("bob")
     bob_fp = harness.key_fingerprint(bob_home)
     alice = harness.joined_client("alice", server.port)
@@ -257,9 +258,12 @@ def test_private_messages_reply_errors_away_and_whois(harness: Harness, server: 
         error("not sent (no such nick: nobody-here): *alice* are you there"), start=start
     )
 
+    # dave is offline, but his device is known: the message waits for it on the server.
     start = alice.mark()
     alice.send("/msg dave are you there")
-    alice.wait_for_line(error("that user is not online"), start=start)
+    alice.wait_for_line(
+        re.compile(rf"^{CLOCK} sent 🔒 → @dave \*alice\* are you there$"), start=start
+    )
 
     bob.send("/away at lunch")
     bob.wait_for_line(notice("You are marked away: at lunch"))
@@ -280,7 +284,9 @@ def test_private_messages_reply_errors_away_and_whois(harness: Harness, server: 
     for secret in ("between us", "got it", "lunch where", "are you there"):
         assert carol.find(secret) is None, carol.describe()
     assert bob.find("are you there") is None, bob.describe()
-    quit_cleanly(alice, bob, carol, undelivered=(alice,))
+    dave = harness.joined_client("dave", server.port, home=dave_home)
+    dave.wait_for_line(whispered("alice", "are you there"))
+    quit_cleanly(alice, bob, carol, dave, undelivered=(alice,))
 
 
 # ----- 4. history -----

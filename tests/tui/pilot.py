@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import RichLog, Static
 
 from tlschat.chat.client.receiving import ChatClient
+from tlschat.client.home_files import open_device
 from tlschat.client.settings import ClientSettings
 from tlschat.client.tui import ChatApp
 from tlschat.client.tui_widgets import ConfirmScreen
@@ -32,7 +33,9 @@ def tui_app(home: Path, port: int, nick: str, pin: str | None = None) -> ChatApp
     """The full-screen client of ``home`` (whose identity exists), not yet running."""
     identity, _ = IdentityKey.load_or_create(home / "identity.pem", "ed25519")
     settings = ClientSettings(home=home, host=HOST, port=port, nick=nick, pin=pin, bell=False)
-    return ChatApp(settings, identity, ChatClient(identity, nick))
+    return ChatApp(
+        settings, identity, ChatClient(identity, nick, crypto=open_device(home, identity))
+    )
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -> None:

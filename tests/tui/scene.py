@@ -10,12 +10,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tlschat.chat.client.crypto import ClientCrypto
 from tlschat.chat.client.receiving import ChatClient
+from tlschat.chat.e2e_frames import device_keys_fields, one_time_key_fields
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, message_fields
 from tlschat.chat.seen import SeenLedger
 from tlschat.client.settings import ClientSettings
 from tlschat.client.tui import ChatApp
+from tlschat.e2e.codec import PICKLE_KEY_SIZE
+from tlschat.e2e.device import Device, sign_device_keys
 from tlschat.protocol.identity import IdentityKey
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -73,7 +77,10 @@ def scene_frames() -> list[tuple[float, dict[str, Any]]]:
 
 def scene_app(home: Path) -> ChatApp:
     settings = ClientSettings(home=home, host="chat.example.org", port=8443, nick="alice")
-    return ChatApp(settings, ALICE, ChatClient(ALICE, "alice"), connect=False)
+    # A device of its own, as every client has: a private line waits for its recipient's
+    # devices (which this offline scene never sends) rather than being refused.
+    crypto = ClientCrypto(ALICE, bytes(PICKLE_KEY_SIZE), {})
+    return ChatApp(settings, ALICE, ChatClient(ALICE, "alice", crypto=crypto), connect=False)
 
 
 def play(app: ChatApp) -> None:
@@ -88,3 +95,34 @@ def play(app: ChatApp) -> None:
             app.output.show(line, app.chat.room)
     app.chat.latency = 0.012
     app.refresh_status()
+
+
+CAROL_DEVICE = Device.create()
+CAROL_DEVICE.generate_one_time_keys(1)
+
+
+def answer_directory(app: ChatApp, now: float) -> None:
+    """Play the server's key directory for a private line to carol: carol has one device, with
+    a one-time key; alice has only the device of this client."""
+    chat = app.chat
+    assert chat.crypto is not None
+    carol = {
+        **device_keys_fields(sign_device_keys(CAROL_DEVICE, CAROL)),
+        "key": b64(CAROL.spki_der),
+    }
+    answers = [
+        {"type": "keys", "fingerprint": CAROL.fingerprint, "devices": [carol]},
+        {
+            "type": "keys",
+            "fingerprint": ALICE.fingerprint,
+            "devices": [chat.crypto.device_keys_fields()],
+        },
+    ]
+    [key] = CAROL_DEVICE.unpublished_one_time_keys()
+    claimed = {"fingerprint": CAROL.fingerprint, "device": CAROL_DEVICE.device_id}
+    answers.append(
+        {"type": "claimed", "keys": [{**claimed, "one_time_key": one_time_key_fields(key)}]}
+    )
+    for frame in answers:
+        for line in chat.handle(frame, now):
+            app.output.show(line, chat.room)

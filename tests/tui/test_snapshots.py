@@ -55,10 +55,12 @@ async def own_lines(pilot: Pilot[Any]) -> None:
     chat = app.chat
 
     def say(text: str, now: float) -> int:
+        """Type ``text``; the counter of the line it sends (0 while it waits: a private line
+        waits for its recipient's devices, and the lines typed after it wait behind it)."""
         for line in chat.user_input(text, now):
             app.output.show(line, chat.room)
-        [frame] = [frame for frame in chat.take_outbox() if frame["type"] == "say"]
-        return int(frame["counter"])
+        frames = [frame for frame in chat.take_outbox() if frame["type"] == "say"]
+        return int(frames[0]["counter"]) if frames else 0
 
     def answer(frame: dict[str, Any], now: float) -> None:
         for line in chat.handle(frame, now):

@@ -114,7 +114,7 @@ def test_switch_rooms_complete_a_nick_and_talk_privately(harness: Harness, serve
             assert app.buffers.get("@bob").label() == "@bob (1) @"
             await pilot.press("ctrl+n", "ctrl+n")
             assert app.buffers.current == "@bob"
-            assert "✓ *bob* psst" in pane(app)
+            assert "🔒 ✓ *bob* psst" in pane(app)
             await type_line(pilot, "psst yourself")
             await in_thread(bob.wait_for_line, whispered("alice", "psst yourself"))
 
@@ -231,7 +231,7 @@ def test_a_reply_shows_in_the_conversation_with_the_sender(
             await pilot.press("ctrl+n")
             assert app.buffers.current == "@bob"
             text = pane(app)
-            assert "✓ *bob* are you there?" in text and "✓ *alice* yes, here" in text
+            assert "🔒 ✓ *bob* are you there?" in text and "🔒 ✓ *alice* yes, here" in text
             await pilot.press("ctrl+q")
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
 

@@ -17,7 +17,7 @@ from tlschat.client.tui_widgets import ChatInput
 from tlschat.client.view import SERVER_BUFFER
 
 from .pilot import SIZE, WIDE, modal, pane, status, widget_text
-from .scene import BOB, NOW, message, play, scene_app
+from .scene import BOB, NOW, answer_directory, message, play, scene_app
 
 
 @pytest.fixture(autouse=True)
@@ -190,7 +190,8 @@ def test_a_reply_lands_in_the_conversation_with_whom_it_answers(tmp_path: Path) 
 
             await pilot.press("ctrl+n")
             assert app.buffers.current == "@carol"
-            assert rows_with(app, "not now") == ["22:13:50 ⋯ *alice* not now"]
+            assert rows_with(app, "not now") == ["22:13:50 🔒 ⋯ *alice* not now"]
+            answer_directory(app, NOW + 30)  # carol's device: the line is encrypted and sent
             [frame] = app.chat.unacknowledged
             answer(
                 app,
@@ -198,7 +199,7 @@ def test_a_reply_lands_in_the_conversation_with_whom_it_answers(tmp_path: Path) 
                 NOW + 31,
             )
             await pilot.pause()
-            assert rows_with(app, "not now") == ["22:13:50 ✓ *alice* not now"]
+            assert rows_with(app, "not now") == ["22:13:50 🔒 ✓ *alice* not now"]
 
             # /msg to someone not known yet: waiting for the key, then refused, in its own buffer.
             await pilot.press(*"/msg dave hi", "enter")

@@ -148,7 +148,9 @@ def message_mark(line: Line) -> Text:
     say whether they are verified, and if not, why; ``✓✓`` is a user this user verified with
     ``/verify``. A 🔒 comes first on a line that went through the end-to-end layer.
     """
-    mark = Text(f"{LOCK_MARK} " if line.encrypted else "", style=LOCK_STYLE)
+    mark = Text()
+    if line.encrypted:
+        mark.append(f"{LOCK_MARK} ", style=LOCK_STYLE)
     mark.append_text(_state_mark(line))
     return mark
 
