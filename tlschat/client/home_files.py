@@ -23,13 +23,16 @@ def open_device(home: Path, identity: IdentityKey) -> ClientCrypto:
     store = DeviceStore(home)
     pickle_key = store.pickle_key()
     try:
-        return ClientCrypto(identity, pickle_key, store.load())
+        crypto = ClientCrypto(identity, pickle_key, store.load())
     except (UnreadablePickle, DamagedVerifiedKeys) as error:
         raise DeviceFileError(
             f"The end-to-end state in '{store.directory}' cannot be read ({error}). It is kept "
             "as it is; move that directory away to start a new device (your peers will then "
             "see a new device, and encrypted history sent before it stays unreadable here)."
         ) from None
+    # A new device is on disk before its keys reach any server.
+    store.save(crypto.take_dirty())
+    return crypto
 
 
 class HomeFiles:
