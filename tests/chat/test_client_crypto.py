@@ -73,6 +73,20 @@ def test_device_keys_in_hello_carry_the_identity_key_that_signed_them(
     assert verify_device_keys(keys, PeerIdentity.from_spki(ed_alice.spki_der))
 
 
+def test_a_new_devices_first_hello_carries_its_keys_and_later_ones_do_not(
+    ed_alice: IdentityKey,
+) -> None:
+    crypto = ClientCrypto(ed_alice, PICKLE_KEY, {})
+    client = ChatClient(ed_alice, "alice", crypto=crypto)
+    keys = [parse_one_time_key(item) for item in client.hello_frame()["one_time_keys"]]
+    assert len(keys) == MAX_UPLOAD_KEYS and [k.fallback for k in keys].count(True) == 1
+    assert all(verify_one_time_key(crypto.own_keys, key) for key in keys)
+    assert "device" in crypto.take_dirty()  # published: written before the hello goes
+    assert "one_time_keys" not in client.hello_frame()
+    held = {"type": "keys_uploaded", "device": crypto.device_id, "one_time_keys": 49}
+    assert client.handle({**held, "fallback": True}, NOW) == [] and client.take_outbox() == []
+
+
 def test_one_time_keys_are_topped_up_below_twenty_five(ed_alice: IdentityKey) -> None:
     crypto = ClientCrypto(ed_alice, PICKLE_KEY, {})
     crypto.take_dirty()

@@ -440,6 +440,11 @@ def test_a_device_without_one_time_keys_gets_nothing_and_is_reported(
         f"device {bob_device} of bob gets nothing end-to-end encrypted: the server"
         " has no one-time key for it"
     ]
+    # Once the server has a key for it again, the next line reaches it.
+    net.tamper = None
+    net.type(ALICE, "/msg bob hello again", NOW + 4)
+    assert said(alice, "hello again").delivery == DELIVERED
+    assert said(bob, "hello again").verified
 
 
 def test_an_encrypted_line_lost_with_the_connection_goes_again_byte_for_byte(

@@ -56,6 +56,37 @@ def test_hello_with_device_keys_stores_the_device_before_the_session_joins(
     assert server.sessions[ALICE].device == phone.device_id
 
 
+def test_a_new_device_brings_its_first_keys_in_hello_and_is_never_listed_without_them(
+    ed_alice: IdentityKey, ed_bob: IdentityKey, phone: Device, laptop: Device
+) -> None:
+    server = make_server()
+    keys = [*one_time_keys(phone, 3), fallback_key(phone)]
+    out = hello_device(server, ALICE, ed_alice, "alice", phone, one_time_keys=keys)
+    assert [f["type"] for _, f in out] == ["welcome", "keys_changed", "keys_uploaded", "joined"]
+    assert to(ALICE, out, "keys_uploaded") == [
+        {"type": "keys_uploaded", "device": phone.device_id, "one_time_keys": 3, "fallback": True}
+    ]
+    # Whoever sees alice join can start a session with her device at once.
+    hello_device(server, BOB, ed_bob, "bob", laptop)
+    claim = {
+        "type": "keys_claim",
+        "devices": [{"fingerprint": ed_alice.fingerprint, "device": phone.device_id}],
+    }
+    [(_, claimed)] = server.receive(BOB, claim, NOW)
+    assert claimed["keys"][0]["one_time_key"] == keys[0]
+
+
+def test_bad_one_time_keys_in_hello_refuse_the_device(ed_alice: IdentityKey, phone: Device) -> None:
+    server = make_server()
+    keys = [fallback_key(phone), fallback_key(phone)]
+    out = hello_device(server, ALICE, ed_alice, "alice", phone, one_time_keys=keys)
+    assert refused(out, ALICE) == (
+        "device keys refused: 'one_time_keys' holds more than one fallback key; "
+        "this session has no end-to-end encryption"
+    )
+    assert server.store.devices_of(ed_alice.fingerprint) == []
+
+
 def test_the_same_device_again_is_no_news(ed_alice: IdentityKey, phone: Device) -> None:
     server = make_server()
     hello_device(server, ALICE, ed_alice, "alice", phone)

@@ -153,7 +153,10 @@ class ChatClientSession:
                     self.terminal.status("connected", event.peer.fingerprint)
                     if self.files is not None:
                         self.files.use_network(self.chat, event.peer.fingerprint, time.time())
-                    self._send(self.chat.hello_frame())
+                    hello = self.chat.hello_frame()
+                    if self.files is not None:  # the keys it publishes are marked so on disk
+                        self.files.save(self.chat)
+                    self._send(hello)
                     self._handle_events(pending)
                     return EXIT_OK
                 elif isinstance(event, ConnectionClosed):

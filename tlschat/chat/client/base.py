@@ -86,6 +86,9 @@ class ClientBase:
         frame: dict[str, Any] = {"type": "hello", "nick": self.wanted_nick}
         if self.crypto is not None:
             frame["device_keys"] = self.crypto.device_keys_fields()
+            keys = self.crypto.hello_keys()
+            if keys:
+                frame["one_time_keys"] = keys
         return frame
 
     def prepare_reconnect(self) -> None:

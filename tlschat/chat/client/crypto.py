@@ -114,6 +114,20 @@ class ClientCrypto:
         """This device's ``device_keys`` for ``hello``, with the identity key that signed them."""
         return {**device_keys_fields(self.own_keys), "key": b64(self.identity.spki_der)}
 
+    def hello_keys(self) -> list[dict[str, Any]]:
+        """The one-time keys (and fallback key) no server holds yet, for ``hello``: a new device
+        is never listed without keys to start a session with. Marked published here; the
+        caller writes the device state before sending them."""
+        keys = self.device.unpublished_one_time_keys()[: MAX_UPLOAD_KEYS - 1]
+        fallback = self.device.unpublished_fallback_key()
+        if fallback is not None:
+            keys.append(fallback)
+        if not keys:
+            return []
+        self.device.mark_keys_as_published()
+        self.mark(DEVICE)
+        return [one_time_key_fields(key) for key in keys]
+
     def upload_frame(self, held: int, has_fallback: bool) -> dict[str, Any] | None:
         """A ``keys_upload`` topping the server's one-time keys up (and its fallback key), or
         None when it holds enough."""

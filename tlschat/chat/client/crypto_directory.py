@@ -51,8 +51,8 @@ class DeviceDirectory:
     querying: dict[str, float] = field(default_factory=dict)
     claiming: set[DeviceRef] = field(default_factory=set)
     claimed: dict[DeviceRef, SignedOneTimeKey] = field(default_factory=dict)
-    # Devices the server had no usable one-time key for: nothing is encrypted for them until
-    # their user's list is asked again.
+    # Devices the server had no usable one-time key for: the line being prepared goes without
+    # them; the next line asks again.
     unreachable: set[DeviceRef] = field(default_factory=set)
 
     def known(self, fingerprint: str) -> bool:

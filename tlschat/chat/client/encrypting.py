@@ -88,9 +88,12 @@ class ClientEncrypting(ClientSending):
         if crypto is None:
             return self._drop(item, NO_DEVICE_FOR_PRIVATE, now)
         preparation = self._preparing.setdefault(item.ref, Preparation())
+        directory = crypto.directory
         if preparation.since is None:
             preparation.since = now
-        directory = crypto.directory
+            # A device the server had no key for may have uploaded some since: each new line
+            # asks once more, so one empty answer does not cut a device off for good.
+            directory.unreachable.clear()
         users = self._users_of(item)
         unknown = [fp for fp in users if not directory.known(fp)]
         if unknown:

@@ -55,10 +55,17 @@ class ServerDevices(ServerInbox):
                 raise FrameError("their 'key' is not the key of this session")
             if not verify_device_keys(keys, session.identity):
                 raise FrameError("your key did not sign them, or the device id is not theirs")
+            # A new device brings its first one-time keys along: it is never listed without
+            # them, so a peer that sees it join can start a session with it at once.
+            upload = (
+                self._upload_event(session, keys.device_id, frame)
+                if "one_time_keys" in frame
+                else None
+            )
         except FrameError as error:
             text = f"device keys refused: {error}; this session has no end-to-end encryption"
             return [(session.session_id, error_frame(text))]
-        return self.publish(
+        out = self.publish(
             {
                 "type": "device",
                 "node": self.node,
@@ -67,13 +74,24 @@ class ServerDevices(ServerInbox):
                 "device": keys.device_id,
                 "keys": dumps({**device_keys_fields(keys), "key": b64(session.identity.spki_der)}),
                 "seen": now,
+                "keys_follow": upload is not None,
             }
         )
+        return out + (self.publish(upload) if upload is not None else [])
 
     def _on_keys_upload(
         self, session: Session, frame: dict[str, Any], now: float
     ) -> list[Outgoing]:
         device = self._device_of(session)
+        event = self._upload_event(session, device, frame)
+        if event is None:
+            return [(session.session_id, self._keys_uploaded(session.fingerprint, device))]
+        return self.publish(event)
+
+    def _upload_event(
+        self, session: Session, device: str, frame: dict[str, Any]
+    ) -> Event | None:
+        """The ``keys_upload`` event of the frame's ``one_time_keys``; None if there are none."""
         items = field_list(frame, "one_time_keys", MAX_UPLOAD_KEYS)
         keys = [parse_one_time_key(item) for item in items]
         fallbacks = [key for key in keys if key.fallback]
@@ -83,22 +101,20 @@ class ServerDevices(ServerInbox):
         if len({key.key_id for key in one_time}) != len(one_time):
             raise FrameError("'one_time_keys' names a key twice")
         if not keys:
-            return [(session.session_id, self._keys_uploaded(session.fingerprint, device))]
-        return self.publish(
-            {
-                "type": "keys_upload",
-                "node": self.node,
-                "sid": session.session_id,
-                "fingerprint": session.fingerprint,
-                "device": device,
-                "keys": [[key.key_id, dumps(one_time_key_fields(key))] for key in one_time],
-                "fallback": (
-                    [fallbacks[0].key_id, dumps(one_time_key_fields(fallbacks[0]))]
-                    if fallbacks
-                    else None
-                ),
-            }
-        )
+            return None
+        return {
+            "type": "keys_upload",
+            "node": self.node,
+            "sid": session.session_id,
+            "fingerprint": session.fingerprint,
+            "device": device,
+            "keys": [[key.key_id, dumps(one_time_key_fields(key))] for key in one_time],
+            "fallback": (
+                [fallbacks[0].key_id, dumps(one_time_key_fields(fallbacks[0]))]
+                if fallbacks
+                else None
+            ),
+        }
 
     def _on_keys_query(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -160,7 +176,8 @@ class ServerDevices(ServerInbox):
         session = self._sender_of_event(event)
         if session is not None and device not in gone:
             session.device, session.inbox_sent, session.inbox_more = device, 0, False
-            out.append((session.session_id, self._keys_uploaded(fingerprint, device)))
+            if not event.get("keys_follow"):  # else the keys' own event says how many it has
+                out.append((session.session_id, self._keys_uploaded(fingerprint, device)))
             out += self._send_inbox(session)
         if before.get(device) != keys or gone:
             out += self._keys_changed(fingerprint)
