@@ -17,6 +17,7 @@ from typing import Any
 
 from tlschat.chat.envelope import MAX_BODY_BYTES, SignedMessage
 from tlschat.chat.frames import MAX_FRAME, b64, encode_frame, say_frame
+from tlschat.chat.server.model import PLAIN_PRIVATE_REJECTION
 
 from .conftest import Arena, said
 from .evil import EvilClient, flip, new_identity, signed_say
@@ -144,14 +145,16 @@ def test_message_to_a_room_we_are_not_in_is_refused(arena: Arena) -> None:
     _never_delivered(arena, evil, nick, marker)
 
 
-def test_private_message_moved_to_another_recipient_is_refused(arena: Arena) -> None:
-    """Signed for bob's fingerprint, addressed to alice's."""
+def test_plain_private_message_is_refused(arena: Arena) -> None:
+    """Private messages are end-to-end encrypted: a plain one is refused, signed honestly for
+    bob's fingerprint or moved to alice's (a moved encrypted one fails the recipient's check of
+    the sealed line's target)."""
     evil, nick = _chatter(arena)
     alice, bob = arena.fingerprints["alice"], arena.fingerprints["bob"]
     marker = arena.unique("for bob's eyes")
     frame = signed_say(evil.network, evil.identity, marker, f"@{bob}")
-    frame["target"] = f"@{alice}"
-    _refused(evil, frame, "message rejected: bad signature")
+    _refused(evil, frame, PLAIN_PRIVATE_REJECTION)
+    _refused(evil, {**frame, "target": f"@{alice}"}, PLAIN_PRIVATE_REJECTION)
     _never_delivered(arena, evil, nick, marker)
 
 

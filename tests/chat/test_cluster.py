@@ -17,16 +17,19 @@ from hypothesis import strategies as st
 from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.model import (
     DEGRADED_NOTICE,
+    PLAIN_PRIVATE_REJECTION,
     REPLAY_REJECTION,
     ChatSettings,
     Event,
     Outgoing,
 )
 from tlschat.chat.server.replies import sent_frame
+from tlschat.e2e.device import Device
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store.memory import MemoryStore
 
 from .helpers import NETWORK, NOW, command, connect, relayed, say
+from .server_e2e_helpers import device_keys, olm, private_say
 
 A1, A2, B1 = 1, 2, 1  # session ids: two on server a, one on server b
 
@@ -80,6 +83,17 @@ def hello(log: Log, node: str, session_id: int, key: IdentityKey, nick: str) -> 
     server = log.servers[node]
     assert connect(server, session_id, key) == []
     server.receive(session_id, {"type": "hello", "nick": nick}, NOW)
+
+
+def hello_device(log: Log, node: str, session_id: int, key: IdentityKey, nick: str) -> Device:
+    """A session with a new device, its hello committed."""
+    device = Device.create()
+    server = log.servers[node]
+    assert connect(server, session_id, key) == []
+    frame = {"type": "hello", "nick": nick, "device_keys": device_keys(key, device)}
+    server.receive(session_id, frame, NOW)
+    log.pump()
+    return device
 
 
 def frames_to(out: list[Outgoing], session_id: int) -> list[dict[str, Any]]:
@@ -151,13 +165,30 @@ def test_replay_caught_by_the_log_is_an_error_with_the_counter(
 
 
 def test_private_message_to_a_key_on_another_server(
+    ed_alice: IdentityKey, ed_bob: IdentityKey
+) -> None:
+    log = Log(["a", "b"])
+    hello_device(log, "a", A1, ed_alice, "alice")
+    laptop = hello_device(log, "b", B1, ed_bob, "bob")
+    keys = [olm(ed_bob.fingerprint, laptop.device_id)]
+    frame = private_say(ed_alice, 1, ed_bob.fingerprint, keys)
+    assert log.servers["a"].receive(A1, frame, NOW) == []
+    out = log.pump()
+    [page] = frames_to(out["b"], B1)
+    assert [item["message"]["olm_private"] for item in page["messages"]] == [
+        {"ct": frame["olm_private"]["ct"]}
+    ]
+    assert out["a"] == [(A1, sent_frame(f"@{ed_bob.fingerprint}", 1))]
+
+
+def test_a_plain_private_message_is_refused_without_reaching_the_log(
     log: Log, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
     frame = say(ed_alice, counter=1, body="psst", target=f"@{ed_bob.fingerprint}")
-    assert log.servers["a"].receive(A1, frame, NOW) == []
-    out = log.pump()
-    assert out["b"] == [(B1, relayed(frame, "alice", ed_alice))]
-    assert out["a"] == [(A1, sent_frame(f"@{ed_bob.fingerprint}", 1))]
+    refusal = {"type": "error", "text": PLAIN_PRIVATE_REJECTION, "counter": 1}
+    assert log.servers["a"].receive(A1, frame, NOW) == [(A1, refusal)]
+    assert log.pending == []
+    assert log.pump() == {"a": [], "b": []}
 
 
 def test_names_rooms_and_whois_show_the_whole_cluster(
@@ -518,13 +549,16 @@ def test_a_copy_sent_while_the_first_is_on_its_way_waits_for_its_outcome(
 
 
 def test_a_copy_of_a_refused_message_is_refused_the_same_way(
-    log: Log, ed_alice: IdentityKey, ed_carol: IdentityKey
+    ed_alice: IdentityKey, ed_carol: IdentityKey
 ) -> None:
+    log = Log(["a", "b"])
+    hello_device(log, "a", A1, ed_alice, "alice")
     a = log.servers["a"]
-    private = say(ed_alice, counter=1, body="psst", target="@" + ed_carol.fingerprint)
-    [(_, refusal)] = a.receive(A1, private, NOW)
-    assert refusal["text"] == "message not delivered: that user is not online"
     hello(log, "b", 7, ed_carol, "carol")
     log.pump()
-    # carol is online now, but the line was refused: its copy is too, so it has one outcome.
+    private = private_say(ed_alice, 1, ed_carol.fingerprint, [])
+    [(_, refusal)] = a.receive(A1, private, NOW)
+    assert refusal["text"] == "message not delivered: carol has no device that can read it"
+    hello_device(log, "b", 8, ed_carol, "carol")
+    # carol has a device now, but the line was refused: its copy is too, so it has one outcome.
     assert a.receive(A1, private, NOW + 20) == [(A1, refusal)]

@@ -30,7 +30,7 @@ from tlschat.protocol.identity import IdentityKey
 from .helpers import ALICE, NOW, Net, client_on, command, hello, make_server, say
 
 REPLAYED = "message rejected: replayed or out-of-order counter"
-NOT_ONLINE = "message not delivered: that user is not online"
+MUTED = "message rejected: you are muted"
 GIVEN_UP = "the client quit before the server answered"
 BOB_FINGERPRINT = "SHA256:bobbobbobbobbobbobbobbobbobbobbobbobbobbob"
 
@@ -108,7 +108,7 @@ class Model:
             self.accepted.append(refs[frame["body"]])
             self.answers.append(sent)
         elif decision == "refuse":
-            refusal = {"type": "error", "text": NOT_ONLINE, "counter": counter}
+            refusal = {"type": "error", "text": MUTED, "counter": counter}
             self.refused[counter] = (frame["sig"], refusal)
             self.answers.append(refusal)
         else:

@@ -87,7 +87,7 @@ local function append_inbox(i)
   end
   with_field('ids', '[' .. table.concat(ids, ',') .. ']')
 end
-if kind == 'message' or kind == 'private' or kind == 'e2e_private' then
+if kind == 'message' or kind == 'e2e_private' then
   local sender, counter = ARGV[6], ARGV[7]
   local last = redis.call('HGET', p .. 'counters', sender)
   if last and before_or_same(counter, last) then return {0, 'replayed'} end
@@ -95,7 +95,7 @@ if kind == 'message' or kind == 'private' or kind == 'e2e_private' then
   if kind == 'message' then
     redis.call('XADD', p .. 'history:' .. ARGV[8], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[9])
     redis.call('SADD', p .. 'rooms', ARGV[8])
-  elseif kind == 'e2e_private' then
+  else
     append_inbox(8)
   end
 elseif kind == 'claim' then
@@ -205,12 +205,12 @@ def commit_arguments(event: Event) -> list[str]:
     """The script's ARGV for ``event``: what it must check and store besides the log entry."""
     kind = str(event["type"])
     extra: list[str] = []
-    if kind in ("message", "private", "e2e_private"):
+    if kind in ("message", "e2e_private"):
         message = event["message"]
         extra = [message["sender"], str(message["counter"])]
         if kind == "message":
             extra += [message["target"], _dumps(message)]
-        elif kind == "e2e_private":
+        else:
             extra += _inbox_arguments(event)
     elif kind == "nick" or (kind == "online" and event.get("claim")):
         nick = event["new"] if kind == "nick" else event["nick"]

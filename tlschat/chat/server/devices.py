@@ -88,9 +88,7 @@ class ServerDevices(ServerInbox):
             return [(session.session_id, self._keys_uploaded(session.fingerprint, device))]
         return self.publish(event)
 
-    def _upload_event(
-        self, session: Session, device: str, frame: dict[str, Any]
-    ) -> Event | None:
+    def _upload_event(self, session: Session, device: str, frame: dict[str, Any]) -> Event | None:
         """The ``keys_upload`` event of the frame's ``one_time_keys``; None if there are none."""
         items = field_list(frame, "one_time_keys", MAX_UPLOAD_KEYS)
         keys = [parse_one_time_key(item) for item in items]

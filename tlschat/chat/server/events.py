@@ -32,7 +32,7 @@ from .sessions import ServerSessions
 from .stored import event_tag, stored_message
 
 # The events that commit a chat line: a copy of one is answered by its outcome.
-LINES = ("message", "private", "e2e_private")
+LINES = ("message", "e2e_private")
 
 
 class ChatServer(ServerSessions):
@@ -265,23 +265,6 @@ class ChatServer(ServerSessions):
             out.append((sender, sent_frame(room, relayed["counter"])))
         return out
 
-    def _apply_private(self, event: Event) -> list[Outgoing]:
-        relayed = event["message"]
-        recipient = relayed["target"][1:]
-        self.store.set_last_counter(relayed["sender"], relayed["counter"])
-        self._remember_committed(relayed, event_tag(event))
-        remote = self._remote_sender(event)
-        if remote is not None:
-            remote.last_active = relayed["ts"] / 1000
-        out: list[Outgoing] = [(r.session_id, relayed) for r in self._sessions_of(recipient)]
-        sender = self._sender_of(event)
-        if sender in self.sessions:
-            online = self._online_of(recipient)
-            if online and online[0].away:
-                out.append((sender, notice_frame(f"{online[0].nick} is away: {online[0].away}")))
-            out.append((sender, sent_frame(relayed["target"], relayed["counter"])))
-        return out
-
     def _apply_nick(self, event: Event) -> list[Outgoing]:
         fingerprint, new = event["fingerprint"], event["new"]
         self.store.register_nick(new, fingerprint)
@@ -399,7 +382,6 @@ EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
     "join": ChatServer._apply_join,
     "part": ChatServer._apply_part,
     "message": ChatServer._apply_message,
-    "private": ChatServer._apply_private,
     "nick": ChatServer._apply_nick,
     "away": ChatServer._apply_away,
     "topic": ChatServer._apply_topic,

@@ -20,8 +20,8 @@ from .durations import describe_duration
 from .hello import ServerHello
 from .model import (
     DEGRADED_REJECTION,
-    FINGERPRINT_PATTERN,
     MAX_CLOCK_SKEW_MS,
+    PLAIN_PRIVATE_REJECTION,
     REPLAY_REJECTION,
     Event,
     Outgoing,
@@ -63,6 +63,12 @@ class ServerMessages(ServerHello):
     def _on_say(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         message = parse_signed_message(frame)
         line = Line(message.sender, message.counter, message.target, b64(message.signature))
+        if message.target.startswith("@"):
+            # Private messages are end-to-end encrypted (docs/PROTOCOL.md, section 23): a plain
+            # one is refused for good before anything else, whatever the state of the chat.
+            refusal = {**error_frame(PLAIN_PRIVATE_REJECTION), "counter": line.counter}
+            self._remember_refused(line.sender, line.counter, line.tag, refusal)
+            return [(session.session_id, refusal)]
         # The same signature over other fields is not the same message.
         if self._committed(session, line) and message.verify(session.identity):
             return [(session.session_id, sent_frame(message.target, message.counter))]
@@ -76,12 +82,7 @@ class ServerMessages(ServerHello):
             "key": b64(session.identity.spki_der),
             **message_fields(message),
         }
-        origin = {"node": self.node, "sid": session.session_id}
-        if not message.target.startswith("@"):
-            return {"type": "message", **origin, "message": relayed}
-        if not self._online_of(message.target[1:]):
-            raise FrameError("message not delivered: that user is not online")
-        return {"type": "private", **origin, "message": relayed}
+        return {"type": "message", "node": self.node, "sid": session.session_id, "message": relayed}
 
     def _take_line(
         self, session: Session, line: Line, now: float, checked: Callable[[], Event]
@@ -161,26 +162,22 @@ class ServerMessages(ServerHello):
             del self.recently_committed[next(iter(self.recently_committed))]
 
     def check_message(self, session: Session, message: SignedMessage, now: float) -> None:
-        """Refuse, with the reason, any message that is not exactly what its sender signed here."""
+        """Refuse, with the reason, any room line that is not exactly what its sender signed
+        here."""
         if not fingerprints_equal(message.sender, session.fingerprint):
             raise FrameError("message rejected: it names another sender")
         if message.network != self.network:
             raise FrameError("message rejected: signed for another network")
-        if message.target.startswith("@"):
-            if not FINGERPRINT_PATTERN.fullmatch(message.target[1:]):
-                raise FrameError("message rejected: a private message names a fingerprint")
-        else:
-            self._check_room(session, message.target)
-            if message.target in self.encrypted_rooms:
-                raise FrameError(f"message rejected: {message.target} is end-to-end encrypted")
+        self._check_room(session, message.target)
+        if message.target in self.encrypted_rooms:
+            raise FrameError(f"message rejected: {message.target} is end-to-end encrypted")
         if not message.body.strip():
             raise FrameError("message rejected: empty message")
         if len(message.body.encode("utf-8")) > self.settings.max_body_bytes:
             raise FrameError(f"message rejected: longer than {self.settings.max_body_bytes} bytes")
         if has_unsafe_text(message.body):
             raise FrameError("message rejected: control characters are not allowed")
-        if not message.target.startswith("@"):
-            self._check_not_muted(session, now)
+        self._check_not_muted(session, now)
         if not message.verify(session.identity):
             raise FrameError("message rejected: bad signature")
         self._check_counter_time_flood(session, message.counter, message.timestamp_ms, now)

@@ -36,6 +36,11 @@ FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 REPLAY_REJECTION = "message rejected: replayed or out-of-order counter"
 
 
+PLAIN_PRIVATE_REJECTION = (
+    "message rejected: private messages are end-to-end encrypted; send it with 'olm_private'"
+)
+
+
 # What a session may send between its hello and the verdict on the nick it claims (a client
 # rejoins its rooms and re-sends its unacknowledged messages at once).
 MAX_HELD = 300
