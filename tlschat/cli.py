@@ -8,11 +8,26 @@ import getpass
 import logging
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
-from .protocol.identity import KEY_TYPES, IdentityKey, InsecureFileError
+from .cli_flags import (
+    allow_problem,
+    client_flag_problem,
+    fingerprint_flag_problem,
+    server_flag_problem,
+)
+from .local_files import (
+    IDENTITY_FILE,
+    IDENTITY_FIX,
+    SERVER_KEY_FIX,
+    UnusableFile,
+    existing_key,
+    home_identity,
+)
+from .protocol.identity import KEY_TYPES, InsecureFileError
 
 DEFAULT_PORT = 8443
 
@@ -160,10 +175,7 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "commas, tried in turn; known_hosts names them all by the first",
     )
     client.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port of a HOST given without one ({DEFAULT_PORT})",
+        "--port", type=int, help=f"port of a HOST given without one ({DEFAULT_PORT})"
     )
     client.add_argument("--nick", default=default_nick(), help="the nick to ask for")
     client.add_argument("--plain", action="store_true", help="line mode: stdin in, stdout out")
@@ -188,6 +200,7 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="exit when the connection is lost instead of reconnecting with backoff",
     )
     _add_home(client)
+    _add_key_type(client)
 
 
 def _add_home(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +210,9 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="identity and known_hosts directory (default $TLSCHAT_HOME or ~/.config/tlschat)",
     )
+
+
+def _add_key_type(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-type", choices=KEY_TYPES, default="rsa", help="type of a newly created identity"
     )
@@ -210,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client(commands)
     keygen = commands.add_parser("keygen", help="create your identity key if you have none")
     _add_home(keygen)
+    _add_key_type(keygen)
     fingerprint = commands.add_parser("fingerprint", help="print a key's fingerprint")
     _add_home(fingerprint)
     fingerprint.add_argument(
@@ -264,10 +281,18 @@ def _run_server(args: argparse.Namespace) -> int:
         "history_max_age": args.history_max_age,
         "history_max_bytes": args.history_max_bytes,
     }
+    problem = server_flag_problem(args)
+    if problem is not None:
+        print(f"[!] {problem}", file=sys.stderr)
+        return 2
     try:
         settings = load_settings(args.config, overrides)
     except ConfigError as error:
         print(f"[!] Bad configuration: {error}", file=sys.stderr)
+        return 2
+    problem = allow_problem(args, settings.allowlist_only)
+    if problem is not None:
+        print(f"[!] {problem}", file=sys.stderr)
         return 2
     try:
         loop_factory = event_loop_factory(settings.event_loop)
@@ -288,10 +313,15 @@ def _run_client(args: argparse.Namespace) -> int:
     from .client.app import run_client
     from .client.settings import ClientSettings
 
+    hosts = args.host or ["localhost"]
     try:
-        servers = parse_addresses(args.host or ["localhost"], args.port)
+        servers = parse_addresses(hosts, DEFAULT_PORT if args.port is None else args.port)
     except AddressError as error:
         print(f"[!] Bad --host: {error}", file=sys.stderr)
+        return 2
+    problem = client_flag_problem(args, hosts)
+    if problem is not None:
+        print(f"[!] {problem}", file=sys.stderr)
         return 2
     settings = ClientSettings(
         home=args.home or default_home(),
@@ -316,21 +346,33 @@ def _run_client(args: argparse.Namespace) -> int:
 
 def _keygen(args: argparse.Namespace) -> int:
     home = args.home or default_home()
-    key, created = IdentityKey.load_or_create(home / "identity.pem", args.key_type)
+    key, created = home_identity(home, args.key_type)
     state = "Created" if created else "Already have"
-    print(f"{state} identity {key.fingerprint} in {home / 'identity.pem'}")
+    print(f"{state} identity {key.fingerprint} in {home / IDENTITY_FILE}")
     return 0
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
+    problem = fingerprint_flag_problem(args)
+    if problem is not None:
+        print(f"[!] {problem}", file=sys.stderr)
+        return 2
     if args.data_dir is not None:
-        path = args.data_dir / "server_key.pem"
+        from .server.keys import KEY_FILE
+
+        missing = (
+            f"No server key in {args.data_dir}: the server makes one when it first starts "
+            f"(tlschat server --data-dir {shlex.quote(str(args.data_dir))})"
+        )
+        key = existing_key(args.data_dir / KEY_FILE, missing, SERVER_KEY_FIX)
     else:
-        path = (args.home or default_home()) / "identity.pem"
-    if not path.exists():
-        print(f"No key at {path}", file=sys.stderr)
-        return 1
-    print(IdentityKey.load(path).fingerprint)
+        home = args.home or default_home()
+        keygen = "tlschat keygen"
+        if args.home is not None:
+            keygen += f" --home {shlex.quote(str(args.home))}"
+        missing = f"No identity key in {home}: run `{keygen}` to make one"
+        key = existing_key(home / IDENTITY_FILE, missing, IDENTITY_FIX)
+    print(key.fingerprint)
     return 0
 
 
@@ -344,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return runners[args.command](args)
-    except InsecureFileError as error:  # a key or known_hosts file others can read or change
+    # A key or known_hosts file others can read or change; a home, data directory or key file
+    # that cannot be used: one line that says what to do.
+    except (InsecureFileError, UnusableFile) as error:
         print(f"[!] {error}", file=sys.stderr)
         return 1
 

@@ -330,7 +330,10 @@ def test_nick_line_for_self_updates_nick(
 
 @pytest.mark.parametrize("kind", ["notice", "motd", "error"])
 def test_text_frames(bob: ChatClient, kind: str) -> None:
-    assert bob.handle({"type": kind, "text": "some text"}, NOW) == [Line(kind, NOW, "some text")]
+    # The message of the day belongs to the room the user lands in: #general, after a welcome.
+    room = "#general" if kind == "motd" else ""
+    expected = [Line(kind, NOW, "some text", room=room)]
+    assert bob.handle({"type": kind, "text": "some text"}, NOW) == expected
 
 
 @pytest.mark.parametrize(

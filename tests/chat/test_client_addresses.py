@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tlschat.chat.client.receiving import ChatClient
 from tlschat.chat.lines import Line
-from tlschat.client import app as client_app
+from tlschat.client import sessions as client_sessions
 from tlschat.client.addresses import (
     AddressError,
     Endpoint,
@@ -190,7 +190,7 @@ def _connect_all_refused(
         tried.append((host, port))
         raise ConnectionRefusedError(111, f"Connect call failed ({host!r}, {port})")
 
-    monkeypatch.setattr(client_app.asyncio, "open_connection", refuse)
+    monkeypatch.setattr(asyncio, "open_connection", refuse)
     output = Recorder()
     chat = ChatClient(IdentityKey.generate("ed25519"))
 
@@ -204,7 +204,7 @@ def _connect_all_refused(
                 return [(0, 0, 0, "", (ip, port)) for ip in addresses[host]]
 
             monkeypatch.setattr(loop, "getaddrinfo", resolve)
-        return await client_app._connect_any(settings, chat.identity, chat, None, output, last)
+        return await client_sessions.connect_any(settings, chat.identity, chat, None, output, last)
 
     session, code = asyncio.run(sweep())
     return tried, output, session, code
@@ -305,11 +305,11 @@ def test_the_server_that_answers_is_announced_when_there_were_several(
             raise ConnectionRefusedError(111, "refused")
         return Unreadable(), Writer()
 
-    monkeypatch.setattr(client_app.asyncio, "open_connection", open_connection)
+    monkeypatch.setattr(asyncio, "open_connection", open_connection)
     output = Recorder()
     chat = ChatClient(IdentityKey.generate("ed25519"))
     session, _ = asyncio.run(
-        client_app._connect_any(settings, chat.identity, chat, None, output, None)
+        client_sessions.connect_any(settings, chat.identity, chat, None, output, None)
     )
     assert "[+] Connected to 127.0.0.2:8444" in output.traces
     # Reset during its handshake, the second counts as lost too: the sweep went on to the third.

@@ -14,6 +14,7 @@ from tlschat.chat.client.receiving import FRAME_HANDLERS, ChatClient
 from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import say_frame
 from tlschat.chat.lines import Line
+from tlschat.chat.server.commands import COMMANDS as SERVER_COMMANDS
 from tlschat.chat.server.events import ChatServer
 from tlschat.protocol.identity import IdentityKey
 
@@ -151,13 +152,41 @@ def test_unknown_server_command_comes_back_as_an_error(net: Net) -> None:
 def test_help_lists_client_commands_and_asks_the_server(net: Net, bob: ChatClient) -> None:
     own = bob.user_input("/help", NOW)
     assert own == [Line("info", NOW, "Client commands:")] + [
-        Line("info", NOW, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()
+        Line("info", NOW, f"  {c.usage:<28} {c.summary}") for c in CLIENT_COMMANDS.values()
     ]
-    assert own[1].text == "  /help                      this help, then the server's commands"
+    assert own[1].text == "  /help                        this help, then the server's commands"
     assert bob.outbox == [{"type": "command", "name": "help", "args": ""}]
     shown = net.flush(BOB)[BOB]
     assert shown[0] == Line("info", NOW, "Server commands:")
-    assert len(shown) == 1 + 10  # the server's user commands
+    # The server's user commands but those the client answers itself (help, part, names, topic),
+    # listed above with the client's syntax.
+    assert [line.text.split()[0] for line in shown[1:]] == [
+        "/nick", "/join", "/rooms", "/whois", "/away", "/back",
+    ]  # fmt: skip
+
+
+def help_commands(lines: list[Line]) -> list[str]:
+    """The command each line of a /help answer is about, in order ("/name")."""
+    return [line.text.split()[0] for line in lines if line.text.startswith("  /")]
+
+
+@pytest.mark.parametrize("operator", [False, True])
+def test_help_lists_every_command_once_with_one_syntax(
+    net: Net, alice: ChatClient, bob: ChatClient, operator: bool
+) -> None:
+    """Alice is an operator, bob is not; a glue's own command (the full-screen /trust) is
+    listed too. Every command shows once, with the syntax the client's hints use."""
+    client, who = (alice, ALICE) if operator else (bob, BOB)
+    client.ui_commands = {"trust": ("/trust", "the server's key")}
+    shown = client.user_input("/help", NOW) + net.flush(who)[who]
+    listed = help_commands(shown)
+    assert len(listed) == len(set(listed))
+    everything = {name for name, c in SERVER_COMMANDS.items() if operator or not c.operator_only}
+    everything |= set(CLIENT_COMMANDS) | {"trust"}
+    assert sorted(listed) == sorted(f"/{name}" for name in everything)
+    usages = {line.text.split("  ")[1].strip() for line in shown if line.text.startswith("  /")}
+    assert "/part [#room]" in usages and "/part #room" not in usages
+    assert "/topic [#room] [TEXT]" in usages and "/topic #room [TEXT]" not in usages
 
 
 def test_me_sends_an_action(net: Net, alice: ChatClient, ed_alice: IdentityKey) -> None:
@@ -284,7 +313,8 @@ def test_hello_through_a_real_server(ed_alice: IdentityKey, ed_bob: IdentityKey)
     assert shown == {
         BOB: [
             Line("notice", NOW, "Welcome to testsrv, bob"),
-            Line("motd", NOW, "Be nice."),
+            # In the room the user lands in (the full-screen client shows it there).
+            Line("motd", NOW, "Be nice.", room="#general"),
             Line("joined", NOW, "You are bob in #general with alice", "bob", room="#general"),
         ],
         ALICE: [Line("join", NOW, "bob joined #general", "bob", ed_bob.fingerprint, "#general")],
@@ -295,16 +325,19 @@ def test_motd_of_several_lines_is_shown_line_by_line(bob: ChatClient) -> None:
     frame = {"type": "motd", "text": "Welcome to the test server\nBe nice\x1b[2J"}
     lines = bob.handle(frame, NOW)
     assert lines == [
-        Line("motd", NOW, "Welcome to the test server"),
-        Line("motd", NOW, "Be nice\x1b[2J"),
+        Line("motd", NOW, "Welcome to the test server", room="#general"),
+        Line("motd", NOW, "Be nice\x1b[2J", room="#general"),
     ]
-    assert lines[1].render() == f"[{_clock(NOW)}] *** Be nice\ufffd[2J"
+    assert lines[1].render("#general") == f"[{_clock(NOW)}] *** Be nice\ufffd[2J"
 
 
 def test_motd_file_through_a_real_server(ed_alice: IdentityKey) -> None:
     net = Net(make_server(motd="Welcome!\nBe nice."))
     shown = net.add(ALICE, client_on(ed_alice, "alice"))
-    assert shown[ALICE][1:3] == [Line("motd", NOW, "Welcome!"), Line("motd", NOW, "Be nice.")]
+    assert shown[ALICE][1:3] == [
+        Line("motd", NOW, "Welcome!", room="#general"),
+        Line("motd", NOW, "Be nice.", room="#general"),
+    ]
 
 
 def test_joined_switches_room_and_learns_members(ed_bob: IdentityKey) -> None:

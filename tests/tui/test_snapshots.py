@@ -19,6 +19,7 @@ from tlschat.client.tui_widgets import ConfirmScreen
 from .scene import NOW, SERVER, play, scene_app
 
 SIZE = (120, 32)
+NARROW = (80, 24)
 Compare = Callable[..., bool]
 
 
@@ -38,6 +39,11 @@ async def played(pilot: Pilot[Any]) -> None:
 
 def test_main_screen(snap_compare: Compare, tmp_path: Path) -> None:
     assert snap_compare(scene_app(tmp_path), terminal_size=SIZE, run_before=played)
+
+
+def test_main_screen_on_a_narrow_terminal(snap_compare: Compare, tmp_path: Path) -> None:
+    """At 80x24 the members pane is folded away: the messages keep most of the width."""
+    assert snap_compare(scene_app(tmp_path), terminal_size=NARROW, run_before=played)
 
 
 def test_private_conversation_with_trace_collapsed(snap_compare: Compare, tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ from typing import Any
 from .envelope import MAX_BODY_BYTES, MAX_COUNTER, MAX_NETWORK, MAX_TARGET, SignedMessage
 
 MAX_FRAME = 64 * 1024
+# The title of the server's 'info' answer to /help: one line per command, each starting with the
+# command's usage ("/name ..."). The client leaves out those it answers itself.
+HELP_TITLE = "Server commands"
 NICK_PATTERN = re.compile(r"[A-Za-z0-9_\-\[\]{}|^`]{1,24}")
 ROOM_PATTERN = re.compile(r"#[A-Za-z0-9_\-]{1,32}")
 MAX_SIGNATURE_B64 = 2048

@@ -59,6 +59,12 @@ def parse_addresses(values: Iterable[str], default_port: int) -> list[ServerAddr
     return addresses
 
 
+def takes_default_port(values: Iterable[str]) -> bool:
+    """Whether any server in ``values`` (valid --host values) is given without its port."""
+    # No port given may be 0 (they are 1 to 65535): a server on port 0 took the default.
+    return any(address.port == 0 for address in parse_addresses(values, 0))
+
+
 def _parse_item(item: str, default_port: int) -> ServerAddress:
     if not item:
         raise AddressError("empty server address (two commas, or one at an end?)")

@@ -21,17 +21,22 @@ def open_device(home: Path, identity: IdentityKey) -> ClientCrypto:
     """This home's device: created on first use, else read back. A state file that does not
     open is refused, never replaced: a new device would lose every session its peers hold."""
     store = DeviceStore(home)
-    pickle_key = store.pickle_key()
     try:
+        pickle_key = store.pickle_key()
         crypto = ClientCrypto(identity, pickle_key, store.load())
-    except (UnreadablePickle, DamagedVerifiedKeys) as error:
+        # A new device is on disk before its keys reach any server.
+        store.save(crypto.take_dirty())
+    except (UnreadablePickle, DamagedVerifiedKeys, UnicodeDecodeError) as error:
         raise DeviceFileError(
             f"The end-to-end state in '{store.directory}' cannot be read ({error}). It is kept "
             "as it is; move that directory away to start a new device (your peers will then "
             "see a new device, and encrypted history sent before it stays unreadable here)."
         ) from None
-    # A new device is on disk before its keys reach any server.
-    store.save(crypto.take_dirty())
+    except OSError as error:
+        raise DeviceFileError(
+            f"Cannot use the device directory '{store.directory}' ({error.strerror or error}): "
+            "make it a directory you can read and write, or move it away to start a new device"
+        ) from None
     return crypto
 
 

@@ -188,6 +188,9 @@ class ChatClientSession:
                 self.known_hosts.add(host, port, fingerprint)
                 if self.connection.error is not None:  # the server gave up while the user read
                     raise self.connection.error
+        elif decision.remember:
+            self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}")
+            self.known_hosts.add(host, port, fingerprint)
         elif trusted:
             self.terminal.trace(f"[KNOWN_HOSTS] {decision.message}")
         else:

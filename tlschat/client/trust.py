@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..protocol.identity import HostKeyChanged, KnownHosts, fingerprints_equal
+from .settings import ClientSettings
 
 
 @dataclass(frozen=True)
 class TrustDecision:
+    """``is_new``: a key never seen, for the user to accept (trust on first use). ``remember``:
+    a key known under other names, trusted and recorded under this one without a question."""
+
     trusted: bool
     message: str
     is_new: bool = False
+    remember: bool = False
 
 
 def changed_key_warning(change: HostKeyChanged) -> str:
@@ -37,7 +42,8 @@ def changed_key_warning(change: HostKeyChanged) -> str:
 def decide(
     known_hosts: KnownHosts, host: str, port: int, fingerprint: str, pin: str | None
 ) -> TrustDecision:
-    """Pinned keys must match exactly; otherwise known_hosts decides, and new hosts are TOFU."""
+    """Pinned keys must match exactly; otherwise known_hosts decides: a name's own entry first,
+    then the key under other names, and a key never seen is trusted on first use."""
     if pin is not None:
         if fingerprints_equal(pin, fingerprint):
             return TrustDecision(True, f"Server key matches the pinned fingerprint {pin}")
@@ -52,6 +58,35 @@ def decide(
     if known:
         return TrustDecision(True, f"Server key {fingerprint} matches known_hosts")
     where = KnownHosts.host_key(host, port)
+    # The same key reached under another name (localhost after 127.0.0.1) proves the same
+    # server: whoever holds that key was trusted already. Only a name's own entry can refuse.
+    names = known_hosts.names_of(fingerprint)
+    if names:
+        return TrustDecision(
+            True,
+            f"Server key {fingerprint} is known as {', '.join(names)}; remembering {where} too",
+            remember=True,
+        )
     return TrustDecision(
         True, f"New server {where} with key fingerprint {fingerprint}", is_new=True
     )
+
+
+def trust_report(
+    settings: ClientSettings, fingerprint: str, known_hosts: KnownHosts | None
+) -> list[str]:
+    """What /trust shows: the server's key, the pin if any, and its known_hosts entry (once
+    ``known_hosts`` is known: a session has started)."""
+    host, port = settings.known_as.host, settings.known_as.port
+    lines = [f"Server {host}:{port} key: {fingerprint or 'not connected yet'}"]
+    if settings.pin:
+        lines.append(f"Pinned with --pin {settings.pin}")
+    if known_hosts is not None:
+        found = known_hosts.lookup(host, port)
+        if found is None:
+            lines.append(f"No entry for {host}:{port} in {known_hosts.path}")
+        else:
+            number, stored = found
+            entry = f"{known_hosts.host_key(host, port)} {stored}"
+            lines.append(f"known_hosts entry {known_hosts.path}:{number}: {entry}")
+    return lines

@@ -1,10 +1,11 @@
 """The full-screen client: a Textual app that is only a view over the line modes' session.
 
 Connecting, the trust decision, the chat logic and reconnecting are all
-:class:`~tlschat.client.app.ChatClientSession`, :class:`~tlschat.chat.client.ChatClient` and
-``_sessions``, exactly as in ``--plain`` and ``--line``. This module implements their
-:class:`~tlschat.client.app.Output` (lines, trace, warnings, connection state), feeds their
-:class:`~tlschat.client.app.UserInput` queue, and asks the trust question in a modal.
+:class:`~tlschat.client.session.ChatClientSession`, :class:`~tlschat.chat.client.ChatClient` and
+:func:`~tlschat.client.sessions.run_sessions`, exactly as in ``--plain`` and ``--line``. This
+module implements their :class:`~tlschat.client.terminal.Output` (lines, trace, warnings,
+connection state), feeds their :class:`~tlschat.client.user_input.UserInput` queue, and asks the
+trust question in a modal.
 """
 
 from __future__ import annotations
@@ -16,44 +17,43 @@ import time
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
 from textual.widgets import Collapsible, Input, OptionList, RichLog, Static
 
 from ..chat.client.receiving import ChatClient
 from ..chat.lines import Line
 from ..protocol import IdentityKey
-from .app import _sessions
 from .session import CLOSE_GRACE
+from .sessions import run_sessions
 from .settings import EXIT_OK, ClientSettings
-from .tui_panes import Server, members_pane, room_options, status_line
+from .trust import trust_report
+from .tui_messages import MessageLog
+from .tui_panes import Server, members_pane, room_options, side_panes, status_line
 from .tui_widgets import ChatInput, ConfirmScreen, TuiInput
 from .view import (
     PASTE_CONFIRM_LINES,
     SERVER_BUFFER,
+    UI_COMMANDS,
     Buffers,
     Completer,
     command_help,
     command_table,
-    day_line,
     day_of,
     pane_rows,
-    read_marker,
-    render_line,
 )
 
 PING_INTERVAL = 10.0
 KEYS_HELP = (
-    "Enter send · Tab complete · ↑↓ history · Ctrl+N/P next/previous room · "
-    "PgUp/PgDn scroll · Ctrl+T trace · Ctrl+Q quit"
+    "Enter send · Tab complete · ↑↓ history · Ctrl+N/P room · PgUp/PgDn scroll · "
+    "Ctrl+T trace · F2/F3 panes · Ctrl+Q quit"
 )
 
 
 class ScreenOutput:
-    """The sessions' :class:`~tlschat.client.app.Output`: everything goes to the app."""
+    """The sessions' :class:`~tlschat.client.terminal.Output`: everything goes to the app."""
 
     def __init__(self, app: ChatApp) -> None:
         self.app = app
@@ -90,6 +90,8 @@ class ChatApp(App[int]):
         Binding("pageup", "page(-1)", "scroll up", priority=True),
         Binding("pagedown", "page(1)", "scroll down", priority=True),
         Binding("ctrl+t", "toggle_trace", "handshake trace", priority=True),
+        Binding("f2", "toggle_pane('rooms')", "rooms", priority=True),
+        Binding("f3", "toggle_pane('members')", "members", priority=True),
     ]
     CSS = """
     #main { height: 1fr; }
@@ -124,6 +126,8 @@ class ChatApp(App[int]):
         self.settings = settings
         self.identity = identity
         self.chat = chat
+        # /help lists the commands this UI answers itself, with the chat client's own.
+        chat.ui_commands = dict(UI_COMMANDS)
         self.connect = connect
         self.output = ScreenOutput(self)
         self.user_input = TuiInput()
@@ -146,13 +150,10 @@ class ChatApp(App[int]):
         self._rooms_in: set[str] = set()
         # Where the read marker of the current buffer went when it was shown.
         self._marker_at: int | None = None
-        # Where each line of the current buffer starts in the message pane (its first row of
-        # the log), so that a line that changed is rewritten from there on, not the whole pane.
-        # Not known while the pane defers its writes (no size yet) or once it dropped old rows.
-        self._line_starts: dict[int, int] = {}
-        self._starts_known = False
         self._pending: list[Line] = []
         self._view_ready = False
+        # The side panes the user showed or hid (F2, F3), by id: kept whatever the width.
+        self.panes_chosen: dict[str, bool] = {}
 
     # ----- layout -----
 
@@ -162,7 +163,7 @@ class ChatApp(App[int]):
             with Vertical(id="centre"):
                 with Collapsible(title="Handshake trace (Ctrl+T)", collapsed=False, id="trace-box"):
                     yield RichLog(id="trace", wrap=True, max_lines=500, min_width=20)
-                yield RichLog(id="messages", wrap=True, max_lines=10000, min_width=20)
+                yield MessageLog(id="messages", wrap=True, max_lines=10000, min_width=20)
             yield Static(id="members")
         yield Static(id="status")
         yield Static(KEYS_HELP, id="hint")
@@ -172,6 +173,7 @@ class ChatApp(App[int]):
         self.query_one("#rooms", OptionList).border_title = "Rooms"
         self.query_one("#members", Static).border_title = "Members"
         self.query_one("#input", ChatInput).focus()
+        self.lay_out_panes()
         self._view_ready = True
         for line in self._pending:
             self.add_line(line)
@@ -187,7 +189,7 @@ class ChatApp(App[int]):
     # ----- the sessions -----
 
     async def _run_sessions(self) -> None:
-        code = await _sessions(
+        code = await run_sessions(
             self.settings,
             self.identity,
             self.chat,
@@ -253,14 +255,13 @@ class ChatApp(App[int]):
         name, ring = self.buffers.add(line, self.chat.nick)
         if name == self.buffers.current:
             buffer = self.buffers.get(name)
-            log = self.query_one("#messages", RichLog)
-            at_end = log.scroll_y >= log.max_scroll_y
             rows: list[Line | str] = [line]
             if len(buffer.lines) > 1 and day_of(buffer.lines[-2].timestamp) != day_of(
                 line.timestamp
             ):
                 rows.insert(0, f"day:{line.timestamp}")
-            self.write_rows(rows, len(buffer.lines) - 1, at_end)
+            log = self.messages
+            log.append_rows(rows, len(buffer.lines) - 1, self.chat.nick, log.at_end)
         if ring and self.settings.bell:
             self.bell()
         self.refresh_rooms()
@@ -299,13 +300,23 @@ class ChatApp(App[int]):
 
     # ----- panes -----
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: the app's own is updated after its handlers ran.
+        self.lay_out_panes(event.size.width)
+
+    def lay_out_panes(self, width: int | None = None) -> None:
+        """Show the side panes the terminal's ``width`` (or the user) allows."""
+        shown = side_panes(self.size.width if width is None else width, self.panes_chosen)
+        for pane, display in shown.items():
+            self.query_one(f"#{pane}").display = display
+
     def switch_to(self, name: str) -> None:
         buffer = self.buffers.switch(name)
         if name.startswith("#") and name in self.chat.rooms:
             self.chat.room = name
             self._chat_room = name
         self._marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
-        log = self.query_one("#messages", RichLog)
+        log = self.messages
         # Text, never a str: a str title is read as markup, and a conversation is named after a
         # nick from the network ("@[b]eve").
         log.border_title = Text(name)
@@ -314,56 +325,20 @@ class ChatApp(App[int]):
         self.refresh_rooms()
         self.refresh_members()
 
+    @property
+    def messages(self) -> MessageLog:
+        return self.query_one("#messages", MessageLog)
+
     def rewrite_from(self, index: int) -> None:
         """Line ``index`` of the current buffer changed: the pane from that line on is written
-        again (RichLog only appends), keeping the read marker, the day lines and the scroll."""
-        log = self.query_one("#messages", RichLog)
-        at_end = log.scroll_y >= log.max_scroll_y
-        scrolled = log.scroll_y
-        start = self._line_starts.get(index) if self._starts_known else None
-        if start is None or index == 0:
-            self.write_buffer()
-        else:
-            buffer = self.buffers.get(self.buffers.current)
-            rows = pane_rows(buffer, self._marker_at)
-            changed = buffer.lines[index]
-            position = next(n for n, row in enumerate(rows) if row is changed)
-            kept, width = log.lines[:start], log.virtual_size.width
-            log.clear()
-            log.lines.extend(kept)
-            log.virtual_size = Size(width, len(kept))
-            self._line_starts = {i: at for i, at in self._line_starts.items() if i < index}
-            self.write_rows(rows[position:], index, False)
-        if at_end:
-            log.scroll_end(animate=False)
-        else:
-            log.scroll_to(y=scrolled, animate=False, immediate=True)
+        again, keeping the read marker, the day lines and the scroll."""
+        buffer = self.buffers.get(self.buffers.current)
+        self.messages.rewrite_rows_from(pane_rows(buffer, self._marker_at), index, self.chat.nick)
 
     def write_buffer(self) -> None:
         """The message pane afresh: the current buffer's lines, day changes, the read marker."""
-        log = self.query_one("#messages", RichLog)
-        log.clear()
-        self._line_starts, self._starts_known = {}, True
         buffer = self.buffers.get(self.buffers.current)
-        self.write_rows(pane_rows(buffer, self._marker_at), 0, False)
-
-    def write_rows(self, rows: list[Line | str], index: int, scroll_end: bool) -> None:
-        """Append ``rows`` (from :func:`pane_rows`) to the pane; ``index`` is the buffer index
-        of the first line among them."""
-        log = self.query_one("#messages", RichLog)
-        for row in rows:
-            before = len(log.lines)
-            if isinstance(row, Line):
-                self._line_starts[index] = before
-                index += 1
-                log.write(render_line(row, self.chat.nick), scroll_end=scroll_end)
-            elif row == "marker":
-                log.write(read_marker(), scroll_end=scroll_end)
-            else:
-                log.write(day_line(float(row.removeprefix("day:"))), scroll_end=scroll_end)
-            trimmed = log.max_lines is not None and len(log.lines) >= log.max_lines
-            if len(log.lines) <= before or trimmed:
-                self._starts_known = False  # deferred (no size yet), or old rows dropped
+        self.messages.show_rows(pane_rows(buffer, self._marker_at), self.chat.nick)
 
     def refresh_rooms(self) -> None:
         rooms = self.query_one("#rooms", OptionList)
@@ -453,22 +428,10 @@ class ChatApp(App[int]):
         self.user_input.lines.put_nowait(text)
 
     def show_trust(self) -> None:
-        now = time.time()
-        host, port = self.settings.known_as.host, self.settings.known_as.port
         session = self.user_input.session
-        lines = [f"Server {host}:{port} key: {self.server_fingerprint or 'not connected yet'}"]
-        if self.settings.pin:
-            lines.append(f"Pinned with --pin {self.settings.pin}")
-        if session is not None:
-            found = session.known_hosts.lookup(host, port)
-            where = session.known_hosts.path
-            if found is None:
-                lines.append(f"No entry for {host}:{port} in {where}")
-            else:
-                number, fingerprint = found
-                entry = f"{session.known_hosts.host_key(host, port)} {fingerprint}"
-                lines.append(f"known_hosts entry {where}:{number}: {entry}")
-        for text in lines:
+        known_hosts = session.known_hosts if session is not None else None
+        now = time.time()
+        for text in trust_report(self.settings, self.server_fingerprint, known_hosts):
             self.add_line(Line("info", now, text))
 
     def complete_input(self) -> None:
@@ -490,11 +453,15 @@ class ChatApp(App[int]):
         self.switch_to(self.buffers.step(offset))
 
     def action_page(self, direction: int) -> None:
-        log = self.query_one("#messages", RichLog)
+        log = self.messages
         if direction < 0:
             log.scroll_page_up(animate=False)
         else:
             log.scroll_page_down(animate=False)
+
+    def action_toggle_pane(self, pane: str) -> None:
+        self.panes_chosen[pane] = not self.query_one(f"#{pane}").display
+        self.lay_out_panes()
 
     def action_toggle_trace(self) -> None:
         box = self.query_one("#trace-box", Collapsible)

@@ -11,6 +11,10 @@ from textual.widgets.option_list import Option
 from ..chat.client.receiving import ChatClient
 from .view import Buffers, nick_colour, short_fingerprint
 
+# The terminal widths (columns) from which each side pane shows unless the user chose otherwise
+# (F2, F3): narrower, the message pane keeps most of the width (58 of 80 columns, not 24).
+ROOMS_MIN_WIDTH = 60
+MEMBERS_MIN_WIDTH = 110
 STATE_STYLES = {
     "connecting": "bold yellow",
     "connected": "bold green",
@@ -26,6 +30,13 @@ class Server:
     known_as: str
     name: str
     fingerprint: str
+
+
+def side_panes(width: int, chosen: dict[str, bool]) -> dict[str, bool]:
+    """Whether the "rooms" and the "members" pane show at ``width``: as the user last chose
+    (``chosen``, by pane), else as the width allows."""
+    fits = {"rooms": width >= ROOMS_MIN_WIDTH, "members": width >= MEMBERS_MIN_WIDTH}
+    return {pane: chosen.get(pane, fit) for pane, fit in fits.items()}
 
 
 def room_options(buffers: Buffers) -> list[Option]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..chat.client.commands import CLIENT_COMMANDS
+from ..chat.client.commands import own_commands
 from ..chat.frames import neutralize
 from ..chat.lines import DELIVERED, PENDING, REFUSED, Line
 from ..chat.server.commands import COMMANDS as SERVER_COMMANDS
@@ -176,13 +176,10 @@ def _state_mark(line: Line) -> Text:
 
 
 def command_table() -> dict[str, tuple[str, str]]:
-    """Every slash command: the chat client's, the server's, and the UI's, with usage and help."""
-    table: dict[str, tuple[str, str]] = {}
-    for name, command in SERVER_COMMANDS.items():
-        table[name] = (command.usage, command.summary)
-    for name, client_command in CLIENT_COMMANDS.items():
-        table[name] = (client_command.usage, client_command.summary)
-    table.update(UI_COMMANDS)
+    """Every slash command, with usage and help: the server's, and the client's own (the chat
+    client's and the UI's), whose syntax wins as it does in /help."""
+    table = {name: (command.usage, command.summary) for name, command in SERVER_COMMANDS.items()}
+    table.update(own_commands(UI_COMMANDS))
     return dict(sorted(table.items()))
 
 

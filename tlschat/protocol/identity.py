@@ -199,9 +199,16 @@ class IdentityKey:
 
     @classmethod
     def load(cls, path: Path) -> IdentityKey:
-        """The key in the file ``path``; InsecureFileError if others could read or change it."""
+        """The key in the file ``path``; InsecureFileError if others could read or change it,
+        KeyFileError if it holds no private key this program can use."""
         check_private_file(path)
-        return cls.from_pem(path.read_bytes())
+        pem = path.read_bytes()
+        try:
+            return cls.from_pem(pem)
+        # TypeError: a key sealed with a passphrase; ProtocolError: a key too weak to use.
+        except (ValueError, TypeError, UnsupportedAlgorithm, ProtocolError) as error:
+            # cryptography ends its reason with a link to its FAQ: the first sentence is enough.
+            raise KeyFileError(str(error).partition(". See ")[0]) from None
 
     @classmethod
     def load_or_create(
@@ -260,6 +267,11 @@ def write_private_file(path: Path, data: bytes, replace: bool = True) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+class KeyFileError(ValueError):
+    """A key file that holds no private key this program can use: damaged, sealed with a
+    passphrase, or of another kind. The message says what is wrong with it."""
 
 
 class InsecureFileError(Exception):
@@ -333,7 +345,8 @@ class KnownHosts:
         """InsecureFileError if the file is not the user's own, or others may write to it."""
         check_known_hosts_file(self.path)
 
-    def _entries(self) -> list[tuple[int, str, str]]:
+    def entries(self) -> list[tuple[int, str, str]]:
+        """(line number, host, fingerprint) of each entry; none if there is no file yet."""
         if not self.path.exists():
             return []
         self.check_file()
@@ -346,10 +359,18 @@ class KnownHosts:
 
     def lookup(self, host: str, port: int) -> tuple[int, str] | None:
         wanted = self.host_key(host, port)
-        for number, entry_host, fingerprint in self._entries():
+        for number, entry_host, fingerprint in self.entries():
             if entry_host == wanted:
                 return number, fingerprint
         return None
+
+    def names_of(self, fingerprint: str) -> list[str]:
+        """Every name known_hosts holds ``fingerprint`` under, in the file's order."""
+        return [
+            entry_host
+            for _, entry_host, stored in self.entries()
+            if fingerprints_equal(stored, fingerprint)
+        ]
 
     def check(self, host: str, port: int, fingerprint: str) -> HostKeyChanged | bool:
         """True if known and matching, False if the host is new, HostKeyChanged otherwise."""

@@ -10,7 +10,9 @@ import itertools
 import logging
 import signal
 import socket
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from ..broker import Broker, LocalBroker
@@ -18,6 +20,7 @@ from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
 from ..chat.server.events import ChatServer
 from ..chat.server.model import Outgoing
 from ..chat.server.replies import bye_frame, notice_frame
+from ..local_files import UnusableFile
 from ..protocol import (
     ConnectionConfig,
     DataReceived,
@@ -58,6 +61,17 @@ PRESENCE_TICK = 0.2
 DATABASE_FILE = "chat.db"
 
 
+def open_database(path: Path) -> SQLiteStore:
+    """The server's database; one that SQLite cannot open is one line saying what to do."""
+    try:
+        return SQLiteStore(path)
+    except sqlite3.DatabaseError as error:
+        raise UnusableFile(
+            f"{path} is not a database tlschat can open ({error}): restore it from a backup, "
+            "or move it away to start with no history, nicks or bans"
+        ) from None
+
+
 class ChatService:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -77,7 +91,7 @@ class ChatService:
             store = MemoryStore(settings.history)  # the cluster's replica, loaded from Redis
         else:
             self.broker = LocalBroker()
-            store = SQLiteStore(settings.data_dir / DATABASE_FILE)
+            store = open_database(settings.data_dir / DATABASE_FILE)
         self.chat = ChatServer(
             settings.chat_settings(),
             store,

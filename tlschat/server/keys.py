@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from ..local_files import SERVER_KEY_FIX, load_or_create_key, usable_directory
 from ..protocol.alerts import ProtocolError
 from ..protocol.identity import IdentityKey, PeerIdentity, write_private_file
 from ..store.files import private_directory
@@ -21,10 +22,10 @@ def load_or_create_server_identity(
     A certificate that does not match the key (someone replaced one file) is reissued for the key,
     since clients trust the key, not the certificate. The data directory is made (or tightened
     to) 0700 first; a key file others could read, or that is not the user's, is refused
-    (InsecureFileError).
+    (InsecureFileError), and a directory or key that cannot be used is one line (UnusableFile).
     """
-    private_directory(data_dir)
-    key, created = IdentityKey.load_or_create(data_dir / KEY_FILE, key_type)
+    usable_directory(data_dir, "data directory", "--data-dir", make=private_directory)
+    key, created = load_or_create_key(data_dir / KEY_FILE, key_type, SERVER_KEY_FIX)
     certificate_path = data_dir / CERTIFICATE_FILE
     stale = certificate_path.exists()
     if stale:

@@ -44,6 +44,9 @@ class ClientBase:
         self.rooms: list[str] = []
         self.room = DEFAULT_ROOM
         self.quit_requested = False
+        # Commands the glue answers before this client sees them (the full-screen client's
+        # /trust), by name: usage and summary, for /help.
+        self.ui_commands: dict[str, tuple[str, str]] = {}
         self.dismissed = ""
         self.outbox: list[dict[str, Any]] = []
         self._counter = 0

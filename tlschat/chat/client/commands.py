@@ -16,6 +16,7 @@ ACTION_PREFIX = "/me "
 
 
 class CommandClient(Protocol):
+    ui_commands: dict[str, tuple[str, str]]
     directory: dict[str, str]
     ignored: set[str]
     last_private: tuple[str, str] | None
@@ -54,9 +55,28 @@ def server_command(name: str, args: str) -> dict[str, Any]:
     return {"type": "command", "name": name, "args": args}
 
 
+def own_commands(ui_commands: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The commands the client answers itself (the chat client's, then the glue's), by name:
+    usage and summary. Their syntax is the one /help shows; the server's help leaves them out."""
+    table = {name: (c.usage, c.summary) for name, c in CLIENT_COMMANDS.items()}
+    return table | ui_commands
+
+
+def command_name(help_line: str) -> str:
+    """The command a line of the server's help is about: its first word, "/name"."""
+    first = help_line.split(maxsplit=1)[0] if help_line.strip() else ""
+    return first.removeprefix("/").lower()
+
+
 def _help(client: CommandClient, args: str, now: float) -> list[Line]:
+    """Every command once: the client's own with their syntax here, then the server's others
+    (the answer to the 'help' command, without the commands listed here)."""
     lines = [Line("info", now, "Client commands:")]
-    lines += [Line("info", now, f"  {c.usage:<26} {c.summary}") for c in CLIENT_COMMANDS.values()]
+    # As wide as the server's usage column: the two lists line up.
+    lines += [
+        Line("info", now, f"  {usage:<28} {summary}")
+        for usage, summary in own_commands(client.ui_commands).values()
+    ]
     return lines + client.send_command(server_command("help", ""), "/help", now)
 
 

@@ -12,6 +12,7 @@ from ...protocol.identity import fingerprints_equal
 from ..e2e_frames import is_encrypted
 from ..envelope import MAX_COUNTER
 from ..frames import (
+    HELP_TITLE,
     MAX_KEY_B64,
     FrameError,
     field_b64,
@@ -21,7 +22,7 @@ from ..frames import (
 )
 from ..lines import Line
 from .base import REPLAYED_COUNTER, Member
-from .commands import error, notice
+from .commands import command_name, error, notice, own_commands
 from .inbox import ClientInbox
 
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
@@ -189,14 +190,21 @@ class ChatClient(ClientInbox):
         return self._deliver(item) + self.tick(now)
 
     def _on_motd(self, frame: dict[str, Any], now: float) -> list[Line]:
-        """A message of the day may have several lines (--motd-file): one Line each."""
+        """A message of the day may have several lines (--motd-file): one Line each. It comes
+        after the welcome, before the server's join of #general: it belongs to the room the user
+        lands in, where the full-screen client shows it, not to its server buffer."""
         text = field_str(frame, "text", 8192)
-        return [Line("motd", now, part) for part in text.replace("\r\n", "\n").split("\n")]
+        parts = text.replace("\r\n", "\n").split("\n")
+        return [Line("motd", now, part, room=self.room) for part in parts]
 
     def _on_info(self, frame: dict[str, Any], now: float) -> list[Line]:
         title = field_str(frame, "title", 256)
         rows = frame.get("lines")
         texts = [row for row in rows if isinstance(row, str)] if isinstance(rows, list) else []
+        if title == HELP_TITLE:
+            # /help listed the client's own commands already, with the client's syntax.
+            own = own_commands(self.ui_commands)
+            texts = [text for text in texts if command_name(text) not in own]
         return [Line("info", now, f"{title}:")] + [Line("info", now, f"  {t}") for t in texts]
 
     def _on_topic(self, frame: dict[str, Any], now: float) -> list[Line]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..frames import (
+    HELP_TITLE,
     FrameError,
     has_unsafe_text,
     valid_nick,
@@ -36,7 +37,7 @@ class ServerCommands(ServerEncrypted):
             for c in COMMANDS.values()
             if operator or not c.operator_only
         ]
-        return [(session.session_id, info_frame("Server commands", lines))]
+        return [(session.session_id, info_frame(HELP_TITLE, lines))]
 
     def _cmd_nick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         wanted = args
