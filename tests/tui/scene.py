@@ -85,8 +85,8 @@ def scene_app(home: Path) -> ChatApp:
 
 def play(app: ChatApp) -> None:
     """Feed the scene into a mounted app exactly as a session would."""
-    for line in TRACE:
-        app.output.trace(line)
+    for step in TRACE:
+        app.output.trace(step)
     app.output.status("connecting", "chat.example.org:8443")
     app.output.status("connected", SERVER.fingerprint)
     app.chat.use_network(SERVER.fingerprint, SeenLedger())
