@@ -96,14 +96,17 @@ def test_allow_is_taken_when_the_config_file_admits_listed_keys_only(
 ) -> None:
     served: list[Any] = []
 
-    async def fake_serve(settings: Any) -> None:
-        served.append(settings)
+    async def fake_serve(settings: Any, source: Any) -> None:
+        served.append((settings, source))
 
     monkeypatch.setattr("tlschat.server.app.serve", fake_serve)
     config = tmp_path / "tlschat.toml"
     config.write_text("allowlist_only = true\n", encoding="utf-8")
     assert cli.main(["server", "--config", str(config), "--allow", FP]) == 0
-    assert served[0].allowlist == [FP]
+    settings, source = served[0]
+    assert settings.allowlist == [FP]
+    # What SIGHUP and /reload read again: the same file, with the same flags over it.
+    assert (source.file, source.overrides["allowlist"]) == (config, [FP])
 
 
 def test_fingerprint_takes_a_home_or_a_data_dir_not_both(capsys: Any) -> None:

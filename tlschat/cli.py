@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_server(args: argparse.Namespace) -> int:
     from .server.app import serve
     from .server.config import ConfigError, event_loop_factory, load_settings
+    from .server.reload import ConfigSource
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -301,7 +302,7 @@ def _run_server(args: argparse.Namespace) -> int:
         return 2
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(serve(settings))
+            runner.run(serve(settings, ConfigSource(args.config, overrides)))
     except OSError as error:
         print(f"[!] Cannot start on {settings.host}:{settings.port}: {error}", file=sys.stderr)
         return 1

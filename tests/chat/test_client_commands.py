@@ -162,6 +162,9 @@ def test_help_lists_client_commands_and_asks_the_server(net: Net, bob: ChatClien
     # listed above with the client's syntax.
     assert [line.text.split()[0] for line in shown[1:]] == [
         "/nick", "/join", "/rooms", "/whois", "/away", "/back",
+        # A room's owner's and operators' (tests/chat/test_server_room_roles*.py).
+        "/private", "/public", "/invite", "/uninvite", "/roomop", "/deroomop",
+        "/rkick", "/rban", "/runban", "/rmute", "/runmute",
     ]  # fmt: skip
 
 

@@ -50,7 +50,19 @@ def test_unknown_command(room: ChatServer) -> None:
     assert command(room, BOB, "dance") == error(BOB, "unknown command /dance; try /help")
 
 
-OPERATOR_COMMANDS = ["op", "deop", "kick", "ban", "unban", "mute", "unmute", "encrypt"]
+OPERATOR_COMMANDS = [
+    "op",
+    "deop",
+    "kick",
+    "ban",
+    "unban",
+    "mute",
+    "unmute",
+    "reload",
+    "allow",
+    "disallow",
+    "release",
+]
 
 
 def test_operator_commands_are_exactly_these() -> None:
@@ -79,6 +91,20 @@ USER_USAGES = [
     "/away [MESSAGE]",
     "/back",
 ]
+# A room's owner's and operators' commands (tests/chat/test_server_room_roles*.py): every user's.
+ROOM_USAGES = [
+    "/private #room",
+    "/public #room",
+    "/invite NICK|FP #room",
+    "/uninvite NICK|FP #room",
+    "/roomop NICK|FP #room",
+    "/deroomop NICK|FP #room",
+    "/rkick NICK|FP #room [REASON]",
+    "/rban NICK|FP #room [30m|2h|7d] [REASON]",
+    "/runban NICK|FP #room",
+    "/rmute NICK|FP #room [DURATION]",
+    "/runmute NICK|FP #room",
+]
 OPERATOR_USAGES = [
     "/op NICK|FP",
     "/deop NICK|FP",
@@ -88,6 +114,10 @@ OPERATOR_USAGES = [
     "/mute NICK|FP [DURATION]",
     "/unmute NICK|FP",
     "/encrypt #room",
+    "/reload",
+    "/allow NICK|FP",
+    "/disallow NICK|FP",
+    "/release NICK",
 ]
 
 
@@ -98,14 +128,16 @@ def _help_lines(usages: list[str]) -> list[str]:
 
 def test_help_for_a_user_lists_user_commands_only(room: ChatServer) -> None:
     out = command(room, BOB, "help")
-    assert out == info(BOB, "Server commands", _help_lines(USER_USAGES))
+    usages = USER_USAGES + ROOM_USAGES + ["/encrypt #room"]  # a room's operators' too
+    assert out == info(BOB, "Server commands", _help_lines(usages))
     assert out[0][1]["lines"][0] == "/help                        list the server's commands"
     assert not any("/ban" in line for line in out[0][1]["lines"])
 
 
 def test_help_for_an_operator_adds_operator_commands(room: ChatServer) -> None:
     out = command(room, ALICE, "help")
-    assert out == info(ALICE, "Server commands", _help_lines(USER_USAGES + OPERATOR_USAGES))
+    usages = USER_USAGES + ROOM_USAGES + OPERATOR_USAGES
+    assert out == info(ALICE, "Server commands", _help_lines(usages))
     assert (
         "/ban NICK|FP [30m|2h|7d] [REASON] ban a key, for good or for a while"
         in (out[0][1]["lines"])
@@ -206,7 +238,9 @@ def test_all_sessions_of_a_key_change_together(
 
 
 def test_join_new_room(room: ChatServer, ed_bob: IdentityKey) -> None:
-    assert command(room, BOB, "join", "#rust") == [(BOB, joined("#rust", [member("bob", ed_bob)]))]
+    # Its first key owns it (tests/chat/test_server_room_roles.py), and 'joined' says so.
+    expected = {**joined("#rust", [member("bob", ed_bob)]), "owner": ed_bob.fingerprint}
+    assert command(room, BOB, "join", "#rust") == [(BOB, expected)]
     assert room.sessions[BOB].rooms == ["#general", "#rust"]
 
 
@@ -215,8 +249,9 @@ def test_join_without_hash_and_join_event_to_members(
 ) -> None:
     command(room, BOB, "join", "#rust")
     out = command(room, CAROL, "join", "rust")
+    both = joined("#rust", [member("bob", ed_bob), member("carol", ed_carol)])
     assert out == [
-        (CAROL, joined("#rust", [member("bob", ed_bob), member("carol", ed_carol)])),
+        (CAROL, {**both, "owner": ed_bob.fingerprint}),
         (BOB, {"type": "join", "room": "#rust", **member("carol", ed_carol)}),
     ]
 
@@ -231,11 +266,14 @@ def test_rejoin_is_idempotent_and_returns_the_room_state(
     assert out == [
         (
             BOB,
-            joined(
-                "#rust",
-                [member("bob", ed_bob), member("carol", ed_carol)],
-                topic="All about Rust",
-            ),
+            {
+                **joined(
+                    "#rust",
+                    [member("bob", ed_bob), member("carol", ed_carol)],
+                    topic="All about Rust",
+                ),
+                "owner": ed_bob.fingerprint,
+            },
         )
     ]
     assert room.sessions[BOB].rooms == ["#general", "#rust"]
@@ -363,7 +401,7 @@ def test_names_sorted_case_insensitively(
 def test_names_of_another_room(room: ChatServer, ed_bob: IdentityKey) -> None:
     command(room, BOB, "join", "#rust")
     assert command(room, CAROL, "names", "#rust") == info(
-        CAROL, "Members of #rust", [f"bob {ed_bob.fingerprint}"]
+        CAROL, "Members of #rust", [f"bob {ed_bob.fingerprint} (owner)"]
     )
 
 
@@ -628,7 +666,7 @@ def test_op_by_fingerprint_of_an_offline_key(room: ChatServer, ed_dave: Identity
     [
         (name, args, text)
         for name in OPERATOR_COMMANDS
-        if name != "encrypt"  # it names a room, not a key
+        if name not in ("encrypt", "reload", "release")  # a room, nothing, a nick: not a key
         for args, text in (("", "name a nick or a fingerprint"), ("zed", "no such nick: zed"))
     ],
 )

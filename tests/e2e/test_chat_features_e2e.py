@@ -214,7 +214,7 @@ def test_rooms_isolate_messages_and_list_members_and_topics(
     alice.wait_for_line(notice("Members of #rust:"), start=start)
     members = alice.wait_for_lines(re.compile(rf"^{CLOCK} \*\*\*   \S+ SHA256:"), 2, start=start)
     assert [line.split("***   ", 1)[1] for line in members] == [
-        f"alice {fingerprints['alice']}",
+        f"alice {fingerprints['alice']} (owner)",  # the first to join it
         f"bob {fingerprints['bob']}",
     ], alice.describe()
 

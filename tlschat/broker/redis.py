@@ -32,11 +32,13 @@ from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
 from ..chat.server.events import ChatServer
 from ..chat.server.inbox import INBOX_BOUNDS
 from ..chat.server.model import DEGRADED_REJECTION, Event, Outgoing
+from ..chat.server.room_book import RoomBook
 from ..chat.server.stored import stored_message
 from ..store.base import Ban, StoredDevice
 from ..store.memory import MemoryStore
 from .base import Deliver
 from .redis_commit import COMMIT_SCRIPT, PREFIX, commit_arguments, rejection_reason
+from .redis_rooms import load_rooms
 
 __all__ = ["PREFIX", "RedisBroker"]
 
@@ -208,6 +210,7 @@ class RedisBroker:
             chat.store = store
             chat.topics = store.topics()
             chat.encrypted_rooms = store.encrypted_rooms()
+            chat.room_book = RoomBook(store.room_states())
             if resumed_after_gap:
                 log.warning("[CLUSTER] The log lost entries this server had not applied")
                 self._send(chat.resynchronised())
@@ -243,6 +246,9 @@ class RedisBroker:
                     store.add_history(stored_message(json.loads(fields["m"])))
         for room in await connection.smembers(f"{PREFIX}encrypted_rooms"):
             store.set_encrypted(room)
+        await load_rooms(connection, PREFIX, store)
+        for fingerprint, allowed in (await connection.hgetall(f"{PREFIX}allowlist")).items():
+            store.set_allowed(fingerprint, allowed == "1")
         for fingerprint in await connection.smembers(f"{PREFIX}device_owners"):
             await self._load_devices(connection, store, fingerprint)
         return store

@@ -1,10 +1,11 @@
 """The Redis broker's commit script: what it checks and writes, atomically, for each event.
 
-It checks what must be unique across the cluster (a nick's owner, a sender's message counter, a
-room encrypted once), writes the durable state (nicks, counters, bans, topics, each room's history
-stream with a length cap, the end-to-end layer's directory and inboxes) and appends the event to
-the cluster's log. What every server's replica must decide alike is decided here and added to the
-event (see the comment on COMMIT_SCRIPT).
+It checks what must be unique across the cluster (a nick's owner, also for a nick an operator
+releases, a sender's message counter, a room encrypted once), writes the durable state (nicks,
+counters, bans, topics, operators' allowlist decisions, each room's history stream with a length
+cap, the end-to-end layer's directory and inboxes) and appends the event to the cluster's log.
+What every server's replica must decide alike is decided here and added to the event (see the
+comment on COMMIT_SCRIPT).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
 from ..chat.server.inbox import INBOX_BOUNDS
 from ..chat.server.model import REPLAY_REJECTION, Event
+from .redis_rooms import room_arguments
 
 PREFIX = "tlschat:"
 LOG_CAP = 100_000
@@ -31,6 +33,9 @@ HISTORY_CAP = 10_000
 # and inbox_bytes (KEY -> the payload bytes held), and the set encrypted_rooms. What a replica
 # must do the same on every server (the device a ninth replaces, the one-time key a claim takes,
 # the ids of inbox items) is decided here and added to the event as a field of its JSON text.
+# Rooms' roles and rules (owners, operators, invite-only, admitted keys, room bans and mutes) are
+# the hashes room:ROOM and the set rooms_state (redis_rooms): the 'room' kind applies the writes
+# that ``room_writes`` derives from a room event (and from a 'part', which ends an admission).
 COMMIT_SCRIPT = """
 local p, event, kind = ARGV[1], ARGV[2], ARGV[3]
 local function before_or_same(a, b)
@@ -176,6 +181,38 @@ elseif kind == 'to_device' then
   append_inbox(6)
 elseif kind == 'encrypt' then
   if redis.call('SADD', p .. 'encrypted_rooms', ARGV[6]) == 0 then return {0, 'encrypted'} end
+elseif kind == 'room' then
+  -- ARGV: the room, n, then n (op, field, value) writes to its hash (redis_rooms).
+  local room = ARGV[6]
+  local hash = p .. 'room:' .. room
+  for j = 1, tonumber(ARGV[7]) do
+    local op, name, value = ARGV[5 + 3 * j], ARGV[6 + 3 * j], ARGV[7 + 3 * j]
+    if op == 'set' or op == 'setnx' then
+      redis.call(op == 'set' and 'HSET' or 'HSETNX', hash, name, value)
+      redis.call('SADD', p .. 'rooms_state', room)
+    elseif op == 'del' then
+      redis.call('HDEL', hash, name)
+    elseif op == 'encrypt' then
+      redis.call('SADD', p .. 'encrypted_rooms', room)
+    end
+  end
+elseif kind == 'allow' then
+  redis.call('HSET', p .. 'allowlist', ARGV[6], ARGV[7])
+elseif kind == 'release' then
+  -- ARGV: the owner, the nick (casefolded), then its sessions' fallback nick and casefolded
+  -- (both empty when none of them is online), which the owner claims in the same step.
+  local fp, folded, fallback, fallback_folded = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+  if redis.call('HGET', p .. 'nick_owner', folded) ~= fp then return {0, 'released'} end
+  local holder = redis.call('HGET', p .. 'nick_owner', fallback_folded)
+  if fallback ~= '' and holder and holder ~= fp then return {0, 'fallback'} end
+  redis.call('HDEL', p .. 'nick_owner', folded)
+  redis.call('HDEL', p .. 'nick_folded', fp)
+  redis.call('HDEL', p .. 'nick', fp)
+  if fallback ~= '' then
+    redis.call('HSET', p .. 'nick_owner', fallback_folded, fp)
+    redis.call('HSET', p .. 'nick_folded', fp, fallback_folded)
+    redis.call('HSET', p .. 'nick', fp, fallback)
+  end
 end
 local id = redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[4], '*', 'e', event)
 return {1, id}
@@ -242,6 +279,13 @@ def commit_arguments(event: Event) -> list[str]:
         extra = _inbox_arguments(event)
     elif kind == "encrypt":
         extra = [event["room"]]
+    elif kind.startswith("room_") or kind == "part":
+        kind, extra = "room", room_arguments(event)
+    elif kind == "allow":
+        extra = [event["fingerprint"], "1" if event["allowed"] else "0"]
+    elif kind == "release":
+        fallback = str(event.get("fallback", ""))
+        extra = [event["fingerprint"], event["nick"].casefold(), fallback, fallback.casefold()]
     return [PREFIX, _dumps(event), kind, str(LOG_CAP), str(HISTORY_CAP), *extra]
 
 
@@ -255,4 +299,8 @@ def rejection_reason(event: Event, verdict: str) -> str:
         return f"{nick!r} belongs to another key"
     if verdict == "encrypted":
         return f"{event['room']} is already encrypted"
+    if verdict == "released":
+        return f"{event['nick']} is no longer {event['fingerprint']}'s: nothing was released"
+    if verdict == "fallback":
+        return f"{event['fallback']} was just taken by another key; /release {event['nick']} again"
     return f"not done: {verdict}"

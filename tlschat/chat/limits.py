@@ -97,6 +97,12 @@ class TokenBucket:
             return 0.0
         return (cost - self.tokens) / self.rate if self.rate > 0 else float("inf")
 
+    def resize(self, rate: float, burst: float) -> None:
+        """New settings (a reloaded configuration): what the bucket holds is kept up to the new
+        burst, so a reload neither refills it nor lets it hold more than the burst."""
+        self.rate, self.burst = rate, burst
+        self.tokens = min(self.tokens, burst)
+
     def _refilled(self, now: float) -> float:
         # The clock is the wall clock, which may step back: that refills nothing, takes nothing.
         return min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)

@@ -18,7 +18,7 @@ from typing import Any
 from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
 from ..chat.server.events import ChatServer
-from ..chat.server.model import Outgoing
+from ..chat.server.model import ChatSettings, Outgoing
 from ..chat.server.replies import bye_frame, notice_frame
 from ..local_files import UnusableFile
 from ..protocol import (
@@ -48,6 +48,7 @@ from .limits import (
     open_file_limit,
 )
 from .link import UNKNOWN_PEER, ClientLink
+from .reload import ConfigSource, Reloader
 from .retention import RetentionTimer
 
 log = logging.getLogger("tlschat.server")
@@ -163,6 +164,25 @@ class ChatService:
                 NOFILE_RESERVE,
             )
             self.settings = dataclasses.replace(self.settings, max_connections=fitted)
+
+    def apply_settings(self, settings: ServerSettings, chat: ChatSettings) -> list[Outgoing]:
+        """A reloaded configuration's settings (those that need a restart as they were): used
+        from now on, by new connections and by the chat; the frames the chat sends for them."""
+        self.settings = settings
+        self._fit_open_file_limit()
+        self.handshakes.rate, self.handshakes.burst = (
+            settings.handshakes_per_block,
+            settings.handshake_burst,
+        )
+        for bucket in self.handshakes.buckets.values():
+            bucket.resize(settings.handshakes_per_block, settings.handshake_burst)
+        if self._config is not None:
+            self._config = dataclasses.replace(
+                self._config, handshake_timeout=settings.handshake_timeout
+            )
+        if self.retention is not None:
+            self.retention.retention = settings.retention()
+        return self.chat.reconfigure(chat)
 
     def _on_tick(self) -> None:
         """Every LIMIT_LOG_INTERVAL: the per-block summaries, and idle blocks forgotten."""
@@ -416,14 +436,29 @@ class ChatService:
         return self.chat.receive(link.session_id, frame, now)
 
 
-async def serve(settings: ServerSettings) -> None:
-    """Run until SIGINT or SIGTERM, then shut down cleanly."""
+def attach_reloader(
+    service: ChatService, settings: ServerSettings, source: ConfigSource
+) -> Reloader:
+    """What reloads ``service``'s configuration (``settings``, as loaded from ``source``) for
+    SIGHUP and for its operators' /reload."""
+    reloader = Reloader(source, settings, lambda: service.chat.settings, service.apply_settings)
+    service.chat.reloader = reloader.reload
+    return reloader
+
+
+async def serve(settings: ServerSettings, source: ConfigSource | None = None) -> None:
+    """Run until SIGINT or SIGTERM, then shut down cleanly; SIGHUP (and an operator's /reload)
+    reloads the configuration file of ``source``."""
     service = ChatService(settings)
     await service.start()
+    reloader = attach_reloader(service, settings, source or ConfigSource())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: service.deliver(list(reloader.reload("SIGHUP").out))
+    )
     await stop.wait()
     log.info("[SHUTDOWN] Signal received; closing connections")
     await service.stop()

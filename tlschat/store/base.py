@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .room_state import Grant, RoomState
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,19 @@ class Store(Protocol):
 
     def topics(self) -> dict[str, str]: ...
 
+    # Administration at run time: operators' /allow, /disallow and /release, kept over restarts.
+
+    def set_allowed(self, fingerprint: str, allowed: bool) -> None:
+        """An operator's /allow (True) or /disallow (False) of the key: it replaces the key's
+        earlier decision and, while an allowlist is in force, outranks the configured list."""
+
+    def allowed(self, fingerprint: str) -> bool | None:
+        """The key's stored decision: True (/allow), False (/disallow), None (none)."""
+
+    def release_nick(self, nick: str) -> str | None:
+        """Free ``nick`` (case-insensitively) from the key that owns it, which then owns no
+        nick; that key's fingerprint, or None if no key owned it."""
+
     # The end-to-end layer's directory and inboxes (docs/PROTOCOL.md, "End-to-end layer").
 
     def put_device(self, device: StoredDevice, max_devices: int) -> str | None:
@@ -183,5 +199,28 @@ class Store(Protocol):
         """``room`` is end-to-end encrypted, for good."""
 
     def encrypted_rooms(self) -> set[str]: ...
+
+    # Rooms' roles and rules (docs/PROTOCOL.md, section 22, "Private rooms and room roles").
+
+    def room_states(self) -> dict[str, RoomState]:
+        """Every room that has an owner, operators, admitted keys, bans or mutes, or was made
+        invite-only, as stored (expired bans and mutes included)."""
+
+    def set_room_owner(self, room: str, fingerprint: str) -> None:
+        """``fingerprint`` owns ``room``, unless the room has an owner already."""
+
+    def set_invite_only(self, room: str, invite_only: bool) -> None: ...
+
+    def set_room_grant(self, room: str, fingerprint: str, grant: Grant, granted: bool) -> None:
+        """Give the key the grant in the room (True) or take it back (False)."""
+
+    def set_room_ban(self, room: str, ban: Ban) -> None: ...
+
+    def lift_room_ban(self, room: str, fingerprint: str) -> None: ...
+
+    def set_room_mute(self, room: str, fingerprint: str, until: float | None) -> None:
+        """Mute the key in the room until ``until`` (None: until it is unmuted)."""
+
+    def lift_room_mute(self, room: str, fingerprint: str) -> None: ...
 
     def close(self) -> None: ...

@@ -10,11 +10,13 @@ import collections
 
 from .base import Ban, Retention, StoredMessage
 from .memory_directory import MemoryDirectory
+from .memory_rooms import MemoryRooms
 
 
-class MemoryStore(MemoryDirectory):
+class MemoryStore(MemoryDirectory, MemoryRooms):
     def __init__(self, history_limit: int) -> None:
         super().__init__()
+        MemoryRooms.__init__(self)  # (the directory's __init__ does not chain on)
         self.history_limit = max(1, history_limit)
         self._messages: dict[str, collections.deque[StoredMessage]] = {}
         self._nick_owners: dict[str, str] = {}
@@ -23,6 +25,7 @@ class MemoryStore(MemoryDirectory):
         self._bans: dict[str, Ban] = {}
         self._topics: dict[str, str] = {}
         self._encrypted: set[str] = set()
+        self._allowed: dict[str, bool] = {}
 
     def append_message(self, message: StoredMessage) -> None:
         """Keep ``message`` unless its counter was seen: a server that reloads its replica
@@ -82,6 +85,18 @@ class MemoryStore(MemoryDirectory):
 
     def topics(self) -> dict[str, str]:
         return dict(self._topics)
+
+    def set_allowed(self, fingerprint: str, allowed: bool) -> None:
+        self._allowed[fingerprint] = allowed
+
+    def allowed(self, fingerprint: str) -> bool | None:
+        return self._allowed.get(fingerprint)
+
+    def release_nick(self, nick: str) -> str | None:
+        owner = self._nick_owners.pop(nick.casefold(), None)
+        if owner is not None:
+            self._nicks.pop(owner, None)
+        return owner
 
     def set_encrypted(self, room: str) -> None:
         self._encrypted.add(room)

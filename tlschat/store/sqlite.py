@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from . import sqlite_directory
+from . import sqlite_directory, sqlite_rooms
 from .base import Ban, StoredMessage
 from .files import PRIVATE_FILE, database_files, private_database, tighten
 from .sqlite_directory import SQLiteDirectory
+from .sqlite_rooms import SQLiteRooms
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
 SCHEMA = """
@@ -49,10 +50,14 @@ CREATE TABLE IF NOT EXISTS topics (
 CREATE TABLE IF NOT EXISTS encrypted_rooms (
     room TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS allow_decisions (
+    fingerprint TEXT PRIMARY KEY,
+    allowed INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
-class SQLiteStore(SQLiteDirectory):
+class SQLiteStore(SQLiteDirectory, SQLiteRooms):
     """Every write commits at once: in WAL mode a commit is in the OS's hands when it returns, so
     a killed server process loses nothing it had relayed.
 
@@ -73,7 +78,7 @@ class SQLiteStore(SQLiteDirectory):
         self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA + sqlite_directory.SCHEMA)
+        self._db.executescript(SCHEMA + sqlite_directory.SCHEMA + sqlite_rooms.SCHEMA)
         self._add_missing_columns()
         if file is not None:  # made by SQLite with the database's mode; checked all the same
             for companion in database_files(file):
@@ -208,6 +213,25 @@ class SQLiteStore(SQLiteDirectory):
 
     def topics(self) -> dict[str, str]:
         return {str(room): str(topic) for room, topic in self._db.execute("SELECT * FROM topics")}
+
+    def set_allowed(self, fingerprint: str, allowed: bool) -> None:
+        self._db.execute(
+            "INSERT INTO allow_decisions (fingerprint, allowed) VALUES (?, ?)"
+            " ON CONFLICT (fingerprint) DO UPDATE SET allowed = excluded.allowed",
+            (fingerprint, int(allowed)),
+        )
+
+    def allowed(self, fingerprint: str) -> bool | None:
+        row = self._db.execute(
+            "SELECT allowed FROM allow_decisions WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    def release_nick(self, nick: str) -> str | None:
+        owner = self.nick_owner(nick)
+        if owner is not None:
+            self._db.execute("DELETE FROM nicks WHERE fingerprint = ?", (owner,))
+        return owner
 
     def set_encrypted(self, room: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO encrypted_rooms (room) VALUES (?)", (room,))

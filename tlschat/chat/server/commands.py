@@ -13,13 +13,14 @@ from ..frames import (
     valid_nick,
     valid_room,
 )
+from .admin import ServerAdmin
 from .durations import describe_duration, parse_duration
-from .encrypted import ServerEncrypted
 from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Event, Outgoing, Session
 from .replies import fit_list, info_frame, notice_frame
+from .room_book import ROOM_OPERATOR
 
 
-class ServerCommands(ServerEncrypted):
+class ServerCommands(ServerAdmin):
     """A session's 'command' frames."""
 
     def run_command(self, session: Session, name: str, args: str, now: float) -> list[Outgoing]:
@@ -88,19 +89,23 @@ class ServerCommands(ServerEncrypted):
         counts = {room: len(keys) for room, keys in keys_in.items()}
         lines = [
             f"{room} ({count} {'member' if count == 1 else 'members'}"
+            + self._room_marks(room)
             + (", end-to-end encrypted)" if room in self.encrypted_rooms else ")")
             + (f": {self.topics[room]}" if self.topics.get(room) else "")
             for room, count in sorted(counts.items())
+            if self._may_see_room(session.fingerprint, room)
         ]
         return [(session.session_id, info_frame("Rooms", lines))]
 
     def _cmd_names(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args or (session.rooms[0] if session.rooms else DEFAULT_ROOM)
+        self._refuse_unseen_room(session.fingerprint, room, "who is in it")
         members = self._cluster_members(room)
         if not members:
             raise FrameError(f"nobody is in {room}")
         lines = [
             f"{'@' if self.is_operator(m.fingerprint) else ''}{m.nick} {m.fingerprint}"
+            + self._role_mark(room, m.fingerprint)
             + (f" (away: {m.away})" if m.away else "")
             for m in sorted(members, key=lambda m: m.nick.casefold())
         ]
@@ -129,7 +134,9 @@ class ServerCommands(ServerEncrypted):
                 "away": first.away,
                 "operator": self.is_operator(fingerprint),
             }
-            fit_list(reply, "rooms", sorted({room for s in online for room in s.rooms}))
+            rooms = sorted({room for s in online for room in s.rooms})
+            seen = [room for room in rooms if self._may_see_room(session.fingerprint, room)]
+            fit_list(reply, "rooms", seen)
         else:
             reply |= {"nick": self.store.nick_of(fingerprint) or args, "online": False}
         return [(session.session_id, reply)]
@@ -139,6 +146,7 @@ class ServerCommands(ServerEncrypted):
         if not room.startswith("#"):
             raise FrameError("usage: /topic #room [new topic]")
         if not topic:
+            self._refuse_unseen_room(session.fingerprint, room, "its topic")
             current = self.topics.get(room, "")
             text = f"Topic of {room}: {current}" if current else f"{room} has no topic"
             return [(session.session_id, notice_frame(text))]
@@ -147,6 +155,7 @@ class ServerCommands(ServerEncrypted):
         if len(topic.encode()) > MAX_TOPIC_BYTES or has_unsafe_text(topic):
             raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
         self._refuse_if_muted(session, now)
+        self._refuse_if_room_muted(session, room, now)
         return self.publish({"type": "topic", "room": room, "topic": topic, "by": session.nick})
 
     def _cmd_away(self, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -256,6 +265,8 @@ class ServerCommands(ServerEncrypted):
 
     def _cmd_encrypt(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args.split(" ", 1)[0] if args else ""
+        if self._room_rank(room, session.fingerprint) < ROOM_OPERATOR:
+            raise FrameError("/encrypt is for operators")
         if not valid_room(room):
             raise FrameError("usage: /encrypt #room")
         if room in self.encrypted_rooms:
@@ -308,6 +319,65 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("away", "/away [MESSAGE]", "mark yourself away", ServerCommands._cmd_away),
         Command("back", "/back", "clear your away mark", ServerCommands._cmd_back),
+        # A room's owner and operators (and server operators, in any room): room_commands.
+        Command(
+            "private",
+            "/private #room",
+            "make a room invite-only (and end-to-end encrypted)",
+            ServerCommands._cmd_private,
+        ),
+        Command(
+            "public", "/public #room", "open an invite-only room to all", ServerCommands._cmd_public
+        ),
+        Command(
+            "invite",
+            "/invite NICK|FP #room",
+            "let a key join an invite-only room",
+            ServerCommands._cmd_invite,
+        ),
+        Command(
+            "uninvite",
+            "/uninvite NICK|FP #room",
+            "take an invitation (or membership) back",
+            ServerCommands._cmd_uninvite,
+        ),
+        Command(
+            "roomop",
+            "/roomop NICK|FP #room",
+            "make a key an operator of your room (owners)",
+            ServerCommands._cmd_roomop,
+        ),
+        Command(
+            "deroomop",
+            "/deroomop NICK|FP #room",
+            "take a room operator's status back (owners)",
+            ServerCommands._cmd_deroomop,
+        ),
+        Command(
+            "rkick",
+            "/rkick NICK|FP #room [REASON]",
+            "remove a key from a room",
+            ServerCommands._cmd_rkick,
+        ),
+        Command(
+            "rban",
+            "/rban NICK|FP #room [30m|2h|7d] [REASON]",
+            "ban a key from a room",
+            ServerCommands._cmd_rban,
+        ),
+        Command("runban", "/runban NICK|FP #room", "lift a room ban", ServerCommands._cmd_runban),
+        Command(
+            "rmute",
+            "/rmute NICK|FP #room [DURATION]",
+            "stop a key from talking in a room",
+            ServerCommands._cmd_rmute,
+        ),
+        Command(
+            "runmute",
+            "/runmute NICK|FP #room",
+            "let a key talk in a room again",
+            ServerCommands._cmd_runmute,
+        ),
         Command(
             "op",
             "/op NICK|FP",
@@ -346,6 +416,33 @@ COMMANDS: dict[str, Command] = {
             "/encrypt #room",
             "make a room end-to-end encrypted, for good",
             ServerCommands._cmd_encrypt,
+        ),
+        Command(
+            "reload",
+            "/reload",
+            "reload the configuration file; says what changed",
+            ServerCommands._cmd_reload,
+            True,
+        ),
+        Command(
+            "allow",
+            "/allow NICK|FP",
+            "add a key to the allowlist, kept over restarts",
+            ServerCommands._cmd_allow,
+            True,
+        ),
+        Command(
+            "disallow",
+            "/disallow NICK|FP",
+            "take a key off the allowlist, kept over restarts",
+            ServerCommands._cmd_disallow,
+            True,
+        ),
+        Command(
+            "release",
+            "/release NICK",
+            "free a nick from the key that owns it",
+            ServerCommands._cmd_release,
             True,
         ),
     )

@@ -11,13 +11,14 @@ from ...protocol.identity import fingerprints_equal
 from ..e2e_frames import EncryptedSay, PrivateLine, parse_encrypted_say
 from ..frames import FrameError, b64
 from .inbox import inbox_payload
-from .messages import Line, ServerMessages, StaleDevices
+from .messages import Line, StaleDevices
 from .model import FINGERPRINT_PATTERN, Event, Outgoing, Session
 from .replies import notice_frame, sent_frame
+from .room_commands import ServerRoomCommands
 from .stored import encrypted_tag, event_tag
 
 
-class ServerEncrypted(ServerMessages):
+class ServerEncrypted(ServerRoomCommands):
     """A session's encrypted 'say' frames, and encrypted rooms."""
 
     def _on_encrypted_say(

@@ -28,6 +28,7 @@ from .model import (
     RemoteSession,
 )
 from .replies import error_frame, notice_frame, sent_frame
+from .room_roles import ROOM_EVENTS
 from .sessions import ServerSessions
 from .stored import event_tag, stored_message
 
@@ -215,6 +216,9 @@ class ChatServer(ServerSessions):
         return out
 
     def _apply_join(self, event: Event) -> list[Outgoing]:
+        turned_away = self._turned_away(event)
+        if turned_away is not None:
+            return turned_away
         room = event["room"]
         remote = self._remote_of(event)
         if remote is not None and room not in remote.rooms:
@@ -241,6 +245,7 @@ class ChatServer(ServerSessions):
         return out + self._announce(room, event["fingerprint"], join)
 
     def _apply_part(self, event: Event) -> list[Outgoing]:
+        self._parted_for_good(event)
         remote = self._remote_of(event)
         if remote is not None and event["room"] in remote.rooms:
             remote.rooms.remove(event["room"])
@@ -268,14 +273,7 @@ class ChatServer(ServerSessions):
     def _apply_nick(self, event: Event) -> list[Outgoing]:
         fingerprint, new = event["fingerprint"], event["new"]
         self.store.register_nick(new, fingerprint)
-        sessions = self._online_of(fingerprint)
-        for each in sessions:
-            each.nick = new
-        frame = {"type": "nick", "old": event["old"], "new": new, "fingerprint": fingerprint}
-        rooms = {room for each in sessions for room in each.rooms}
-        told = {s.session_id for room in rooms for s in self._members(room)}
-        told |= {s.session_id for s in self._sessions_of(fingerprint)}
-        return [(target, frame) for target in sorted(told)]
+        return self._renamed(fingerprint, event["old"], new)
 
     def _apply_away(self, event: Event) -> list[Outgoing]:
         """Mark every session of the key, and tell the people who share a room with it."""
@@ -402,4 +400,7 @@ EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
     "device_ack": ChatServer._apply_device_ack,
     "e2e_private": ChatServer._apply_e2e_private,
     "encrypt": ChatServer._apply_encrypt,
+    **ROOM_EVENTS,
+    "allow": ChatServer._apply_allow,
+    "release": ChatServer._apply_release,
 }

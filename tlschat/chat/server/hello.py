@@ -58,7 +58,10 @@ class ServerHello(ServerDevices):
         holds and the cluster's log did not refuse to this session: the nick the key registered
         before, else ``user-`` and the first 6 letters and digits of its fingerprint, else more
         of them, else those 6 and a random suffix. None only if every attempt was taken."""
-        fingerprint = session.fingerprint
+        return self._fallback_for(session.fingerprint, session.refused)
+
+    def _fallback_for(self, fingerprint: str, refused: list[str]) -> str | None:
+        """As ``_fallback_nick``, for ``fingerprint``, skipping the (casefolded) ``refused``."""
         tag = "".join(c for c in fingerprint[7:] if c.isalnum()).lower()
         registered = self.store.nick_of(fingerprint)
         longest = MAX_NICK - len(FALLBACK_PREFIX)
@@ -74,7 +77,7 @@ class ServerHello(ServerDevices):
         for nick in candidates:
             if (
                 valid_nick(nick)
-                and nick.casefold() not in session.refused
+                and nick.casefold() not in refused
                 and not self._nick_in_use_by_other(nick, fingerprint)
             ):
                 return nick

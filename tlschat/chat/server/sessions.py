@@ -13,6 +13,7 @@ from ..frames import (
     field_str,
 )
 from ..limits import frame_cost, work_cost
+from .admin import not_listed
 from .commands import ServerCommands
 from .durations import describe_duration
 from .model import MAX_HELD, Outgoing, Session, TooFast
@@ -45,15 +46,8 @@ class ServerSessions(ServerCommands):
         if ban is not None:
             until = "for good" if ban.until is None else f"for {describe_duration(ban.until - now)}"
             return self._bye(session_id, f"you are banned {until}: {ban.reason}")
-        allowlist = self.settings.allowlist
-        if (
-            allowlist is not None
-            and fingerprint not in allowlist
-            and not self.is_operator(fingerprint)
-        ):
-            return self._bye(
-                session_id, f"this server admits listed keys only; yours is {fingerprint}"
-            )
+        if not self.admits(fingerprint):
+            return self._bye(session_id, not_listed(fingerprint))
         return []
 
     def disconnect(self, session_id: int, reason: str) -> list[Outgoing]:
