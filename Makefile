@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos bench-encrypted
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,12 @@ bench-quick: $(BENCH_STAMP)
 # redis-server (apt-get install -y redis-server); ARGS=--quick for one run at N = 100 only.
 bench-cluster: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --cluster $(ARGS)
+
+# Issue 14's cost (docs/BENCHMARKS.md, "End-to-end encrypted rooms"): the fan-out at N = 100 in an
+# end-to-end encrypted room next to a plain one, and the client's encryption cost per line; about
+# 18 minutes here (medians of 5 runs, 10 s windows). ARGS="--repeat 1 --seconds 5": one run each.
+bench-encrypted: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --encrypted --repeat 5 --seconds 10 $(ARGS)
 
 # The attacks of issue 13 (docs/BENCHMARKS.md, "Under attack"): each against the tree before that
 # issue (a git worktree of f146120, made in ATTACK_BEFORE_TREE when missing) and against this one,

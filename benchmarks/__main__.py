@@ -5,6 +5,8 @@
          1,000 and 10,000 idle connections
 --cluster  instead: the fan-out against 1, 2 and 3 tlschat servers sharing a Redis, and one
          without it (benchmarks/cluster.py); with --quick N = 100, with --full N = 100 and 1,000
+--encrypted  instead: the fan-out at N = 100 in an end-to-end encrypted room next to a plain
+         one, and the client's cost per line (benchmarks/encrypted.py)
 """
 
 from __future__ import annotations
@@ -123,6 +125,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with --cluster: comma-separated subset of embedded,cluster-1,cluster-2,cluster-3",
     )
     parser.add_argument(
+        "--encrypted",
+        action="store_true",
+        help="instead: the fan-out in an end-to-end encrypted room next to a plain one, and the "
+        "client's encryption cost, see benchmarks/encrypted.py",
+    )
+    parser.add_argument(
+        "--rooms",
+        help="with --encrypted: comma-separated subset of plain,e2e-lines,e2e (with --profile: "
+        "the room to record, default e2e)",
+    )
+    parser.add_argument(
         "--profile-handshakes",
         action="store_true",
         help="with --profile: record the handshake benchmark instead of the fan-out",
@@ -141,6 +154,10 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         merged[key] = statistics.median(numbers) if len(numbers) == len(runs) else value
     merged["runs"] = len(runs)
     merged["limited_by_each"] = [r.get("limited_by") for r in runs]
+    # The spread of the figures compared most closely (the encrypted room against the plain one).
+    for key in ("cpu_us_per_msg", "other_util"):
+        if key in runs[0]:
+            merged[f"{key}_each"] = [r.get(key) for r in runs]
     return merged
 
 
@@ -306,17 +323,30 @@ def main(argv: list[str] | None = None) -> int:
 
             print(cluster.table(data))
             return 0
+        if str(data.get("mode", "")).startswith("encrypted"):
+            from . import encrypted
+
+            print(encrypted.table(data))
+            return 0
         print(report.markdown(data) if args.markdown else report.table(data))
         if args.plot:
             report.plot(data, args.plot)
         return 0
     soft = raise_file_limit()
+    if args.profile and args.encrypted:
+        from . import encrypted
+
+        return encrypted.run_profile(args, Session(args))
     if args.profile:
         return run_profile(args)
     if args.cluster:
         from . import cluster
 
         return cluster.run(args, Session(args))
+    if args.encrypted:
+        from . import encrypted
+
+        return encrypted.run(args, Session(args))
     if args.install_ngircd:
         install_ngircd()
     session = Session(args)

@@ -31,6 +31,7 @@ import multiprocessing.connection
 import os
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,10 @@ class Client(asyncio.Protocol):
 
     def message_bytes(self, slot: int, seq: int) -> bytes:
         raise NotImplementedError
+
+    def counts(self) -> dict[str, int]:
+        """What this client counted besides messages since it connected (summed per worker)."""
+        return {}
 
     def send_bytes(self, data: bytes) -> None:
         assert self.transport is not None
@@ -286,9 +291,12 @@ class TlschatClient(Client):
             elif isinstance(event, HandshakeComplete):
                 self.chat.use_network(event.peer.fingerprint, SeenLedger())
                 if self.mode == "room":
-                    self.connection.send_data(encode_frame(self.chat.hello_frame()))
+                    self.connection.send_data(encode_frame(self.hello_frame()))
                 else:
                     self._ready()
+
+    def hello_frame(self) -> dict[str, Any]:
+        return self.chat.hello_frame()
 
     def _frame(self, data: bytes) -> None:
         if data.startswith(b'{"type":"message"'):
@@ -348,6 +356,11 @@ class Phase:
     t_end: float
 
 
+# Makes a room client other than the server kind's own (benchmarks.encrypted_load), in the
+# worker: (worker, global index, mode).
+ClientFactory = Callable[["Worker", int, str], Client]
+
+
 @dataclass
 class WorkerSpec:
     target: Target
@@ -356,6 +369,8 @@ class WorkerSpec:
     presign: int = 0
     connect_concurrency: int = 16
     seed_key_type: str = "ed25519"
+    # Workers are forked, so this may hold what cannot be pickled (keys, vodozemac accounts).
+    client_factory: ClientFactory | None = None
 
 
 class Worker:
@@ -384,6 +399,8 @@ class Worker:
         self.first_error = self.first_error or reason
 
     def make_client(self, index: int, mode: str) -> Client:
+        if self.spec.client_factory is not None and mode == "room":
+            return self.spec.client_factory(self, index, mode)
         kind = self.spec.target.kind
         if speaks_tlschat(kind):
             identity = IdentityKey.generate(self.spec.seed_key_type)
@@ -505,6 +522,10 @@ class Worker:
         signed_late = sum(
             c.signed_late for c in self.clients if isinstance(c, TlschatClient) and c.signed_late
         )
+        counts: dict[str, int] = {}
+        for client in self.clients:
+            for name, value in client.counts().items():
+                counts[name] = counts.get(name, 0) + value
         return {
             "delivered": self.delivered,
             "sent": self.sent,
@@ -514,6 +535,7 @@ class Worker:
             "errors": self.errors,
             "first_error": self.first_error,
             "signed_late": signed_late,
+            "client_counts": counts,
             "lead_s": lead,
         }
 

@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .load import HIST_BUCKETS, Phase, Target, WorkerPool, WorkerSpec, histogram_quantile
+from .load import (
+    HIST_BUCKETS,
+    ClientFactory,
+    Phase,
+    Target,
+    WorkerPool,
+    WorkerSpec,
+    histogram_quantile,
+)
 from .servers import CLOCK_TICKS, Server, cpu_seconds, speaks_tlschat
 
 
@@ -212,8 +220,15 @@ def run_room(
     window: int | None = None,
     on_window: Callable[[str, float], None] | None = None,
     warmup: float = WARMUP,
+    client_factory: ClientFactory | None = None,
+    saturation_guess: float = SAT_DELIVERIES_GUESS,
 ) -> dict[str, dict[str, Any]]:
-    """N clients in one room; one timed phase per mode on the same connections."""
+    """N clients in one room; one timed phase per mode on the same connections.
+
+    ``client_factory``: tlschat only, clients of another kind than the plain room's
+    (benchmarks.encrypted_load); they are pre-signed like the plain ones. ``saturation_guess``:
+    the deliveries per second the stock of pre-signed messages is sized for.
+    """
     target = _target(server, cafile)
     if window is None:
         window = saturation_window(n)
@@ -223,7 +238,7 @@ def run_room(
     fixed_rate = light_rate(n)
     presign = 0
     if speaks_tlschat(server.kind):
-        per_sender_sat = min(SAT_MESSAGES_GUESS, SAT_DELIVERIES_GUESS / max(1, n - 1)) / senders
+        per_sender_sat = min(SAT_MESSAGES_GUESS, saturation_guess / max(1, n - 1)) / senders
         seconds = duration + warmup + 1.0
         presign = math.ceil(seconds * (fixed_rate / senders + per_sender_sat)) + 2 * window
     specs = [
@@ -233,6 +248,7 @@ def run_room(
             list(range(senders * w // workers, senders * (w + 1) // workers)),
             presign=presign,
             connect_concurrency=2 if server.kind == "ngircd" else 16,
+            client_factory=client_factory,
         )
         for w in range(workers)
     ]
@@ -293,6 +309,7 @@ def run_room(
                     (r["first_error"] for r in phase_results if r["first_error"]), ""
                 ),
                 "signed_late": sum(r["signed_late"] for r in phase_results),
+                "client_counts": _sum_counts([r["client_counts"] for r in phase_results]),
                 "min_lead_s": min(r["lead_s"] for r in phase_results),
                 "setup_s": setup_s,
                 "settle_s": settle_s,
@@ -362,6 +379,14 @@ def run_idle(
     finally:
         pool.stop()
     return results
+
+
+def _sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for each in counts:
+        for name, value in each.items():
+            total[name] = total.get(name, 0) + value
+    return total
 
 
 def _merge(histograms: list[list[int]]) -> list[int]:
