@@ -1,4 +1,4 @@
-"""`tlschat server|client|keygen|fingerprint`."""
+"""`tlschat server|client|invite|keygen|fingerprint`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .chat.invitation import InvitationError, parse_invitation
 from .cli_flags import (
     allow_problem,
     client_flag_problem,
     fingerprint_flag_problem,
     server_flag_problem,
 )
+from .invite_command import add_invite_parser, run_invite
 from .local_files import (
     IDENTITY_FILE,
     IDENTITY_FIX,
@@ -192,6 +194,11 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     client.add_argument("--json", action="store_true", help="with --plain: JSON lines out")
     client.add_argument("--pin", metavar="FINGERPRINT", help="trust only this server key")
+    client.add_argument(
+        "--invite",
+        metavar="INVITATION",
+        help="join with an invitation (tlschat-invite:…): it names the server and pins its key",
+    )
     client.add_argument("--quiet", action="store_true", help="no handshake trace")
     client.add_argument(
         "--no-reconnect",
@@ -224,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_server(commands)
     _add_client(commands)
+    add_invite_parser(commands)
     keygen = commands.add_parser("keygen", help="create your identity key if you have none")
     _add_home(keygen)
     _add_key_type(keygen)
@@ -310,7 +318,7 @@ def _run_server(args: argparse.Namespace) -> int:
 
 
 def _run_client(args: argparse.Namespace) -> int:
-    from .client.addresses import AddressError, parse_addresses
+    from .client.addresses import AddressError, ServerAddress, parse_addresses
     from .client.app import run_client
     from .client.settings import ClientSettings
 
@@ -324,6 +332,14 @@ def _run_client(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"[!] {problem}", file=sys.stderr)
         return 2
+    invitation = None
+    if args.invite is not None:
+        try:
+            invitation = parse_invitation(args.invite)
+        except InvitationError as error:
+            print(f"[!] Bad --invite: {error}", file=sys.stderr)
+            return 2
+        servers = [ServerAddress(invitation.host, invitation.port)]
     settings = ClientSettings(
         home=args.home or default_home(),
         host=servers[0].host,
@@ -338,6 +354,7 @@ def _run_client(args: argparse.Namespace) -> int:
         reconnect=args.reconnect,
         fullscreen=not (args.plain or args.line) and sys.stdin.isatty() and sys.stdout.isatty(),
         bell=args.bell,
+        invitation=invitation,
     )
     try:
         return asyncio.run(run_client(settings))
@@ -384,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "client": _run_client,
         "keygen": _keygen,
         "fingerprint": _fingerprint,
+        "invite": run_invite,
     }
     try:
         return runners[args.command](args)

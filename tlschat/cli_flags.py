@@ -17,6 +17,8 @@ def client_flag_problem(args: argparse.Namespace, hosts: list[str]) -> str | Non
         return "--json does nothing without --plain (it makes --plain print JSON lines)"
     if not args.bell and (args.plain or args.line):
         return "--no-bell does nothing with --plain or --line (it is for the full-screen UI)"
+    if args.invite is not None and (args.host or args.port is not None or args.pin):
+        return "--invite names the server and pins its key: give no --host, --port or --pin with it"
     if args.port is not None and not takes_default_port(hosts):
         return "--port does nothing: every --host names its own port"
     return None

@@ -140,6 +140,7 @@ def test_relayed_message_is_verified(
             room="#general",
             verified=True,
             key_changed=False,
+            id=f"{rsa_alice.fingerprint}:{int(NOW * 1_000_000)}",
         )
     ]
 
@@ -530,7 +531,8 @@ def test_render_neutralizes_line_breaks_and_escapes() -> None:
     line = Line("message", NOW, "hi\n[12:00:00] ✓ <bob> fake\x1b[2J", "al\rice", verified=True)
     rendered = line.render()
     assert "\n" not in rendered and "\r" not in rendered and "\x1b" not in rendered
-    assert rendered.endswith("<al\ufffdice> hi\ufffd[12:00:00] ✓ <bob> fake\ufffd[2J")
+    # One line per message: the newline is shown as ↵, the carriage return and escape neutralized.
+    assert rendered.endswith("<al\ufffdice> hi ↵ [12:00:00] ✓ <bob> fake\ufffd[2J")
 
 
 def test_render_neutralizes_the_room_name() -> None:

@@ -73,8 +73,8 @@ def _message(
 
 def test_client_command_table() -> None:
     assert list(CLIENT_COMMANDS) == [
-        "help", "me", "msg", "reply", "ignore", "unignore", "part", "topic", "names",
-        "encrypt", "verify", "devices", "quit",
+        "help", "me", "msg", "reply", "re", "edit", "delete", "react", "ignore", "unignore",
+        "part", "topic", "names", "search", "encrypt", "verify", "devices", "quit",
     ]  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def test_frame_handler_table() -> None:
             "welcome", "joined", "parted", "join", "leave", "nick", "notice", "motd", "error",
             "info", "topic", "whois", "bye", "history", "message", "ping", "pong", "away",
             "sent", "keys", "claimed", "keys_changed", "keys_uploaded", "encrypted",
-            "device_messages",
+            "device_messages", "search", "invitation",
         ]
     )  # fmt: skip
 
@@ -102,7 +102,8 @@ def test_plain_text_is_said_to_the_current_room(net: Net, alice: ChatClient) -> 
         "pending",
     )
     assert pending.verified is None  # our own line is never marked ✓
-    assert shown[ALICE] == [dataclasses.replace(pending, delivery="delivered")]
+    own_id = f"{alice.identity.fingerprint}:{int(NOW * 1_000_000)}"
+    assert shown[ALICE] == [dataclasses.replace(pending, delivery="delivered", id=own_id)]
     [line] = shown[BOB]
     assert (line.kind, line.text, line.room, line.verified) == (
         "message",
@@ -199,8 +200,9 @@ def test_me_sends_an_action(net: Net, alice: ChatClient, ed_alice: IdentityKey) 
     assert (frame["type"], frame["target"], frame["body"]) == ("say", "#general", "/me waves")
     [line] = net.flush(ALICE)[BOB]
     assert line == Line(
-        "action", NOW, "waves", "alice", ed_alice.fingerprint, "#general", True, False
-    )
+        "action", NOW, "waves", "alice", ed_alice.fingerprint, "#general", True, False,
+        id=f"{ed_alice.fingerprint}:{int(NOW * 1_000_000)}",
+    )  # fmt: skip
     assert line.render("#general") == f"[{_clock(NOW)}] ✓ * alice waves"
 
 
@@ -230,7 +232,11 @@ def test_ignore_and_unignore(net: Net, bob: ChatClient, ed_alice: IdentityKey) -
     assert bob.user_input("/ignore Alice", NOW) == [Line("notice", NOW, f"Ignoring Alice ({fp})")]
     assert bob.user_input("/ignore", NOW) == [Line("notice", NOW, f"Ignoring: {fp}")]
     own, shown = net.type(ALICE, "anyone?")
-    assert shown == {ALICE: [dataclasses.replace(own[0], delivery="delivered")], BOB: []}
+    own_id = f"{fp}:{int(NOW * 1_000_000)}"
+    assert shown == {
+        ALICE: [dataclasses.replace(own[0], delivery="delivered", id=own_id)],
+        BOB: [],
+    }
     assert bob.user_input("/unignore alice", NOW) == [
         Line("notice", NOW, "No longer ignoring alice")
     ]
@@ -627,10 +633,12 @@ def test_history_lines_are_verified_and_marked(ed_alice: IdentityKey, ed_bob: Id
         Line(
             "message", NOW, "first", "alice", ed_alice.fingerprint, "#general",
             verified=True, key_changed=False, history=True,
+            id=f"{ed_alice.fingerprint}:{int(NOW * 1_000_000)}",
         ),
         Line(
             "action", NOW + 1, "waves", "alice", ed_alice.fingerprint, "#general",
             verified=True, key_changed=False, history=True,
+            id=f"{ed_alice.fingerprint}:{int((NOW + 1) * 1_000_000)}",
         ),
     ]  # fmt: skip
 
@@ -681,7 +689,8 @@ def test_private_message_for_me_is_verified(
     bob: ChatClient, ed_alice: IdentityKey, ed_bob: IdentityKey
 ) -> None:
     [line] = bob.handle(_message(ed_alice, "@" + ed_bob.fingerprint, body="for bob"), NOW)
-    assert line == Line("private", NOW, "for bob", "alice", ed_alice.fingerprint, "", True, False)
+    fp = ed_alice.fingerprint
+    assert line == Line("private", NOW, "for bob", "alice", fp, "", True, False, id=f"{fp}:1")
     assert bob.last_private == ("alice", ed_alice.fingerprint)
 
 

@@ -123,6 +123,7 @@ def test_the_delivered_line_replaces_the_pending_one(alice: ChatClient) -> None:
         "#general",
         ref=pending.ref,
         delivery="delivered",
+        id=f"{alice.identity.fingerprint}:{frame['counter']}",
     )
     assert pending.render("#general").endswith("sending… <alice> hello")
     assert delivered.render("#general").endswith("] sent <alice> hello")

@@ -62,6 +62,7 @@ def test_msg_to_a_known_nick_is_pending_then_delivered_encrypted(
         True,
         False,
         encrypted=True,
+        id=f"{ed_bob.fingerprint}:{int(NOW * 1_000_000)}",
     )
     assert line.render("#general") == f"[{_clock(NOW)}] 🔒✓ *bob* hi there"
     assert alice.client is not None and alice.client.last_private == ("bob", ed_bob.fingerprint)
@@ -74,6 +75,7 @@ def test_msg_to_a_known_nick_is_pending_then_delivered_encrypted(
         "verified": True,
         "key_changed": False,
         "encrypted": True,
+        "id": f"{ed_bob.fingerprint}:{int(NOW * 1_000_000)}",
     }
 
 

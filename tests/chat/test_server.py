@@ -646,13 +646,34 @@ def test_message_frame_from_a_client_is_unknown(room: ChatServer) -> None:
     )
 
 
-@pytest.mark.parametrize("body", ["two\nlines", "bell\x07", "esc\x1b[2J", "rtl\u202eoverride"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "carriage\rreturn",
+        "two\n\rlines",
+        "bell\x07",
+        "esc\x1b[2J",
+        "next\x85line",
+        "vertical\x0btab",
+        "rtl\u202eoverride",
+    ],
+)
 def test_body_with_control_characters_is_refused(
     room: ChatServer, ed_alice: IdentityKey, body: str
 ) -> None:
     out = room.receive(ALICE, say(ed_alice, body=body), NOW)
     assert out == rejected(ALICE, "message rejected: control characters are not allowed", 1)
     assert last_counter(room, ed_alice) == -1
+
+
+def test_newline_in_body_is_allowed_and_relayed_as_signed(
+    room: ChatServer, ed_alice: IdentityKey
+) -> None:
+    frame = say(ed_alice, body="def f():\n\treturn 1\n")
+    out = room.receive(ALICE, frame, NOW)
+    assert [sid for sid, _ in out] == [BOB, CAROL, ALICE]
+    assert out[0][1]["body"] == "def f():\n\treturn 1\n"
+    assert last_counter(room, ed_alice) == 1
 
 
 def test_tab_in_body_is_allowed(room: ChatServer, ed_alice: IdentityKey) -> None:

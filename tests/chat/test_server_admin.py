@@ -65,7 +65,7 @@ def test_in_force_it_is_the_configured_list_plus_allowed_minus_disallowed(
     assert server.admits(ed_bob.fingerprint)
     assert not server.admits(ed_carol.fingerprint)
     assert server.admits(ed_dave.fingerprint)
-    assert connect(server, CAROL, ed_carol) == [(CAROL, not_listed(ed_carol))]
+    assert hello(server, CAROL, ed_carol, "carol") == [(CAROL, not_listed(ed_carol))]
     assert connect(server, DAVE, ed_dave) == []
     # The latest decision is the key's: an /allow after a /disallow admits it again.
     server.store.set_allowed(ed_carol.fingerprint, True)
@@ -80,7 +80,7 @@ def test_allow_by_fingerprint_admits_a_key_that_never_connected(
 ) -> None:
     server = listed_only(ed_alice)
     hello(server, ALICE, ed_alice, "alice")
-    assert connect(server, DAVE, ed_dave) == [(DAVE, not_listed(ed_dave))]
+    assert hello(server, DAVE, ed_dave, "dave") == [(DAVE, not_listed(ed_dave))]
     fingerprint = ed_dave.fingerprint
     assert command(server, ALICE, "allow", fingerprint) == [notice(ALICE, f"allowed {fingerprint}")]
     assert server.store.allowed(fingerprint) is True
@@ -95,7 +95,7 @@ def test_allow_by_nick_of_a_key_that_registered_one(
     hello(server, BOB, ed_bob, "bob")
     server.disconnect(BOB, "quit")
     server.reconfigure(dataclasses.replace(server.settings, allowlist=frozenset()))
-    assert connect(server, 5, ed_bob) == [(5, not_listed(ed_bob))]
+    assert hello(server, 5, ed_bob, "bob") == [(5, not_listed(ed_bob))]
     assert command(server, ALICE, "allow", "bob") == [
         notice(ALICE, f"allowed bob ({ed_bob.fingerprint})")
     ]
@@ -155,7 +155,7 @@ def test_disallow_of_an_online_key_says_bye_to_each_of_its_sessions(
     assert server.store.allowed(ed_bob.fingerprint) is False
     assert all(server.sessions[s].dismissed for s in (BOB, 10, 11))
     assert not server.sessions[CAROL].dismissed
-    assert connect(server, 12, ed_bob) == [(12, not_listed(ed_bob))]
+    assert hello(server, 12, ed_bob, "bob") == [(12, not_listed(ed_bob))]
 
 
 def test_disallow_of_an_offline_key(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
@@ -311,5 +311,5 @@ def test_allow_disallow_and_release_survive_a_restart(
 
     again = make_server(SQLiteStore(path), **settings)
     assert connect(again, BOB, ed_bob, NOW + 60) == []
-    assert connect(again, CAROL, ed_carol, NOW + 60) == [(CAROL, not_listed(ed_carol))]
+    assert hello(again, CAROL, ed_carol, "carol", NOW + 60) == [(CAROL, not_listed(ed_carol))]
     assert again.store.nick_owner("bob") is None

@@ -62,6 +62,9 @@ OPERATOR_COMMANDS = [
     "allow",
     "disallow",
     "release",
+    "invitation",
+    "invitations",
+    "revoke",
 ]
 
 
@@ -86,6 +89,7 @@ USER_USAGES = [
     "/part #room",
     "/rooms",
     "/names [#room]",
+    "/search TEXT [#room]",
     "/whois NICK",
     "/topic #room [TEXT]",
     "/away [MESSAGE]",
@@ -118,6 +122,9 @@ OPERATOR_USAGES = [
     "/allow NICK|FP",
     "/disallow NICK|FP",
     "/release NICK",
+    "/invitation [7d] [HOST:PORT]",
+    "/invitations",
+    "/revoke ID",
 ]
 
 
@@ -666,7 +673,8 @@ def test_op_by_fingerprint_of_an_offline_key(room: ChatServer, ed_dave: Identity
     [
         (name, args, text)
         for name in OPERATOR_COMMANDS
-        if name not in ("encrypt", "reload", "release")  # a room, nothing, a nick: not a key
+        # A room, nothing, a nick, an invitation: not a key.
+        if name not in ("encrypt", "reload", "release", "invitation", "invitations", "revoke")
         for args, text in (("", "name a nick or a fingerprint"), ("zed", "no such nick: zed"))
     ],
 )
@@ -997,7 +1005,8 @@ def test_allowlist_admits_listed_keys_and_operators(
     )
     assert connect(server, ALICE, ed_alice) == []
     assert connect(server, BOB, ed_bob) == []
-    assert connect(server, CAROL, ed_carol) == [
+    # An unlisted key is turned away in answer to its hello (which might bring an invitation).
+    assert hello(server, CAROL, ed_carol, "carol") == [
         (
             CAROL,
             {
@@ -1006,13 +1015,13 @@ def test_allowlist_admits_listed_keys_and_operators(
             },
         )
     ]
-    assert server.receive(CAROL, {"type": "hello", "nick": "carol"}, NOW) == []
+    assert server.receive(CAROL, {"type": "ping"}, NOW) == []
 
 
 def test_empty_allowlist_admits_operators_only(ed_alice: IdentityKey, ed_bob: IdentityKey) -> None:
     server = make_server(operators=frozenset({ed_alice.fingerprint}), allowlist=frozenset())
     assert connect(server, ALICE, ed_alice) == []
-    assert connect(server, BOB, ed_bob)[0][1]["type"] == "bye"
+    assert hello(server, BOB, ed_bob, "bob")[0][1]["type"] == "bye"
 
 
 def test_without_allowlist_everyone_is_admitted(ed_carol: IdentityKey) -> None:

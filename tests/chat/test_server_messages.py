@@ -382,6 +382,7 @@ def test_history_verifies_in_a_client_even_after_later_messages(
         verified=True,
         key_changed=False,
         history=True,
+        id=f"{ed_alice.fingerprint}:5",
     )
     assert lines[-2] == Line("notice", NOW, "Last 1 messages of #rust:", room="#rust")
 

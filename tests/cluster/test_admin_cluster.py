@@ -60,7 +60,8 @@ def test_allow_and_disallow_on_one_server_hold_on_every_server(
         a.hello(1, ed_alice, "alice", None)
         b.hello(1, ed_carol, "carol", None)
         await until(lambda: bool(a.frames(1, "joined") and b.frames(1, "joined")), "joins")
-        refused = b.chat.connect(2, peer_of(ed_bob), "127.0.0.1:2", 0.0)
+        assert b.chat.connect(2, peer_of(ed_bob), "127.0.0.1:2", 0.0) == []
+        refused = b.chat.receive(2, {"type": "hello", "nick": "bob"}, 0.0)
         assert [frame["type"] for _, frame in refused] == ["bye"]
 
         command(a, 1, "allow", bob)
@@ -83,7 +84,8 @@ def test_allow_and_disallow_on_one_server_hold_on_every_server(
         c = await listed(Node(redis_server.url, operators), ed_carol).start()
         try:
             assert c.chat.store.allowed(bob) is False
-            refused = c.chat.connect(1, peer_of(ed_bob), "127.0.0.1:3", 0.0)
+            assert c.chat.connect(1, peer_of(ed_bob), "127.0.0.1:3", 0.0) == []
+            refused = c.chat.receive(1, {"type": "hello", "nick": "bob"}, 0.0)
             assert [frame["type"] for _, frame in refused] == ["bye"]
         finally:
             await c.broker.stop()

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tlschat.store import SQLiteStore, Store, StoredMessage
-from tlschat.store.base import InboxBounds, StoredDevice
+from tlschat.store.base import InboxBounds, InboxEntry, StoredDevice
 from tlschat.store.memory import MemoryStore
 
 T0 = 1_700_000_000.0
@@ -252,6 +252,25 @@ def test_inbox_ids_increase_per_device_and_ack_deletes(store: SQLiteOrMemory) ->
     # Ids go on increasing after an ack that emptied the inbox.
     assert store.ack_inbox(FP_A, DEV_1, ids_1[3]) == 1
     assert store.append_inbox(FP_A, DEV_1, "a4", T0 + 4, BOUNDS) > ids_1[3]
+
+
+def test_items_for_many_devices_are_queued_as_one_write(store: SQLiteOrMemory) -> None:
+    store.put_device(device(FP_A, DEV_1), 8)
+    store.put_device(device(FP_B, DEV_2), 8)
+    entries = [
+        InboxEntry(FP_A, DEV_1, "key for a"),
+        InboxEntry(FP_B, "UNKNOWNDEVICE234", "nobody"),
+        InboxEntry(FP_B, DEV_2, "key for b"),
+        InboxEntry(FP_A, DEV_1, "x" * (BOUNDS.max_bytes + 1)),
+    ]
+    ids = store.append_inbox_items(entries, T0, BOUNDS)
+    assert ids[1] == 0 and ids[3] == 0 and 0 < ids[0] < ids[2]
+    assert [i.payload for i in store.inbox(FP_A, DEV_1, 0, T0, BOUNDS)] == ["key for a"]
+    assert [i.payload for i in store.inbox(FP_B, DEV_2, 0, T0, BOUNDS)] == ["key for b"]
+    # The same items again with the ids a cluster's log gave them: applied once only.
+    again = [InboxEntry(FP_A, DEV_1, "key for a", ids[0]), InboxEntry(FP_B, DEV_2, "b", ids[2])]
+    assert store.append_inbox_items(again, T0, BOUNDS) == [0, 0]
+    assert store.append_inbox_items([], T0, BOUNDS) == []
 
 
 def test_an_unknown_device_gets_nothing(store: SQLiteOrMemory) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import Collapsible, RichLog
+from textual.widgets import Collapsible, RichLog, Static
 
 from tlschat.client.tui import ChatApp
 from tlschat.client.tui_widgets import ChatInput
@@ -236,21 +236,21 @@ def test_the_status_bar_names_the_server_connected_after_failover(tmp_path: Path
     asyncio.run(scenario())
 
 
-def test_a_long_paste_asks_first_and_a_short_one_is_sent(tmp_path: Path) -> None:
+def test_a_paste_is_one_message_and_a_long_one_asks_first(tmp_path: Path) -> None:
     app = scene_app(tmp_path)
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
             play(app)
             field = app.query_one("#input", ChatInput)
-            field.post_message(events.Paste("one\ntwo"))
+            field.post_message(events.Paste("one\r\n\ntwo\n"))
             await pilot.pause()
-            assert queued(app) == ["one", "two"]
+            assert queued(app) == ["one\n\ntwo"]  # blank lines kept, line ends made \n
 
             field.post_message(events.Paste("a\nb\nc\nd\ne\nf"))
             await pilot.pause()
             shown = modal(app)
-            assert shown is not None and "Send these 6 lines" in shown.question
+            assert shown is not None and "Send these 6 lines as one message" in shown.question
             await pilot.press("n")
             await pilot.pause()
             assert modal(app) is None and queued(app) == []
@@ -259,7 +259,26 @@ def test_a_long_paste_asks_first_and_a_short_one_is_sent(tmp_path: Path) -> None
             await pilot.pause()
             await pilot.press("y")
             await pilot.pause()
-            assert queued(app) == ["a", "b", "c", "d"]
+            assert queued(app) == ["a\nb\nc\nd"]
+
+    asyncio.run(scenario())
+
+
+def test_shift_enter_adds_a_line_to_the_same_message(tmp_path: Path) -> None:
+    app = scene_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            play(app)
+            field = app.query_one("#input", ChatInput)
+            field.focus()
+            await pilot.press(*"first", "shift+enter", *"second")
+            await pilot.pause()
+            assert field.draft == ["first"] and field.value == "second"
+            assert "Line 2 of one message" in str(app.query_one("#hint", Static).render())
+            await pilot.press("enter")
+            await pilot.pause()
+            assert queued(app) == ["first\nsecond"] and field.draft == []
 
     asyncio.run(scenario())
 

@@ -38,6 +38,7 @@ from ..store.base import Ban, StoredDevice
 from ..store.memory import MemoryStore
 from .base import Deliver
 from .redis_commit import COMMIT_SCRIPT, PREFIX, commit_arguments, rejection_reason
+from .redis_invitations import load_invitations
 from .redis_rooms import load_rooms
 
 __all__ = ["PREFIX", "RedisBroker"]
@@ -249,6 +250,7 @@ class RedisBroker:
         await load_rooms(connection, PREFIX, store)
         for fingerprint, allowed in (await connection.hgetall(f"{PREFIX}allowlist")).items():
             store.set_allowed(fingerprint, allowed == "1")
+        await load_invitations(connection, PREFIX, store)
         for fingerprint in await connection.smembers(f"{PREFIX}device_owners"):
             await self._load_devices(connection, store, fingerprint)
         return store

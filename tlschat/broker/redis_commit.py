@@ -16,6 +16,7 @@ from typing import Any
 from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
 from ..chat.server.inbox import INBOX_BOUNDS
 from ..chat.server.model import REPLAY_REJECTION, Event
+from .redis_invitations import INVITATION_SCRIPT, invitation_arguments, invitation_refusal
 from .redis_rooms import room_arguments
 
 PREFIX = "tlschat:"
@@ -36,7 +37,10 @@ HISTORY_CAP = 10_000
 # Rooms' roles and rules (owners, operators, invite-only, admitted keys, room bans and mutes) are
 # the hashes room:ROOM and the set rooms_state (redis_rooms): the 'room' kind applies the writes
 # that ``room_writes`` derives from a room event (and from a 'part', which ends an admission).
-COMMIT_SCRIPT = """
+# Invitations (redis_invitations) are checked and written by a function defined before it.
+COMMIT_SCRIPT = (
+    INVITATION_SCRIPT
+    + """
 local p, event, kind = ARGV[1], ARGV[2], ARGV[3]
 local function before_or_same(a, b)
   if #a ~= #b then return #a < #b end
@@ -196,6 +200,9 @@ elseif kind == 'room' then
       redis.call('SADD', p .. 'encrypted_rooms', room)
     end
   end
+elseif string.sub(kind, 1, 10) == 'invitation' then
+  local refused = invitation_commit(p, kind)
+  if refused then return {0, refused} end
 elseif kind == 'allow' then
   redis.call('HSET', p .. 'allowlist', ARGV[6], ARGV[7])
 elseif kind == 'release' then
@@ -217,6 +224,7 @@ end
 local id = redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[4], '*', 'e', event)
 return {1, id}
 """
+)
 
 
 def _dumps(value: Any) -> str:
@@ -281,6 +289,8 @@ def commit_arguments(event: Event) -> list[str]:
         extra = [event["room"]]
     elif kind.startswith("room_") or kind == "part":
         kind, extra = "room", room_arguments(event)
+    elif kind.startswith("invitation"):
+        extra = invitation_arguments(event)
     elif kind == "allow":
         extra = [event["fingerprint"], "1" if event["allowed"] else "0"]
     elif kind == "release":
@@ -290,6 +300,8 @@ def commit_arguments(event: Event) -> list[str]:
 
 
 def rejection_reason(event: Event, verdict: str) -> str:
+    if event["type"].startswith("invitation"):
+        return invitation_refusal(event, verdict)
     if verdict == "replayed":
         return REPLAY_REJECTION
     if verdict == "taken":

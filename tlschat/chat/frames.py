@@ -85,6 +85,14 @@ def has_unsafe_text(text: str) -> bool:
     return _UNSAFE_TEXT.search(text) is not None
 
 
+# A message body may have several lines (section 21.1): newline is the one control it may carry.
+_UNSAFE_BODY = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def has_unsafe_body(body: str) -> bool:
+    return _UNSAFE_BODY.search(body) is not None
+
+
 def neutralize(text: str) -> str:
     """``text`` with every screen-rewriting character replaced by U+FFFD."""
     return _UNSAFE_TEXT.sub("\ufffd", text)

@@ -8,7 +8,16 @@ from typing import Any
 # The work a frame makes the server do, in units of a ping: what it sends, to how many, and what
 # it reads from the store. Commands not named cost DEFAULT_WORK. The server charges it to the
 # key's work budget; the client paces its commands by the same table.
-WORK_COSTS = {"ping": 1, "join": 10, "part": 5, "names": 4, "rooms": 4, "whois": 4, "help": 4}
+WORK_COSTS = {
+    "ping": 1,
+    "join": 10,
+    "part": 5,
+    "names": 4,
+    "search": 4,
+    "rooms": 4,
+    "whois": 4,
+    "help": 4,
+}
 DEFAULT_WORK = 2
 
 

@@ -15,6 +15,12 @@ MESSAGE_KINDS = ("message", "action", "private")
 # The delivery states of a line the user sent: waiting (queued, paced, or sent and not yet
 # acknowledged), delivered (the server's 'sent'), or refused (with the reason).
 PENDING = "pending"
+DELETED_TEXT = "message deleted"
+NEWLINE_MARK = " ↵ "
+# Continuation lines of a multi-line body start with this: a line of its own starts with its
+# time, so no body can pass its own lines off as lines of their own.
+CONTINUATION = "    │ "
+_LINE_SEPARATORS = re.compile("[\u2028\u2029]")
 DELIVERED = "delivered"
 REFUSED = "refused"
 
@@ -32,6 +38,9 @@ class Line:
     encrypted line whose key has not come yet has ``verified`` None: it is shown as waiting, with
     a ``ref``, and the decrypted line comes later with the same ``ref`` to replace it.
     ``trusted`` is True for a verified line from a user this user verified (``/verify``).
+
+    ``id`` is ``SENDER:COUNTER`` (section 21.1); ``edited``, ``deleted`` and ``reactions`` say
+    what later operations did to the line, ``reply_to`` and ``quote`` what a reply answers.
     """
 
     kind: str
@@ -49,6 +58,12 @@ class Line:
     note: str = ""
     encrypted: bool | None = None
     trusted: bool | None = None
+    id: str = ""
+    edited: bool | None = None
+    deleted: bool | None = None
+    reactions: tuple[tuple[str, int], ...] = ()
+    reply_to: str = ""
+    quote: str = ""
 
     def render(self, current_room: str = "") -> str:
         """One terminal line; nothing from the network can add lines or escape sequences.
@@ -56,7 +71,9 @@ class Line:
         Room lines from a room other than ``current_room`` name their room.
         """
         clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
-        text, nick = neutralize(self.text), neutralize(self.nick)
+        # One terminal line per message: a multi-line body shows its newlines as ↵.
+        text, nick = NEWLINE_MARK.join(body_lines(self.shown_text())), neutralize(self.nick)
+        text = self.decorated(text)
         room = self.room
         where = f"{neutralize(room)} " if room.startswith("#") and room != current_room else ""
         if self.kind in MESSAGE_KINDS:
@@ -90,13 +107,31 @@ class Line:
             return f"[{clock}] !!! {text}"
         return f"[{clock}] {where}*** {text}"
 
+    def shown_text(self) -> str:
+        return DELETED_TEXT if self.deleted else self.text
+
+    def decorated(self, text: str) -> str:
+        """``text`` (neutralized already) with what it answers, and what was done to it."""
+        if self.quote:
+            text = f"(↪ {neutralize(self.quote)}) {text}"
+        if self.edited and not self.deleted:
+            text += " (edited)"
+        if self.reactions:
+            text += " [" + " ".join(f"{neutralize(e)} {n}" for e, n in self.reactions) + "]"
+        return text
+
     def to_json(self) -> dict[str, Any]:
         # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
         return {
             key: _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
             for key, value in asdict(self).items()
-            if value not in ("", None) and not (key == "ref" and value == 0)
+            if value not in ("", None, ()) and not (key == "ref" and value == 0)
         }
+
+
+def body_lines(text: str) -> list[str]:
+    """The lines of a body, each neutralized (line separators too): only a newline splits."""
+    return [neutralize(_LINE_SEPARATORS.sub("\ufffd", part)) for part in text.split("\n")]
 
 
 def describe_age(seconds: float) -> str:

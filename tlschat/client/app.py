@@ -22,6 +22,7 @@ async def run_client(settings: ClientSettings) -> int:
     identity, created = home_identity(settings.home, settings.key_type)
     readable_known_hosts(settings.home)
     chat = ChatClient(identity, settings.nick, crypto=open_device(settings.home, identity))
+    chat.server_address = str(settings.known_as)
     if settings.fullscreen:
         from .tui import run_tui  # Textual only for the full-screen client
 

@@ -36,7 +36,7 @@ from .settings import (
     ClientSettings,
 )
 from .terminal import Output, Terminal
-from .trust import decide
+from .trust import decide, decide_invited
 
 READ_SIZE = 65536
 
@@ -154,6 +154,9 @@ class ChatClientSession:
                     if self.files is not None:
                         self.files.use_network(self.chat, event.peer.fingerprint, time.time())
                     hello = self.chat.hello_frame()
+                    if self.settings.invitation is not None:
+                        # Used only by a key the server does not admit otherwise.
+                        hello["invitation"] = self.settings.invitation.secret
                     if self.files is not None:  # the keys it publishes are marked so on disk
                         self.files.save(self.chat)
                     self._send(hello)
@@ -171,7 +174,13 @@ class ChatClientSession:
     ) -> int:
         host, port = self.settings.known_as.host, self.settings.known_as.port
         fingerprint = event.identity.fingerprint
-        decision = decide(self.known_hosts, host, port, fingerprint, self.settings.pin)
+        invitation = self.settings.invitation
+        if invitation is not None:
+            decision = decide_invited(
+                self.known_hosts, host, port, fingerprint, invitation.fingerprint
+            )
+        else:
+            decision = decide(self.known_hosts, host, port, fingerprint, self.settings.pin)
         trusted = decision.trusted
         if decision.is_new:
             if ask is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..chat.invitation import Invitation
 from .addresses import ServerAddress
 
 EXIT_OK = 0
@@ -35,6 +36,8 @@ class ClientSettings:
     bell: bool = True
     # The servers of one cluster, tried in this order; empty means host:port alone.
     servers: tuple[ServerAddress, ...] = ()
+    # --invite: the server's address and key come from it, and its secret goes in the hello.
+    invitation: Invitation | None = None
 
     @property
     def addresses(self) -> tuple[ServerAddress, ...]:

@@ -1,4 +1,5 @@
-"""Deciding whether to trust the server's key: --pin, known_hosts, trust on first use."""
+"""Deciding whether to trust the server's key: --pin, an invitation, known_hosts, trust on first
+use."""
 
 from __future__ import annotations
 
@@ -72,6 +73,32 @@ def decide(
     )
 
 
+def decide_invited(
+    known_hosts: KnownHosts, host: str, port: int, fingerprint: str, invited: str
+) -> TrustDecision:
+    """An invitation pins the server's key as --pin does, and the key it pinned is recorded in
+    known_hosts, so that later connections, without the invitation, trust it from there. A
+    known_hosts entry with another key for this name is refused as a changed key always is."""
+    if not fingerprints_equal(invited, fingerprint):
+        return TrustDecision(
+            False,
+            f"Server key {fingerprint} does not match the fingerprint in the invitation "
+            f"{invited}; refusing to connect (the invitation is for another server, or someone "
+            "is in between).",
+        )
+    known = known_hosts.check(host, port, fingerprint)
+    if isinstance(known, HostKeyChanged):
+        return TrustDecision(False, changed_key_warning(known))
+    if known:
+        return TrustDecision(True, f"Server key {fingerprint} matches the invitation")
+    where = KnownHosts.host_key(host, port)
+    return TrustDecision(
+        True,
+        f"Server key {fingerprint} matches the invitation; remembering it for {where}",
+        remember=True,
+    )
+
+
 def trust_report(
     settings: ClientSettings, fingerprint: str, known_hosts: KnownHosts | None
 ) -> list[str]:
@@ -81,6 +108,8 @@ def trust_report(
     lines = [f"Server {host}:{port} key: {fingerprint or 'not connected yet'}"]
     if settings.pin:
         lines.append(f"Pinned with --pin {settings.pin}")
+    if settings.invitation is not None:
+        lines.append(f"Pinned by the invitation (--invite) to {settings.invitation.fingerprint}")
     if known_hosts is not None:
         found = known_hosts.lookup(host, port)
         if found is None:

@@ -243,9 +243,10 @@ class ChatApp(App[int]):
             self._chat_room = self.chat.room
             if self.buffers.current != self.chat.room:
                 self.switch_to(self.chat.room)
-        found = self.buffers.locate(line.ref)
+        found = self.buffers.find(line)
         if found is not None:
-            # A later state of a line the user sent (delivered, refused): in place.
+            # A later state of a line the user sent (delivered, refused), or a later version
+            # of a line (edited, deleted, reacted to): in place.
             self.buffers.replace(line)
             name, index = found
             if name == self.buffers.current:
@@ -362,35 +363,40 @@ class ChatApp(App[int]):
     @on(Input.Submitted, "#input")
     def submitted(self, event: Input.Submitted) -> None:
         field = self.query_one("#input", ChatInput)
-        text = event.value
+        text = field.take_message(event.value)
         field.value = ""
-        field.history.add(text)
+        field.history.add(event.value)
         self.submit(text)
 
     @on(Input.Changed, "#input")
     def changed(self, event: Input.Changed) -> None:
-        hint = command_help(event.value, self.commands) or KEYS_HELP
+        draft = self.query_one("#input", ChatInput).draft
+        if draft:
+            hint = f"Line {len(draft) + 1} of one message · Enter sends it · Shift+Enter new line"
+        else:
+            hint = command_help(event.value, self.commands) or KEYS_HELP
         self.query_one("#hint", Static).update(Text(hint))
 
     @on(ChatInput.Pasted)
     def pasted(self, event: ChatInput.Pasted) -> None:
-        lines = event.lines
+        """A multi-line paste is one message (up to the size limit, checked as it is sent); a
+        long one is confirmed first."""
+        text = event.text
+        lines = text.split("\n")
         if len(lines) <= PASTE_CONFIRM_LINES:
-            for line in lines:
-                self.submit(line)
+            self.submit(text)
             return
 
         def done(send: bool | None) -> None:
             if send:
-                for line in lines:
-                    self.submit(line)
+                self.submit(text)
             self.query_one("#input", ChatInput).focus()
 
         preview = "\n".join(lines[:5]) + ("\n…" if len(lines) > 5 else "")
         self.push_screen(
             ConfirmScreen(
                 preview,
-                f"Send these {len(lines)} lines as {len(lines)} messages?",
+                f"Send these {len(lines)} lines as one message?",
                 "Send (y)",
                 "Cancel (n)",
             ),

@@ -37,23 +37,39 @@ class TuiInput(UserInput):
 
 
 class ChatInput(Input):
-    """The input line: history on Up/Down, completion on Tab, multi-line paste guarded."""
+    """The input line: history on Up/Down, completion on Tab, Shift+Enter for another line of
+    the same message, a multi-line paste as one message."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history_previous", "previous line", show=False),
         Binding("down", "history_next", "next line", show=False),
         Binding("tab", "complete", "complete", show=False, priority=True),
+        Binding("shift+enter", "new_line", "new line", show=False, priority=True),
     ]
 
     class Pasted(Message):
-        def __init__(self, lines: list[str]) -> None:
+        """A paste of several lines: one message."""
+
+        def __init__(self, text: str) -> None:
             super().__init__()
-            self.lines = lines
+            self.text = text
 
     def __init__(self, complete: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.history = History()
         self.complete = complete  # the app's completion of what is typed
+        # The lines of a multi-line message typed so far (Shift+Enter), before the field's.
+        self.draft: list[str] = []
+
+    def take_message(self, last: str) -> str:
+        """The message the user sends now: the draft's lines, then ``last``."""
+        text = "\n".join([*self.draft, last])
+        self.draft = []
+        return text
+
+    def action_new_line(self) -> None:
+        self.draft.append(self.value)
+        self.value = ""
 
     def action_history_previous(self) -> None:
         self.value = self.history.previous(self.value)
@@ -67,10 +83,10 @@ class ChatInput(Input):
         self.complete()
 
     def _on_paste(self, event: events.Paste) -> None:
-        lines = [line for line in event.text.splitlines() if line.strip()]
-        if len(lines) > 1:
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+        if "\n" in text:
             event.stop()
-            self.post_message(self.Pasted(lines))
+            self.post_message(self.Pasted(text))
             return
         super()._on_paste(event)
 

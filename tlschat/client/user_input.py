@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Protocol
 
+from ..chat.operations import unescape_newlines
+
 
 class InputHandler(Protocol):
     def handle_input(self, text: str) -> bool:
@@ -26,7 +28,8 @@ async def read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
     def pump() -> None:
         try:
             for line in sys.stdin:
-                loop.call_soon_threadsafe(queue.put_nowait, line)
+                # One message a line: a typed \n is a newline in it (README, "Multi-line").
+                loop.call_soon_threadsafe(queue.put_nowait, unescape_newlines(line))
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -68,7 +71,7 @@ class UserInput:
                 if self.quit_requested is not None:
                     self.quit_requested.set()
                 return
-            self.lines.put_nowait(line)
+            self.lines.put_nowait(unescape_newlines(line))
 
     async def feed(self, session: InputHandler) -> None:
         """Hand lines to ``session`` until the input ends or the user quits."""

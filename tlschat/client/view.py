@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..chat.client.commands import own_commands
 from ..chat.frames import neutralize
-from ..chat.lines import DELIVERED, PENDING, REFUSED, Line
+from ..chat.lines import CONTINUATION, DELIVERED, PENDING, REFUSED, Line, body_lines
 from ..chat.server.commands import COMMANDS as SERVER_COMMANDS
 
 SERVER_BUFFER = "tlschat"
@@ -100,6 +100,9 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
         text.append(f"{neutralize(line.room)} ", style="dim")
     body, nick = neutralize(line.text), neutralize(line.nick)
     if line.kind in MESSAGE_KINDS:
+        # Every line of a multi-line body neutralized, each after the first indented: no body
+        # can make a line of its own look like the start of another message.
+        body = line.decorated(("\n" + CONTINUATION).join(body_lines(line.shown_text())))
         text.append_text(message_mark(line))
         text.append(" ")
         colour = nick_colour(line.fingerprint)
@@ -227,6 +230,9 @@ class Buffers:
         self.current = SERVER_BUFFER
         # Where each of the user's own lines (by ``ref``) was filed, for its later states.
         self._refs: dict[int, str] = {}
+        # Where each line with an id was filed, for its later versions (edited, deleted,
+        # reacted to).
+        self._ids: dict[str, str] = {}
 
     def names(self) -> list[str]:
         rooms = sorted(n for n in self.buffers if n.startswith("#"))
@@ -271,10 +277,25 @@ class Buffers:
                 return name, index
         return None
 
-    def replace(self, line: Line) -> str | None:
-        """Put ``line`` in place of the line with the same ``ref`` (a later delivery state of a
-        line the user sent); the name of its buffer, or None when there is none to replace."""
+    def find(self, line: Line) -> tuple[str, int] | None:
+        """Where an earlier version of ``line`` is: same ``ref``, or same ``id``."""
         found = self.locate(line.ref)
+        if found is not None or not line.id:
+            return found
+        name = self._ids.get(line.id)
+        buffer = self.buffers.get(name) if name is not None else None
+        if name is None or buffer is None:
+            return None
+        for index in range(len(buffer.lines) - 1, -1, -1):
+            if buffer.lines[index].id == line.id:
+                return name, index
+        return None
+
+    def replace(self, line: Line) -> str | None:
+        """Put ``line`` in place of its earlier version (a later delivery state of a line the
+        user sent, or an edited, deleted or reacted-to line); the name of its buffer, or None
+        when there is none to replace."""
+        found = self.find(line)
         if found is None:
             return None
         name, index = found
@@ -295,6 +316,8 @@ class Buffers:
         buffer.lines.append(line)
         if line.ref:
             self._refs[line.ref] = name
+        if line.id:
+            self._ids[line.id] = name
         own = is_own(line, own_nick)
         mention = is_mention(line, own_nick)
         private = line.kind in MESSAGE_KINDS and name.startswith("@") and not own

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .invitations import StoredInvitation
     from .room_state import Grant, RoomState
 
 
@@ -48,6 +50,17 @@ class InboxItem:
     device: str
     created: float
     payload: str
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One item to queue for one device (``item_id`` as the cluster's log assigned it, or None
+    for the store's next id)."""
+
+    fingerprint: str
+    device: str
+    payload: str
+    item_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,10 @@ class Store(Protocol):
 
     def topics(self) -> dict[str, str]: ...
 
+    def search_messages(self, rooms: Collection[str], text: str, limit: int) -> list[StoredMessage]:
+        """The plain (not end-to-end encrypted) lines of ``rooms`` that contain every word of
+        ``text``, newest first, ``limit`` at most (store/search.py bounds both)."""
+
     # Administration at run time: operators' /allow, /disallow and /release, kept over restarts.
 
     def set_allowed(self, fingerprint: str, allowed: bool) -> None:
@@ -186,6 +203,12 @@ class Store(Protocol):
         the next id; drop what ``bounds`` no longer keeps; the item's id (0 for an unknown
         device, which gets nothing)."""
 
+    def append_inbox_items(
+        self, entries: list[InboxEntry], now: float, bounds: InboxBounds
+    ) -> list[int]:
+        """``append_inbox`` for each entry, in order, as one write (a key shared with a whole
+        room is one transaction, not one per device); their ids, 0 for those not queued."""
+
     def inbox(
         self, fingerprint: str, device: str, after: int, now: float, bounds: InboxBounds
     ) -> list[InboxItem]:
@@ -224,3 +247,23 @@ class Store(Protocol):
     def lift_room_mute(self, room: str, fingerprint: str) -> None: ...
 
     def close(self) -> None: ...
+
+    # Invitations (docs/PROTOCOL.md, section 22, "Invitations"; store/invitations.py).
+
+    def add_invitation(self, invitation: StoredInvitation) -> bool:
+        """Keep ``invitation``, and forget the invitations that ended ``KEPT_AFTER_END`` before
+        it was made; False (and nothing changes) if an invitation with its id is kept."""
+
+    def invitation(self, invitation_id: str) -> StoredInvitation | None: ...
+
+    def invitations(self) -> list[StoredInvitation]:
+        """Every invitation kept, newest first."""
+
+    def open_invitations(self, now: float) -> int:
+        """How many invitations are neither used, revoked nor expired at ``now``."""
+
+    def use_invitation(self, invitation_id: str, fingerprint: str, at: float) -> None:
+        """The key used the invitation at ``at`` (nothing changes if it is not open)."""
+
+    def revoke_invitation(self, invitation_id: str, at: float) -> None:
+        """An operator revoked the invitation at ``at`` (nothing changes if it is not open)."""

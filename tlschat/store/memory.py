@@ -10,13 +10,16 @@ import collections
 
 from .base import Ban, Retention, StoredMessage
 from .memory_directory import MemoryDirectory
+from .memory_invitations import MemoryInvitations
 from .memory_rooms import MemoryRooms
+from .memory_search import MemorySearch
 
 
-class MemoryStore(MemoryDirectory, MemoryRooms):
+class MemoryStore(MemoryDirectory, MemoryRooms, MemoryInvitations, MemorySearch):
     def __init__(self, history_limit: int) -> None:
         super().__init__()
         MemoryRooms.__init__(self)  # (the directory's __init__ does not chain on)
+        MemoryInvitations.__init__(self)
         self.history_limit = max(1, history_limit)
         self._messages: dict[str, collections.deque[StoredMessage]] = {}
         self._nick_owners: dict[str, str] = {}

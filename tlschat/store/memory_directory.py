@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field, replace
 
-from .base import InboxBounds, InboxItem, StoredDevice
+from .base import InboxBounds, InboxEntry, InboxItem, StoredDevice
 
 
 @dataclass
@@ -155,6 +155,14 @@ class MemoryDirectory:
         while len(state.inbox) > bounds.max_items or state.inbox_bytes > bounds.max_bytes:
             state.drop_oldest()
         return new_id
+
+    def append_inbox_items(
+        self, entries: list[InboxEntry], now: float, bounds: InboxBounds
+    ) -> list[int]:
+        return [
+            self.append_inbox(e.fingerprint, e.device, e.payload, now, bounds, e.item_id)
+            for e in entries
+        ]
 
     def inbox(
         self, fingerprint: str, device: str, after: int, now: float, bounds: InboxBounds

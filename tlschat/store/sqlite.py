@@ -6,11 +6,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from . import sqlite_directory, sqlite_rooms
+from . import sqlite_directory, sqlite_invitations, sqlite_rooms, sqlite_search
 from .base import Ban, StoredMessage
 from .files import PRIVATE_FILE, database_files, private_database, tighten
 from .sqlite_directory import SQLiteDirectory
+from .sqlite_invitations import SQLiteInvitations
 from .sqlite_rooms import SQLiteRooms
+from .sqlite_search import SQLiteSearch
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
 SCHEMA = """
@@ -57,7 +59,7 @@ CREATE TABLE IF NOT EXISTS allow_decisions (
 """
 
 
-class SQLiteStore(SQLiteDirectory, SQLiteRooms):
+class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch):
     """Every write commits at once: in WAL mode a commit is in the OS's hands when it returns, so
     a killed server process loses nothing it had relayed.
 
@@ -78,8 +80,11 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms):
         self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA + sqlite_directory.SCHEMA + sqlite_rooms.SCHEMA)
+        self._db.executescript(
+            SCHEMA + sqlite_directory.SCHEMA + sqlite_rooms.SCHEMA + sqlite_invitations.SCHEMA
+        )
         self._add_missing_columns()
+        sqlite_search.add_index(self._db)
         if file is not None:  # made by SQLite with the database's mode; checked all the same
             for companion in database_files(file):
                 tighten(companion, PRIVATE_FILE)
@@ -120,7 +125,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms):
         if self._appended is not None:
             self._appended.add(message.room)
         self._added(
-            len(message.body.encode())
+            # The row, its words in the search index, and what merging the index takes.
+            3 * len(message.body.encode())
             + len(message.encrypted.encode())
             + len(message.signature)
             + len(message.key_der)

@@ -7,7 +7,7 @@ atomic as one transaction (a DELETE ... RETURNING of the oldest key).
 
 from __future__ import annotations
 
-from .base import InboxBounds, InboxItem, StoredDevice
+from .base import InboxBounds, InboxEntry, InboxItem, StoredDevice
 from .sqlite_retention import SQLiteRetention
 
 # Each table or index costs the database at least a page: tables keyed by their primary key are
@@ -204,36 +204,53 @@ class SQLiteDirectory(SQLiteRetention):
         highest (already applied), or an item that alone passes ``bounds`` (which leaves the
         inbox as it was rather than emptying it). An ``item_id`` must not be another device's:
         this store's ids are unique in it."""
-        size = len(payload.encode())
-        if size > bounds.max_bytes or bounds.max_items < 1:
-            return 0
+        [new_id] = self.append_inbox_items(
+            [InboxEntry(fingerprint, device, payload, item_id)], now, bounds
+        )
+        return new_id
+
+    def append_inbox_items(
+        self, entries: list[InboxEntry], now: float, bounds: InboxBounds
+    ) -> list[int]:
         with self._db:
             self._db.execute("BEGIN")
-            row = self._db.execute(
-                f"SELECT inbox_last FROM devices WHERE {DEVICE}", (fingerprint, device)
-            ).fetchone()
-            if row is None or (item_id is not None and item_id <= int(row[0])):
-                return 0
-            inserted = self._db.execute(
-                "INSERT INTO inbox (id, fingerprint, device, created, size, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (item_id, fingerprint, device, now, size, payload),
-            ).fetchone()
-            new_id = int(inserted[0])
+            ids = [self._append(entry, now, bounds) for entry in entries]
+        # Room for them is made after the commit: the size bound runs its own transactions.
+        for entry, new_id in zip(entries, ids, strict=True):
+            if new_id:
+                self._dirty = True
+                self._added(len(entry.payload.encode()))
+        return ids
+
+    def _append(self, entry: InboxEntry, now: float, bounds: InboxBounds) -> int:
+        """One item, inside the caller's transaction."""
+        fingerprint, device, item_id = entry.fingerprint, entry.device, entry.item_id
+        size = len(entry.payload.encode())
+        if size > bounds.max_bytes or bounds.max_items < 1:
+            return 0
+        row = self._db.execute(
+            f"SELECT inbox_last FROM devices WHERE {DEVICE}", (fingerprint, device)
+        ).fetchone()
+        if row is None or (item_id is not None and item_id <= int(row[0])):
+            return 0
+        inserted = self._db.execute(
+            "INSERT INTO inbox (id, fingerprint, device, created, size, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (item_id, fingerprint, device, now, size, entry.payload),
+        ).fetchone()
+        new_id = int(inserted[0])
+        self._db.execute(
+            f"UPDATE devices SET inbox_last = ? WHERE {DEVICE}", (new_id, fingerprint, device)
+        )
+        self._drop_expired(fingerprint, device, now, bounds)
+        beyond = self._db.execute(
+            BEYOND_BOUNDS, (fingerprint, device, bounds.max_items, bounds.max_bytes)
+        ).fetchone()
+        if beyond is not None:
             self._db.execute(
-                f"UPDATE devices SET inbox_last = ? WHERE {DEVICE}", (new_id, fingerprint, device)
+                f"DELETE FROM inbox WHERE {DEVICE} AND id <= ?",
+                (fingerprint, device, beyond[0]),
             )
-            self._drop_expired(fingerprint, device, now, bounds)
-            beyond = self._db.execute(
-                BEYOND_BOUNDS, (fingerprint, device, bounds.max_items, bounds.max_bytes)
-            ).fetchone()
-            if beyond is not None:
-                self._db.execute(
-                    f"DELETE FROM inbox WHERE {DEVICE} AND id <= ?",
-                    (fingerprint, device, beyond[0]),
-                )
-        self._dirty = True
-        self._added(size)
         return new_id
 
     def _drop_expired(self, fingerprint: str, device: str, now: float, bounds: InboxBounds) -> None:

@@ -80,6 +80,8 @@ class SQLiteRetention:
                     "DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,)
                 )
                 deleted += cursor.rowcount
+        if deleted:
+            self._optimize_index()
         changed = bool(deleted or dirty or appended is None or appended)
         if retention.max_bytes > 0:
             if retention.max_bytes != self._size_bound:
@@ -92,6 +94,11 @@ class SQLiteRetention:
         if changed:
             self._compact()
         return deleted
+
+    def _optimize_index(self) -> None:
+        """Deleted messages leave deletion markers in the search index (sqlite_search) until
+        its segments are merged: merge them now, so that deleting history gives space back."""
+        self._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
 
     def _bound_wal(self, max_bytes: int) -> None:
         """Checkpoint the WAL, and cut its file back, before it passes its share of the bound."""
@@ -163,6 +170,8 @@ class SQLiteRetention:
                     self._db.execute("BEGIN")
                     cursor = self._db.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,))
                     deleted[table] += cursor.rowcount
+                if table == "messages":
+                    self._optimize_index()
                 before, used = used, self.used_bytes()
                 freed = before - used
                 scale = max(freed / estimate, 0.01) if freed > 0 else scale / 2

@@ -75,6 +75,9 @@ class ClientBase:
         self._resolving = ""
         # When the glue should call tick(): the queue's pace allows the next message then.
         self.wake_at: float | None = None
+        # The server as the user named it (HOST:PORT), set by the glue: where the invitations
+        # an operator makes here send new users, unless the operator names another address.
+        self.server_address = ""
 
     @property
     def network(self) -> str:

@@ -31,6 +31,10 @@ class CommandClient(Protocol):
 
     def devices_command(self, args: str, now: float) -> list[Line]: ...
 
+    def operate(self, name: str, args: str, now: float) -> list[Line]: ...
+
+    def search_command(self, args: str, now: float) -> list[Line]: ...
+
 
 Handler = Callable[[CommandClient, str, float], list[Line]]
 
@@ -138,6 +142,10 @@ def _names(client: CommandClient, args: str, now: float) -> list[Line]:
     return client.send_command(frame, f"/names {args}".strip(), now)
 
 
+def _search(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.search_command(args, now)
+
+
 def _encrypt(client: CommandClient, args: str, now: float) -> list[Line]:
     frame = server_command("encrypt", args or client.room)
     return client.send_command(frame, f"/encrypt {args}".strip(), now)
@@ -151,6 +159,22 @@ def _verify(client: CommandClient, args: str, now: float) -> list[Line]:
 
 def _devices(client: CommandClient, args: str, now: float) -> list[Line]:
     return client.devices_command(args, now)
+
+
+def _edit(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.operate("edit", args, now)
+
+
+def _delete(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.operate("delete", args, now)
+
+
+def _react(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.operate("react", args, now)
+
+
+def _re(client: CommandClient, args: str, now: float) -> list[Line]:
+    return client.operate("re", args, now)
 
 
 def _quit(client: CommandClient, args: str, now: float) -> list[Line]:
@@ -167,6 +191,10 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
             "msg", "/msg NICK TEXT", "a private message, end-to-end encrypted for NICK", _msg
         ),
         ClientCommand("reply", "/reply TEXT", "answer the last private message", _reply),
+        ClientCommand("re", "/re ID|last TEXT", "answer a line, quoting it", _re),
+        ClientCommand("edit", "/edit [ID|last] TEXT", "change a line of yours", _edit),
+        ClientCommand("delete", "/delete [ID|last]", "take back a line of yours", _delete),
+        ClientCommand("react", "/react ID|last EMOJI", "react to a line", _react),
         ClientCommand(
             "ignore", "/ignore [NICK]", "hide someone's messages (list if no NICK)", _ignore
         ),
@@ -174,6 +202,12 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
         ClientCommand("part", "/part [#room]", "leave a room (the current one by default)", _part),
         ClientCommand("topic", "/topic [#room] [TEXT]", "show or set a topic", _topic),
         ClientCommand("names", "/names [#room]", "who is in a room", _names),
+        ClientCommand(
+            "search",
+            "/search TEXT [#room]",
+            "search your rooms' history, and what this client decrypted (this run)",
+            _search,
+        ),
         ClientCommand(
             "encrypt", "/encrypt [#room]", "make a room end-to-end encrypted, for good", _encrypt
         ),

@@ -102,7 +102,7 @@ class ClientDecrypting(ClientEncrypting):
         trusted = (
             verdict.verified and crypto is not None and crypto.verified.is_verified(message.sender)
         )
-        return Line(
+        line = Line(
             kind,
             message.timestamp_ms / 1000,
             body,
@@ -117,6 +117,7 @@ class ClientDecrypting(ClientEncrypting):
             encrypted=encrypted,
             trusted=True if trusted else None,
         )
+        return self._received(line, message)
 
     def _verified_as_other(self, nick: str, message: SignedMessage) -> bool:
         """``nick`` was verified with another key than the one that signed this line."""

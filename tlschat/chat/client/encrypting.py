@@ -37,7 +37,8 @@ from ..frames import MAX_FRAME, b64, encode_frame
 from ..limits import claim_cost
 from ..lines import Line
 from .crypto import OLM_SESSIONS, ROOM_KEYS, ROOMS, ClientCrypto
-from .sending import NO_DEVICE_FOR_PRIVATE, ClientSending
+from .operating import ClientOperating
+from .sending import NO_DEVICE_FOR_PRIVATE
 
 # How long a line waits for the server's key directory before it is refused.
 PREREQUISITE_TIMEOUT = 30.0
@@ -61,7 +62,7 @@ class Preparation:
     prelude: list[dict[str, Any]] = field(default_factory=list)
 
 
-class ClientEncrypting(ClientSending):
+class ClientEncrypting(ClientOperating):
     """Sending, with end-to-end encryption for the lines that need it."""
 
     def __init__(

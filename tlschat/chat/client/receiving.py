@@ -23,7 +23,8 @@ from ..frames import (
 from ..lines import Line
 from .base import REPLAYED_COUNTER, Member
 from .commands import command_name, error, notice, own_commands
-from .inbox import ClientInbox
+from .invitations import on_invitation
+from .searching import ClientSearching
 
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
@@ -32,7 +33,7 @@ MAX_SECONDS = 10**11
 MAX_RETRY_AFTER = 3600.0
 
 
-class ChatClient(ClientInbox):
+class ChatClient(ClientSearching):
     """The client's chat logic: what the user sends (``sending``, ``encrypting``) and what the
     server sends (here, ``decrypting``, ``inbox``), and verification (``verifying``)."""
 
@@ -42,9 +43,11 @@ class ChatClient(ClientInbox):
         if handler is None:
             return error(f"unknown frame type {kind!r} from server", now)
         try:
-            return handler(self, frame, now)
+            lines = handler(self, frame, now)
         except FrameError as problem:
             return error(f"malformed {kind!r} frame from server: {problem}", now)
+        self.decrypted.keep(lines)  # for /search: what the end-to-end layer decrypted
+        return lines
 
     def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
         self.nick = field_str(frame, "nick", 64)
@@ -364,4 +367,6 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "keys_uploaded": ChatClient._on_keys_uploaded,
     "encrypted": ChatClient._on_encrypted,
     "device_messages": ChatClient._on_device_messages,
+    "search": ChatClient._on_search,
+    "invitation": on_invitation,
 }

@@ -135,6 +135,7 @@ class ClientSending(ClientBase):
             delivery=PENDING,
             encrypted=True if recipient else self._encrypts(target) or None,
         )
+        line = self._shown_for(line, body)
         item = Outgoing(ref, body, line, body=body, target=target, recipient=recipient)
         size = len(body.encode("utf-8"))
         if size > MAX_BODY_BYTES:  # no server takes it: refused here, at once
@@ -142,6 +143,11 @@ class ClientSending(ClientBase):
         if not self.queue.add(item):
             return [self._refuse(item, "too many lines waiting to be sent", now)]
         return [line, *self.tick(now)]
+
+    def _shown_for(self, line: Line, body: str) -> Line:
+        """How a line the user sends is shown while it waits (an operation's says what it
+        does)."""
+        return line
 
     def _encrypts(self, target: str) -> bool:
         """Whether a line for ``target`` goes end-to-end encrypted (as far as is known now)."""

@@ -13,14 +13,15 @@ from ..frames import (
     valid_nick,
     valid_room,
 )
-from .admin import ServerAdmin
 from .durations import describe_duration, parse_duration
+from .invitations import ServerInvitations
 from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Event, Outgoing, Session
 from .replies import fit_list, info_frame, notice_frame
 from .room_book import ROOM_OPERATOR
+from .search import cmd_search
 
 
-class ServerCommands(ServerAdmin):
+class ServerCommands(ServerInvitations):
     """A session's 'command' frames."""
 
     def run_command(self, session: Session, name: str, args: str, now: float) -> list[Outgoing]:
@@ -309,6 +310,12 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("names", "/names [#room]", "list a room's members", ServerCommands._cmd_names),
         Command(
+            "search",
+            "/search TEXT [#room]",
+            "search the history of your rooms (plain lines)",
+            cmd_search,
+        ),
+        Command(
             "whois",
             "/whois NICK",
             "fingerprint, online since, idle time, away, rooms",
@@ -443,6 +450,27 @@ COMMANDS: dict[str, Command] = {
             "/release NICK",
             "free a nick from the key that owns it",
             ServerCommands._cmd_release,
+            True,
+        ),
+        Command(
+            "invitation",
+            "/invitation [7d] [HOST:PORT]",
+            "make a one-time invitation for a new key (its secret is shown once)",
+            ServerCommands._cmd_invitation,
+            True,
+        ),
+        Command(
+            "invitations",
+            "/invitations",
+            "list invitations: made when, by whom, expiry, used or not",
+            ServerCommands._cmd_invitations,
+            True,
+        ),
+        Command(
+            "revoke",
+            "/revoke ID",
+            "revoke an invitation nobody used yet",
+            ServerCommands._cmd_revoke,
             True,
         ),
     )

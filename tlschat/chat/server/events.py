@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...store.base import Ban, Store
+from .invitations import INVITATION_EVENTS
 from .model import (
     DEFAULT_ROOM,
     DEGRADED_NOTICE,
@@ -68,6 +69,8 @@ class ChatServer(ServerSessions):
         """The broker refused ``event`` (the log knew better: a nick taken or a counter used
         meanwhile on another server, or the log was unreachable): tell the session it came from."""
         self._settled(event)
+        if event.get("type") in INVITATION_EVENTS:
+            return self._invitation_rejected(event, reason)
         session_id = event.get("sid")
         if event.get("node") != self.node or session_id not in self.sessions:
             return []
@@ -403,4 +406,5 @@ EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
     **ROOM_EVENTS,
     "allow": ChatServer._apply_allow,
     "release": ChatServer._apply_release,
+    **INVITATION_EVENTS,
 }

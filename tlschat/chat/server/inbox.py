@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...store.base import InboxBounds
+from ...store.base import InboxBounds, InboxEntry
 from ..e2e_frames import MAX_TO_DEVICE, field_list, parse_olm_item
 from ..frames import MAX_FRAME, FrameError, encode_frame, field_int
 from .base import ServerBase
@@ -107,22 +107,45 @@ class ServerInbox(ServerBase):
         send each device's new items to its sessions that have the rest already."""
         ids = event.get("ids")
         created = int(event["ts"]) / 1000
-        touched: set[tuple[str, str]] = set()
-        for index, item in enumerate(event["items"]):
-            fingerprint, device, payload = item["fingerprint"], item["device"], item["payload"]
-            # With the id the cluster's log gave it (0: an unknown device, skipped everywhere);
-            # an item applied again after a reload of the store is not stored twice.
-            item_id = None if ids is None else int(ids[index])
-            stored = item_id != 0 and self.store.append_inbox(
-                fingerprint, device, payload, created, INBOX_BOUNDS, item_id
+        # With the id the cluster's log gave each (0: an unknown device, skipped everywhere);
+        # an item applied again after a reload of the store is not stored twice.
+        entries = [
+            InboxEntry(
+                item["fingerprint"],
+                item["device"],
+                item["payload"],
+                None if ids is None else int(ids[index]),
             )
-            if stored:
-                touched.add((fingerprint, device))
+            for index, item in enumerate(event["items"])
+        ]
+        wanted = [entry for entry in entries if entry.item_id != 0]
+        stored = self.store.append_inbox_items(wanted, created, INBOX_BOUNDS)
+        new: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for entry, new_id in zip(wanted, stored, strict=True):
+            if new_id:
+                new.setdefault((entry.fingerprint, entry.device), []).append(
+                    (new_id, entry.payload)
+                )
         out: list[Outgoing] = []
         for session in self.sessions.values():
-            if (session.fingerprint, session.device) in touched and not session.inbox_more:
-                out += self._send_inbox(session)
+            items = new.get((session.fingerprint, session.device or ""))
+            if items is not None and not session.inbox_more:
+                out += self._send_new(session, items)
         return out
+
+    def _send_new(self, session: Session, items: list[tuple[int, str]]) -> list[Outgoing]:
+        """A session that was sent its whole inbox gets the items just stored as they are, not
+        read back from the store; more than a frame holds goes the usual way, page by page."""
+        budget = MAX_FRAME - FIT_MARGIN
+        page: list[dict[str, Any]] = []
+        for item_id, payload in items:
+            entry = {"id": item_id, **json.loads(payload)}
+            budget -= len(encode_frame(entry)) + 1
+            if budget < 0:
+                return self._send_inbox(session)
+            page.append(entry)
+        session.inbox_sent = page[-1]["id"]
+        return [(session.session_id, {"type": "device_messages", "messages": page, "more": False})]
 
     def _send_inbox(self, session: Session) -> list[Outgoing]:
         """The next page of the session's inbox: what it was not sent yet, oldest first, as much

@@ -11,7 +11,7 @@ from ..envelope import SignedMessage
 from ..frames import (
     FrameError,
     b64,
-    has_unsafe_text,
+    has_unsafe_body,
     message_fields,
     parse_signed_message,
 )
@@ -175,7 +175,7 @@ class ServerMessages(ServerHello):
             raise FrameError("message rejected: empty message")
         if len(message.body.encode("utf-8")) > self.settings.max_body_bytes:
             raise FrameError(f"message rejected: longer than {self.settings.max_body_bytes} bytes")
-        if has_unsafe_text(message.body):
+        if has_unsafe_body(message.body):
             raise FrameError("message rejected: control characters are not allowed")
         self._check_not_muted(session, now)
         if not message.verify(session.identity):

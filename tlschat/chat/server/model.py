@@ -145,6 +145,11 @@ class Session:
     device: str | None = None
     inbox_sent: int = 0
     inbox_more: bool = False
+    # A key the allowlist did not admit at its handshake: only a hello that brings an invitation
+    # lets it in (chat/server/invitations.py). That hello, and when it came, while the
+    # invitation's use is on its way through the cluster's log.
+    invited_only: bool = False
+    invitation_hello: tuple[dict[str, Any], float] | None = None
 
     @property
     def fingerprint(self) -> str:

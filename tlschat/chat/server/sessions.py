@@ -13,7 +13,6 @@ from ..frames import (
     field_str,
 )
 from ..limits import frame_cost, work_cost
-from .admin import not_listed
 from .commands import ServerCommands
 from .durations import describe_duration
 from .model import MAX_HELD, Outgoing, Session, TooFast
@@ -35,7 +34,8 @@ class ServerSessions(ServerCommands):
     def connect(
         self, session_id: int, identity: PeerIdentity, address: str, now: float
     ) -> list[Outgoing]:
-        """A handshake completed. Refuses banned and (in allowlist mode) unlisted keys."""
+        """A handshake completed. Refuses banned keys; a key the allowlist does not admit is
+        refused in answer to its hello, unless that brings an invitation."""
         self.now = max(self.now, now)
         session = Session(
             session_id, identity, address, now, now, frames=self.settings.connection_budget()
@@ -47,7 +47,7 @@ class ServerSessions(ServerCommands):
             until = "for good" if ban.until is None else f"for {describe_duration(ban.until - now)}"
             return self._bye(session_id, f"you are banned {until}: {ban.reason}")
         if not self.admits(fingerprint):
-            return self._bye(session_id, not_listed(fingerprint))
+            return self._unlisted(session)
         return []
 
     def disconnect(self, session_id: int, reason: str) -> list[Outgoing]:

@@ -1,0 +1,161 @@
+"""/search in the stores: SQLite's FTS5 index kept in step with the history (appends, retention's
+deletes), built for a database made before it, and never read as query syntax; the cluster
+replica's substring match."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tlschat.store import Retention, SQLiteStore, StoredMessage
+from tlschat.store.memory import MemoryStore
+from tlschat.store.search import MAX_RESULTS
+from tlschat.store.sqlite_search import fts_query
+
+FP = "SHA256:" + "A" * 43
+NOW_MS = 1_700_000_000_000
+
+
+def line(room: str, n: int, body: str, encrypted: str = "", ts_ms: int = NOW_MS) -> StoredMessage:
+    return StoredMessage(
+        room=room,
+        sender=FP,
+        nick="alice",
+        key_der=b"\x30\x2a" + bytes(42),
+        counter=n,
+        timestamp_ms=ts_ms + n,
+        body="" if encrypted else body,
+        signature=b"" if encrypted else bytes(64),
+        encrypted=encrypted,
+    )
+
+
+def counters(messages: list[StoredMessage]) -> list[int]:
+    return [m.counter for m in messages]
+
+
+@pytest.fixture
+def store() -> Iterator[SQLiteStore]:
+    store = SQLiteStore(":memory:")
+    yield store
+    store.close()
+
+
+def test_finds_every_word_newest_first_in_the_given_rooms(store: SQLiteStore) -> None:
+    store.append_message(line("#a", 1, "the deploy failed"))
+    store.append_message(line("#a", 2, "Deploy is green now"))
+    store.append_message(line("#b", 3, "deploy in #b"))
+    store.append_message(line("#a", 4, "lunch?"))
+    assert counters(store.search_messages(["#a"], "deploy", 50)) == [2, 1]
+    assert counters(store.search_messages(["#a", "#b"], "DEPLOY", 50)) == [3, 2, 1]
+    assert counters(store.search_messages(["#a"], "deploy green", 50)) == [2]
+    assert store.search_messages(["#c"], "deploy", 50) == []
+    assert store.search_messages([], "deploy", 50) == []
+    assert counters(store.search_messages(["#a", "#b"], "deploy", 2)) == [3, 2]
+
+
+def test_accents_and_case_are_folded(store: SQLiteStore) -> None:
+    store.append_message(line("#a", 1, "Café au lait"))
+    assert counters(store.search_messages(["#a"], "cafe", 50)) == [1]
+
+
+def test_encrypted_lines_are_never_found(store: SQLiteStore) -> None:
+    store.append_message(line("#a", 1, "", encrypted='{"session":"s","ct":"secretword"}'))
+    store.append_message(line("#a", 2, "secretword in the clear"))
+    assert counters(store.search_messages(["#a"], "secretword", 50)) == [2]
+    assert store.search_messages(["#a"], "session", 50) == []
+
+
+def test_results_are_bounded(store: SQLiteStore) -> None:
+    for n in range(1, MAX_RESULTS + 20):
+        store.append_message(line("#a", n, f"spam {n}"))
+    found = store.search_messages(["#a"], "spam", 1000)
+    assert len(found) == MAX_RESULTS
+    assert found[0].counter == MAX_RESULTS + 19
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "*", "NEAR(", "NEAR(a b", "a AND", "OR", "-x", "body:x", "^", "(", ")", "x" * 5000],
+)
+def test_hostile_queries_are_words_never_syntax(store: SQLiteStore, query: str) -> None:
+    store.append_message(line("#a", 1, "plain words only"))
+    assert store.search_messages(["#a"], query, 50) == []
+
+
+def test_punctuation_in_a_line_is_found_as_words(store: SQLiteStore) -> None:
+    store.append_message(line("#a", 1, 'call NEAR(x) with "quotes" and a*b'))
+    assert counters(store.search_messages(["#a"], "NEAR(", 50)) == [1]
+    assert counters(store.search_messages(["#a"], '"quotes"', 50)) == [1]
+    assert counters(store.search_messages(["#a"], "a*b", 50)) == [1]
+
+
+def test_query_is_quoted_word_by_word() -> None:
+    assert fts_query('say "hi" NEAR(') == '"say" """hi""" "near("'
+
+
+def test_retention_deletes_leave_the_index(store: SQLiteStore) -> None:
+    for n in range(1, 6):
+        store.append_message(line("#a", n, f"needle {n}"))
+    store.enforce_retention(Retention(keep_per_room=2), NOW_MS / 1000)
+    assert counters(store.search_messages(["#a"], "needle", 50)) == [5, 4]
+    store.append_message(line("#a", 6, "needle old", ts_ms=NOW_MS - 10 * 86400_000))
+    store.enforce_retention(Retention(max_age=86400), NOW_MS / 1000)
+    assert counters(store.search_messages(["#a"], "needle", 50)) == [5, 4]
+    rows = store._db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'needle'")
+    assert rows.fetchone()[0] == 2
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+
+def test_size_bound_deletes_leave_the_index(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    for n in range(1, 400):
+        store.append_message(line("#a", n, f"needle {n} " + "x" * 500))
+    store.enforce_retention(Retention(max_bytes=256 * 1024), NOW_MS / 1000)
+    kept = store.recent_messages("#a", 1000)
+    assert 0 < len(kept) < 399
+    found = store.search_messages(["#a"], "needle", 1000)
+    assert counters(found) == counters(kept[::-1])[:MAX_RESULTS]
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    store.close()
+
+
+def test_a_database_from_before_search_is_indexed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    for name in ("messages_fts_insert", "messages_fts_delete", "messages_fts_update"):
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DROP TABLE messages_fts")
+    db.execute(
+        "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
+        " signature) VALUES ('#a', ?, 'alice', x'00', 1, 1, 'older history', x'00')",
+        (FP,),
+    )
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert counters(store.search_messages(["#a"], "history", 50)) == [1]
+    store.append_message(line("#a", 2, "newer history"))
+    assert counters(store.search_messages(["#a"], "history", 50)) == [2, 1]
+    store.close()
+    reopened = SQLiteStore(path)  # not indexed twice
+    assert counters(reopened.search_messages(["#a"], "history", 50)) == [2, 1]
+    reopened.close()
+
+
+def test_memory_replica_matches_substrings_of_its_capped_history() -> None:
+    store = MemoryStore(history_limit=3)
+    store.append_message(line("#a", 1, "deploy one"))
+    store.append_message(line("#a", 2, "", encrypted='{"session":"s","ct":"deploy"}'))
+    for n in range(3, 6):
+        store.append_message(line("#a", n, f"Redeploy {n}"))
+    store.append_message(line("#b", 6, "deploy b"))
+    # The first line is past the cap; "deploy" matches inside "Redeploy", in any case.
+    assert counters(store.search_messages(["#a"], "DEPLOY", 50)) == [5, 4, 3]
+    assert counters(store.search_messages(["#a", "#b"], "deploy 5", 50)) == [5]
+    assert counters(store.search_messages(["#a", "#b"], "deploy", 2)) == [6, 5]
+    assert store.search_messages(["#a"], "   ", 50) == []

@@ -1,0 +1,44 @@
+"""``/search TEXT [#room]``: the stored history of the caller's rooms, searched by the store.
+Pure.
+
+The answer is a ``search`` frame carrying the matching lines as stored ``message`` frames, as
+``history`` does, so the client checks each one's signature itself. End-to-end encrypted lines
+are never searched here: the server holds only their ciphertext (the client searches what it
+decrypted)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..frames import FrameError
+from ..search_query import MAX_QUERY_BYTES, MAX_RESULTS, USAGE, split_search
+from .model import Outgoing, Session
+from .replies import fit_list
+
+if TYPE_CHECKING:
+    from .commands import ServerCommands
+
+
+def search_frame(query: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer, newest first; as many lines as one frame carries."""
+    frame: dict[str, Any] = {"type": "search", "query": query}
+    fit_list(frame, "messages", messages)
+    return frame
+
+
+def cmd_search(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
+    query, room = split_search(args)
+    if not query:
+        raise FrameError(USAGE)
+    if len(query.encode()) > MAX_QUERY_BYTES:
+        raise FrameError(f"a search is {MAX_QUERY_BYTES} bytes at most")
+    # Only rooms the session is in (joined, not joining): never another room's history, and an
+    # invite-only room only while the key is still admitted to it.
+    rooms = [r for r in session.rooms if server._may_see_room(session.fingerprint, r)]
+    if room:
+        if room not in rooms:
+            raise FrameError(f"you are not in {room}")
+        rooms = [room]
+    found = server.store.search_messages(rooms, query, MAX_RESULTS)
+    frame = search_frame(query, [server._stored_frame(m) for m in found])
+    return [(session.session_id, frame)]
