@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tlschat.chat.e2e_frames import (
-    PRIVATE_AAD,
     EncryptedSay,
     MegolmLine,
     OlmItem,
@@ -44,6 +43,7 @@ from tlschat.e2e.device import (
     verify_device_keys,
     verify_one_time_key,
 )
+from tlschat.e2e.private import PRIVATE_AAD, open_private
 from tlschat.protocol import IdentityKey, PeerIdentity
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -214,8 +214,8 @@ def e2e_block(alice_identity: IdentityKey, network: str) -> list[str]:
         vodozemac.AnyOlmMessage.from_parts(olm_type, olm_body).to_pre_key(),
     )
     _check(opened == private_payload, "bob opens the private payload")
-    key = AESGCM(one_time).decrypt(private_ct[:12], private_ct[12:], PRIVATE_AAD)
-    _check(open_sealed_line(key) == private_message, "bob opens the private message")
+    opened_line = open_private(one_time, private_ct)
+    _check(open_sealed_line(opened_line) == private_message, "bob opens the private message")
     shared = bob_session.decrypt(vodozemac.AnyOlmMessage.from_parts(room_key_type, room_key_body))
     inbound = vodozemac.InboundGroupSession(vodozemac.SessionKey(json.loads(shared)["key"]))
     line = inbound.decrypt(vodozemac.MegolmMessage.from_base64(megolm_ct)).plaintext

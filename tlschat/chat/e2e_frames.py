@@ -43,9 +43,6 @@ MAX_SERVER_ONE_TIME_KEYS = 100
 # A client tops up its one-time keys when the server holds fewer than this.
 LOW_ONE_TIME_KEYS = 25
 MAX_SEALED_SIGNATURE = 1024
-PRIVATE_AAD = b"tlschat v3 private message\x00"
-PRIVATE_KEY_SIZE = 32
-PRIVATE_NONCE_SIZE = 12
 
 
 def field_fingerprint(frame: dict[str, Any], name: str) -> str:

@@ -136,16 +136,10 @@ class ServerInbox(ServerBase):
     def _send_new(self, session: Session, items: list[tuple[int, str]]) -> list[Outgoing]:
         """A session that was sent its whole inbox gets the items just stored as they are, not
         read back from the store; more than a frame holds goes the usual way, page by page."""
-        budget = MAX_FRAME - FIT_MARGIN
-        page: list[dict[str, Any]] = []
-        for item_id, payload in items:
-            entry = {"id": item_id, **json.loads(payload)}
-            budget -= len(encode_frame(entry)) + 1
-            if budget < 0:
-                return self._send_inbox(session)
-            page.append(entry)
-        session.inbox_sent = page[-1]["id"]
-        return [(session.session_id, {"type": "device_messages", "messages": page, "more": False})]
+        page = _page(items)
+        if len(page) < len(items):
+            return self._send_inbox(session)
+        return [(session.session_id, self._page_frame(session, page, more=False))]
 
     def _send_inbox(self, session: Session) -> list[Outgoing]:
         """The next page of the session's inbox: what it was not sent yet, oldest first, as much
@@ -158,18 +152,15 @@ class ServerInbox(ServerBase):
         if not items:
             session.inbox_more = False
             return []
-        budget = MAX_FRAME - FIT_MARGIN
-        page: list[dict[str, Any]] = []
-        for item in items:
-            entry = {"id": item.id, **json.loads(item.payload)}
-            budget -= len(encode_frame(entry)) + 1
-            if budget < 0:
-                break
-            page.append(entry)
-        session.inbox_sent = page[-1]["id"]
-        session.inbox_more = len(page) < len(items)
-        frame = {"type": "device_messages", "messages": page, "more": session.inbox_more}
+        page = _page([(item.id, item.payload) for item in items])
+        frame = self._page_frame(session, page, more=len(page) < len(items))
         return [(session.session_id, frame)]
+
+    @staticmethod
+    def _page_frame(session: Session, page: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+        session.inbox_sent = page[-1]["id"]
+        session.inbox_more = more
+        return {"type": "device_messages", "messages": page, "more": more}
 
     def _sender_of_event(self, event: Event) -> Session | None:
         """This server's session that caused ``event``, if it is still here."""
@@ -177,3 +168,16 @@ class ServerInbox(ServerBase):
         if event.get("node") != self.node or not isinstance(session_id, int):
             return None
         return self.sessions.get(session_id)
+
+
+def _page(items: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The first of ``items`` (id, payload) that fit one ``device_messages`` frame."""
+    budget = MAX_FRAME - FIT_MARGIN
+    page: list[dict[str, Any]] = []
+    for item_id, payload in items:
+        entry = {"id": item_id, **json.loads(payload)}
+        budget -= len(encode_frame(entry)) + 1
+        if budget < 0:
+            break
+        page.append(entry)
+    return page
