@@ -162,17 +162,17 @@ def _keep_in_redis(url: str) -> Keeper:
     from redis.exceptions import RedisError
 
     from .broker.redis_commit import COMMIT_SCRIPT, commit_arguments, rejection_reason
+    from .chat.server.cluster_events import InvitationMade
 
     def keep(invitation: StoredInvitation) -> str:
-        event = {
-            "type": "invitation",
-            "node": "tlschat-invite",
-            "id": invitation.id,
-            "digest": invitation.digest,
-            "made_by": invitation.made_by,
-            "made_at": invitation.made_at,
-            "expires_at": invitation.expires_at,
-        }
+        event = InvitationMade(
+            node="tlschat-invite",
+            id=invitation.id,
+            digest=invitation.digest,
+            made_by=invitation.made_by,
+            made_at=invitation.made_at,
+            expires_at=invitation.expires_at,
+        )
         try:
             with redis.Redis.from_url(url, decode_responses=True) as connection:
                 ok, detail = connection.register_script(COMMIT_SCRIPT)(args=commit_arguments(event))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tlschat.chat.client.receiving import ChatClient
@@ -9,8 +10,12 @@ from tlschat.chat.envelope import SignedMessage
 from tlschat.chat.frames import b64, decode_frame, encode_frame, say_frame
 from tlschat.chat.lines import Line
 from tlschat.chat.seen import SeenLedger
+from tlschat.chat.server.cluster_events import ClusterEvent
+from tlschat.chat.server.event_codec import event_from_json, event_json
 from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.line_events import RelayedLine
 from tlschat.chat.server.model import DEFAULT_ROOM, ChatSettings
+from tlschat.chat.server.typed_json import from_json
 from tlschat.protocol.identity import IdentityKey, PeerIdentity
 from tlschat.store import SQLiteStore, Store
 
@@ -83,6 +88,19 @@ def relayed(frame: dict[str, Any], nick: str, key: IdentityKey) -> dict[str, Any
     """The 'message' frame the server relays for the 'say' frame ``frame``."""
     fields = {k: v for k, v in frame.items() if k != "type"}
     return {"type": "message", "from": nick, "key": b64(key.spki_der), **fields}
+
+
+def relayed_line(frame: dict[str, Any], nick: str, key: IdentityKey) -> RelayedLine:
+    """The line a committed 'message' event carries for the 'say' frame ``frame``."""
+    return from_json(RelayedLine, relayed(frame, nick, key))
+
+
+def via_log(event: ClusterEvent) -> ClusterEvent:
+    """``event`` as a cluster's server reads it back from the log: through its JSON text, so
+    that nothing depends on sharing Python objects."""
+    read = event_from_json(event_json(event))
+    assert read == event and json.loads(event_json(read)) == json.loads(event_json(event))
+    return read
 
 
 def member(nick: str, key: IdentityKey, away: str = "") -> dict[str, str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from tlschat.chat.server.cluster_events import ClusterEvent
 from tlschat.chat.server.events import ChatServer
-from tlschat.chat.server.model import Event, Outgoing
+from tlschat.chat.server.model import Outgoing
 
 from .helpers import ALICE, BOB, Frames, command
+
+E = TypeVar("E", bound=ClusterEvent)
 
 TEAM = "#team"
 INVITE_ONLY = "#team is invite-only; ask one of its operators for an invitation"
@@ -43,13 +46,13 @@ class Deferred:
     cluster's log might have put them."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[ClusterEvent] = []
 
-    def __call__(self, event: Event) -> list[Outgoing]:
+    def __call__(self, event: ClusterEvent) -> list[Outgoing]:
         self.events.append(event)
         return []
 
-    def take(self, kind: str) -> Event:
-        found = next(e for e in self.events if e["type"] == kind)
+    def take(self, kind: type[E]) -> E:
+        found = next(e for e in self.events if isinstance(e, kind))
         self.events.remove(found)
         return found

@@ -7,20 +7,20 @@ followers do. Session ids are per server, so the same id on two servers is two s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tlschat.chat.server.cluster_events import ClusterEvent, Nick, NodeUp, Online
 from tlschat.chat.server.events import ChatServer
+from tlschat.chat.server.line_events import Message
 from tlschat.chat.server.model import (
     DEGRADED_NOTICE,
     PLAIN_PRIVATE_REJECTION,
     REPLAY_REJECTION,
     ChatSettings,
-    Event,
     Outgoing,
 )
 from tlschat.chat.server.replies import sent_frame
@@ -28,7 +28,7 @@ from tlschat.e2e.device import Device
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store.memory import MemoryStore
 
-from .helpers import NETWORK, NOW, command, connect, relayed, say
+from .helpers import NETWORK, NOW, command, connect, relayed, relayed_line, say, via_log
 from .server_e2e_helpers import device_keys, olm, private_say
 
 A1, A2, B1 = 1, 2, 1  # session ids: two on server a, one on server b
@@ -38,7 +38,7 @@ class Log:
     """A total order of events; ``claims`` stands for the commit script's nick check."""
 
     def __init__(self, nodes: list[str], **settings: Any) -> None:
-        self.pending: list[tuple[str, Event]] = []
+        self.pending: list[tuple[str, ClusterEvent]] = []
         self.nick_owners: dict[str, str] = {}
         self.servers = {
             node: ChatServer(
@@ -53,9 +53,8 @@ class Log:
         self.delivered: dict[str, list[Outgoing]] = {node: [] for node in nodes}
 
     def _publisher(self, node: str) -> Any:
-        def publish(event: Event) -> list[Outgoing]:
-            # Through JSON, as through Redis: nothing may depend on sharing Python objects.
-            self.pending.append((node, json.loads(json.dumps(event))))
+        def publish(event: ClusterEvent) -> list[Outgoing]:
+            self.pending.append((node, via_log(event)))
             return []
 
         return publish
@@ -65,18 +64,26 @@ class Log:
         out: dict[str, list[Outgoing]] = {node: [] for node in self.servers}
         while self.pending:
             origin, event = self.pending.pop(0)
-            claimed = event.get("new") if event["type"] == "nick" else None
-            if event["type"] == "online" and event.get("claim"):
-                claimed = event["nick"]
-            if claimed is not None:
+            claim = _claim_of(event)
+            if claim is not None:
+                claimed, fingerprint = claim
                 owner = self.nick_owners.get(claimed.casefold())
-                if owner is not None and owner != event["fingerprint"]:
+                if owner is not None and owner != fingerprint:
                     out[origin] += self.servers[origin].rejected(event, "taken")
                     continue
-                self.nick_owners[claimed.casefold()] = event["fingerprint"]
+                self.nick_owners[claimed.casefold()] = fingerprint
             for node, server in self.servers.items():
                 out[node] += server.apply(event)
         return out
+
+
+def _claim_of(event: ClusterEvent) -> tuple[str, str] | None:
+    """The nick ``event`` claims, and for which key, if it claims one."""
+    if isinstance(event, Nick):
+        return event.new, event.fingerprint
+    if isinstance(event, Online) and event.claim:
+        return event.nick, event.fingerprint
+    return None
 
 
 def hello(log: Log, node: str, session_id: int, key: IdentityKey, nick: str) -> None:
@@ -154,7 +161,7 @@ def test_replay_caught_by_the_log_is_an_error_with_the_counter(
     log.servers["b"].receive(B1, frame, NOW)
     log.pump()
     # The same message again before b's replica knew: the log's check refuses it.
-    event = {"type": "message", "node": "b", "sid": B1, "message": relayed(frame, "bob", ed_bob)}
+    event = Message(node="b", sid=B1, message=relayed_line(frame, "bob", ed_bob))
     assert log.servers["b"].rejected(event, REPLAY_REJECTION) == [
         (B1, {"type": "error", "text": REPLAY_REJECTION, "counter": 3})
     ]
@@ -311,7 +318,7 @@ def test_a_joining_server_learns_presence_from_snapshots(
 ) -> None:
     late = ChatServer(ChatSettings(), MemoryStore(50), "c", log._publisher("c"), network=NETWORK)
     log.servers["c"] = late
-    log.pending.append(("c", {"type": "node_up", "node": "c"}))
+    log.pending.append(("c", NodeUp(node="c")))
     log.pump()
     assert {(node, m.nick) for (node, _), m in late.remote.items()} == {
         ("a", "alice"),

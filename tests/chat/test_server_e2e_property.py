@@ -18,15 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tlschat.chat.e2e_frames import MegolmLine
-from tlschat.chat.server.events import LINES, ChatServer
+from tlschat.chat.server.cluster_events import ClusterEvent
+from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.inbox import INBOX_BOUNDS
-from tlschat.chat.server.model import REPLAY_REJECTION, ChatSettings, Event, Outgoing
+from tlschat.chat.server.line_events import CommittedLine
+from tlschat.chat.server.model import REPLAY_REJECTION, ChatSettings, Outgoing
 from tlschat.chat.server.stored import megolm_tag, stored_tag
 from tlschat.e2e.device import Device
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store.memory import MemoryStore
 
-from .helpers import ALICE, BOB, NETWORK, NOW, command, peer_of
+from .helpers import ALICE, BOB, NETWORK, NOW, command, peer_of, via_log
 from .server_e2e_helpers import (
     device_keys,
     fallback_key,
@@ -46,7 +48,7 @@ class Deferred:
     remembers which step of the test published it, so its answers are that step's."""
 
     def __init__(self, **settings: Any) -> None:
-        self.pending: list[tuple[Event, int | None]] = []
+        self.pending: list[tuple[ClusterEvent, int | None]] = []
         self.step: int | None = None
         self.last: dict[str, int] = {}
         self.server = ChatServer(
@@ -57,8 +59,8 @@ class Deferred:
             network=NETWORK,
         )
 
-    def _publish(self, event: Event) -> list[Outgoing]:
-        self.pending.append((json.loads(json.dumps(event)), self.step))
+    def _publish(self, event: ClusterEvent) -> list[Outgoing]:
+        self.pending.append((via_log(event), self.step))
         return []
 
     def receive(self, step: int | None, frame: dict[str, Any], now: float) -> list[Outgoing]:
@@ -72,12 +74,12 @@ class Deferred:
         out: list[tuple[int | None, Outgoing]] = []
         while self.pending:
             event, step = self.pending.pop(0)
-            if event["type"] in LINES:
-                message = event["message"]
-                if message["counter"] <= self.last.get(message["sender"], -1):
+            if isinstance(event, CommittedLine):
+                message = event.message
+                if message.counter <= self.last.get(message.sender, -1):
                     out += [(step, o) for o in self.server.rejected(event, REPLAY_REJECTION)]
                     continue
-                self.last[message["sender"]] = message["counter"]
+                self.last[message.sender] = message.counter
             out += [(step, o) for o in self.server.apply(event)]
         return out
 

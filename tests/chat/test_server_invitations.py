@@ -14,9 +14,11 @@ import pytest
 
 from tlschat.chat.invitation import invitation_id, secret_digest
 from tlschat.chat.server import invitations as invitations_module
+from tlschat.chat.server.cluster_events import ClusterEvent, InvitationMade, InvitationUse
+from tlschat.chat.server.event_codec import encode_event
 from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.invitations import ADMITTED, NO_ALLOWLIST
-from tlschat.chat.server.model import DEGRADED_REJECTION, ChatSettings, Event, Outgoing
+from tlschat.chat.server.model import DEGRADED_REJECTION, ChatSettings, Outgoing
 from tlschat.protocol.identity import IdentityKey
 from tlschat.store import SQLiteStore
 from tlschat.store.base import Ban
@@ -37,6 +39,7 @@ from .helpers import (
     info,
     make_server,
     notice,
+    via_log,
     welcome,
 )
 
@@ -390,7 +393,7 @@ class Waiting:
     ``reject`` the next one."""
 
     def __init__(self, alice: IdentityKey) -> None:
-        self.events: list[Event] = []
+        self.events: list[ClusterEvent] = []
         self.server = ChatServer(
             ChatSettings(
                 server_name="testsrv",
@@ -406,8 +409,8 @@ class Waiting:
         self.server.receive(ALICE, {"type": "hello", "nick": "alice"}, NOW)
         self.apply_all()
 
-    def publish(self, event: Event) -> list[Outgoing]:
-        self.events.append(json.loads(json.dumps(event)))
+    def publish(self, event: ClusterEvent) -> list[Outgoing]:
+        self.events.append(via_log(event))
         return []
 
     def apply_all(self) -> Frames:
@@ -426,10 +429,12 @@ def test_the_secret_reaches_its_maker_once_the_log_kept_it_and_is_not_in_the_eve
     waiting = Waiting(ed_alice)
     assert command(waiting.server, ALICE, "invitation") == []
     (event,) = waiting.events
-    assert set(event) == {"type", "node", "sid", "id", "digest", "made_by", "made_at", "expires_at"}
+    assert isinstance(event, InvitationMade)
+    wire = {"type", "node", "sid", "id", "digest", "made_by", "made_at", "expires_at"}
+    assert set(encode_event(event)) == wire
     out = waiting.apply_all()
     assert [frame["type"] for _, frame in out] == ["invitation"]
-    assert secret_digest(out[0][1]["secret"]) == event["digest"]
+    assert secret_digest(out[0][1]["secret"]) == event.digest
     assert waiting.server.made_invitations == {}
 
 
@@ -451,14 +456,13 @@ def test_the_hello_waits_for_the_use_and_a_use_the_log_refused_ends_the_session(
     server = waiting.server
     assert hello_with(server, BOB, ed_bob, "bob", secret) == []
     (use,) = waiting.events
-    assert use == {
-        "type": "invitation_use",
-        "node": "a",
-        "sid": BOB,
-        "id": invitation_id(secret_digest(secret)),
-        "fingerprint": ed_bob.fingerprint,
-        "at": NOW,
-    }
+    assert use == InvitationUse(
+        node="a",
+        sid=BOB,
+        id=invitation_id(secret_digest(secret)),
+        fingerprint=ed_bob.fingerprint,
+        at=NOW,
+    )
     again = {"type": "hello", "nick": "bob", "invitation": secret}
     assert server.receive(BOB, again, NOW) == error(BOB, "already said hello")
     assert command(server, BOB, "rooms") == error(BOB, "say hello first")
@@ -479,7 +483,9 @@ def test_a_use_applied_after_its_session_left_still_counts(
 ) -> None:
     waiting = Waiting(ed_alice)
     command(waiting.server, ALICE, "invitation")
-    made_id = waiting.events[0]["id"]
+    (made,) = waiting.events
+    assert isinstance(made, InvitationMade)
+    made_id = made.id
     secret = waiting.apply_all()[0][1]["secret"]
     hello_with(waiting.server, BOB, ed_bob, "bob", secret)
     waiting.server.disconnect(BOB, "connection lost")

@@ -5,11 +5,13 @@ server operators may do all of it in any room. Exact frames, fixed times."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tlschat.chat.server import room_roles
+from tlschat.chat.server.cluster_events import Join, RoomMode, RoomOwner
 from tlschat.chat.server.events import ChatServer
 from tlschat.chat.server.model import ChatSettings, Outgoing
 from tlschat.protocol.identity import IdentityKey
@@ -418,12 +420,12 @@ def test_a_join_committed_after_the_room_closed_is_turned_away(
     # carol asks to join while alice closes it; the log has the close first.
     command(server, CAROL, "join", TEAM)
     command(server, ALICE, "private", TEAM)
-    join, close = deferred.take("join"), deferred.take("room_mode")
+    join, close = deferred.take(Join), deferred.take(RoomMode)
     server.apply(close)
     assert server.apply(join) == error(CAROL, INVITE_ONLY)
     assert TEAM not in server.sessions[CAROL].rooms + server.sessions[CAROL].joining
     # Another server's session likewise: it is not counted in the room, nobody hears of it.
-    remote = {**join, "node": "other", "sid": 7}
+    remote = replace(join, node="other", sid=7)
     assert server.apply(remote) == []
     assert all(TEAM not in r.rooms for r in server.remote.values())
     assert not [m for m in server._cluster_members(TEAM) if m.fingerprint == ed_carol.fingerprint]
@@ -438,8 +440,8 @@ def test_two_claims_of_one_room_leave_the_first_in_the_log_its_owner(
     _drain(server, deferred)
     command(server, BOB, "join", TEAM)
     command(server, ALICE, "join", TEAM)  # before bob's claim was applied: both claim it
-    claims = [e for e in deferred.events if e["type"] == "room_owner"]
-    assert [c["fingerprint"] for c in claims] == [ed_bob.fingerprint, ed_alice.fingerprint]
+    claims = [e for e in deferred.events if isinstance(e, RoomOwner)]
+    assert [c.fingerprint for c in claims] == [ed_bob.fingerprint, ed_alice.fingerprint]
     _drain(server, deferred)
     assert server.store.room_states()[TEAM].owner == ed_bob.fingerprint
 

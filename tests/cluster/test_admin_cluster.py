@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tlschat.broker.redis import PREFIX
+from tlschat.chat.server.cluster_events import Release
 from tlschat.protocol.identity import IdentityKey
 
 from ..chat.helpers import fallback_nick, peer_of
@@ -137,8 +138,8 @@ def test_release_on_one_server_renames_the_owner_on_another_and_frees_the_nick(
         await until(lambda: b.chat.store.nick_owner("bob") == ed_carol.fingerprint, "on b")
 
         # The script refuses a release that the log overtook: "bob" is carol's now.
-        event = {"type": "release", "nick": "bob", "fingerprint": bob}
-        a.sent += a.chat.publish({**event, "node": a.chat.node, "sid": 1, "confirm": "x"})
+        release = Release(node=a.chat.node, sid=1, confirm="x", nick="bob", fingerprint=bob)
+        a.sent += a.chat.publish(release)
         refusal = f"bob is no longer {bob}'s: nothing was released"
         await until(lambda: refusal in texts(a, 1, "error"), "the refusal")
         assert b.chat.store.nick_owner("bob") == ed_carol.fingerprint

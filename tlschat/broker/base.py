@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ..chat.server.cluster_events import ClusterEvent
 from ..chat.server.events import ChatServer
-from ..chat.server.model import Event, Outgoing
+from ..chat.server.model import Outgoing
 
 Deliver = Callable[[list[Outgoing]], None]
 
 
 class Broker(Protocol):
-    def publish(self, event: Event) -> list[Outgoing]:
+    def publish(self, event: ClusterEvent) -> list[Outgoing]:
         """Hand over one event of this server's chat. Returns the frames for this server's
         sessions that are known at once; the rest reach ``deliver`` later."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..chat.server.cluster_events import ClusterEvent
 from ..chat.server.events import ChatServer
-from ..chat.server.model import Event, Outgoing
+from ..chat.server.model import Outgoing
 from .base import Deliver
 
 
@@ -11,7 +12,7 @@ class LocalBroker:
     def __init__(self) -> None:
         self._chat: ChatServer | None = None
 
-    def publish(self, event: Event) -> list[Outgoing]:
+    def publish(self, event: ClusterEvent) -> list[Outgoing]:
         assert self._chat is not None, "publish before start"
         return self._chat.apply(event)
 

@@ -23,17 +23,30 @@ import itertools
 import json
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
+from ..chat.server.cluster_events import (
+    ClusterEvent,
+    Join,
+    NodeUp,
+    Offline,
+    Online,
+    Part,
+    Snapshot,
+)
+from ..chat.server.event_codec import EventError, event_from_json
 from ..chat.server.events import ChatServer
 from ..chat.server.inbox import INBOX_BOUNDS
-from ..chat.server.model import DEGRADED_REJECTION, Event, Outgoing
+from ..chat.server.line_events import RelayedLine
+from ..chat.server.model import DEGRADED_REJECTION, Outgoing
 from ..chat.server.room_book import RoomBook
 from ..chat.server.stored import stored_message
+from ..chat.server.typed_json import from_json
 from ..store.base import Ban, StoredDevice
 from ..store.memory import MemoryStore
 from .base import Deliver
@@ -58,7 +71,7 @@ STOP_GRACE = 2.0
 REDIS_TIMEOUT = 5.0
 # Presence is re-sent as a snapshot when a server (re)joins the log, so presence events that
 # cannot be committed while Redis is away take effect on this server alone rather than failing.
-PRESENCE = frozenset({"online", "offline", "join", "part", "snapshot", "node_up"})
+PRESENCE = (Online, Offline, Join, Part, Snapshot, NodeUp)
 
 
 class RedisBroker:
@@ -72,12 +85,12 @@ class RedisBroker:
         self._redis: Any = None
         self._chat: ChatServer | None = None
         self._deliver: Deliver | None = None
-        self._queue: list[Event] = []
+        self._queue: list[ClusterEvent] = []
         self._queued = asyncio.Event()
         # Events handed to Redis whose fate is not known yet, by their ``eid``: a connection that
         # fails mid-commit may or may not have committed them. The log decides once it is back:
         # those in it were committed, the others are committed again.
-        self._in_flight: dict[str, Event] = {}
+        self._in_flight: dict[str, ClusterEvent] = {}
         self._serial = itertools.count(1)
         # The newest log entry applied here: after a lost connection, the log is followed from
         # it, so that what was committed meanwhile still reaches this server's users.
@@ -91,10 +104,10 @@ class RedisBroker:
 
     # ----- the chat's side -----
 
-    def publish(self, event: Event) -> list[Outgoing]:
+    def publish(self, event: ClusterEvent) -> list[Outgoing]:
         assert self._chat is not None, "publish before start"
         if not self.connected:
-            if event["type"] in PRESENCE:
+            if isinstance(event, PRESENCE):
                 # This server's own sessions still see each other; the others learn it from
                 # this server's snapshot once Redis is back.
                 return self._chat.apply(event)
@@ -178,7 +191,7 @@ class RedisBroker:
         chat = self._chat_or_fail()
         queued, self._queue = self._queue, []
         for event in queued:
-            if event["type"] in PRESENCE:
+            if isinstance(event, PRESENCE):
                 self._send(chat.apply(event))
             else:
                 self._send(chat.rejected(event, DEGRADED_REJECTION))
@@ -243,8 +256,10 @@ class RedisBroker:
                 entries = await connection.xrevrange(
                     f"{PREFIX}history:{room}", count=self.history_limit
                 )
-                for _, fields in reversed(entries):
-                    store.add_history(stored_message(json.loads(fields["m"])))
+                for entry_id, fields in reversed(entries):
+                    line = _history_line(room, entry_id, fields)
+                    if line is not None:
+                        store.add_history(stored_message(line))
         for room in await connection.smembers(f"{PREFIX}encrypted_rooms"):
             store.set_encrypted(room)
         await load_rooms(connection, PREFIX, store)
@@ -317,7 +332,7 @@ class RedisBroker:
             pass
         uncommitted = list(self._in_flight.values())
         self._in_flight.clear()
-        presence = [{"type": "node_up", "node": self.node}, self._chat_or_fail().snapshot()]
+        presence = [NodeUp(node=self.node), self._chat_or_fail().snapshot()]
         self._queue[:0] = [*presence, *uncommitted]
         self._queued.set()
 
@@ -336,8 +351,15 @@ class RedisBroker:
         for _, entries in batches:
             for entry_id, fields in entries:
                 self._last_id = entry_id
-                event = json.loads(fields["e"])
-                self._in_flight.pop(str(event.get("eid", "")), None)
+                try:
+                    event = event_from_json(fields.get("e", ""))
+                except EventError as error:
+                    # Redis holds what a server of the cluster wrote (docs/SECURITY.md): an entry
+                    # that is not an event is a fault to report, not a reason to stop following.
+                    log.warning("[CLUSTER] Log entry %s skipped: %s", entry_id, error)
+                    continue
+                if event.eid is not None:
+                    self._in_flight.pop(event.eid, None)
                 self._send(chat.apply(event))
                 applied += 1
         return applied
@@ -350,22 +372,28 @@ class RedisBroker:
         while True:
             await self._queued.wait()
             self._queued.clear()
-            batch, self._queue = self._queue, []
-            if not batch:
+            queued, self._queue = self._queue, []
+            if not queued:
                 continue
-            for event in batch:
-                eid = event.setdefault("eid", f"{self.node}:{next(self._serial)}")
-                self._in_flight[str(eid)] = event
+            batch = [self._with_eid(event) for event in queued]
+            self._in_flight.update(batch)
             pipeline = connection.pipeline(transaction=False)
-            for event in batch:
+            for _, event in batch:
                 await script(args=commit_arguments(event), client=pipeline)
             # Failing or cancelled from here on, the batch stays in flight for _catch_up.
             results = await pipeline.execute()
-            for event, (ok, detail) in zip(batch, results, strict=True):
+            for (eid, event), (ok, detail) in zip(batch, results, strict=True):
                 if int(ok):
                     continue  # in flight until the log brings it back (_read)
-                self._in_flight.pop(str(event["eid"]), None)
+                self._in_flight.pop(eid, None)
                 self._send(chat.rejected(event, rejection_reason(event, str(detail))))
+
+    def _with_eid(self, event: ClusterEvent) -> tuple[str, ClusterEvent]:
+        """The event's id, and the event with it (a copy committed again keeps its first)."""
+        if event.eid is not None:
+            return event.eid, event
+        eid = f"{self.node}:{next(self._serial)}"
+        return eid, replace(event, eid=eid)
 
     async def _keep_alive(self) -> None:
         assert self._redis is not None
@@ -382,3 +410,12 @@ class RedisBroker:
                 if beat is None:
                     log.info("[CLUSTER] Node %s stopped answering; its sessions have left", node)
                     self._send(chat.node_lost(node))
+
+
+def _history_line(room: str, entry_id: str, fields: dict[str, str]) -> RelayedLine | None:
+    """A line of a room's history stream, or None (logged) for an entry that is not one."""
+    try:
+        return from_json(RelayedLine, json.loads(fields.get("m", "")), "line")
+    except (ValueError, RecursionError) as error:  # not JSON, or not a line (MalformedValue)
+        log.warning("[CLUSTER] History entry %s of %s skipped: %s", entry_id, room, error)
+        return None

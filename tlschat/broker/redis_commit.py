@@ -14,8 +14,37 @@ import json
 from typing import Any
 
 from ..chat.e2e_frames import MAX_DEVICES_PER_KEY, MAX_SERVER_ONE_TIME_KEYS
+from ..chat.server.cluster_events import (
+    Allow,
+    Ban,
+    ClusterEvent,
+    Encrypt,
+    InvitationMade,
+    InvitationRevoke,
+    InvitationUse,
+    Nick,
+    Online,
+    Part,
+    Release,
+    RoomKeyEvent,
+    RoomMode,
+    RoomOwner,
+    Topic,
+    Unban,
+)
+from ..chat.server.event_codec import event_json
 from ..chat.server.inbox import INBOX_BOUNDS
-from ..chat.server.model import REPLAY_REJECTION, Event
+from ..chat.server.line_events import (
+    DeviceAck,
+    DeviceKeys,
+    DeviceRemove,
+    E2EPrivate,
+    KeysClaim,
+    KeysUpload,
+    Message,
+    ToDevice,
+)
+from ..chat.server.model import REPLAY_REJECTION
 from .redis_invitations import INVITATION_SCRIPT, invitation_arguments, invitation_refusal
 from .redis_rooms import room_arguments
 
@@ -231,88 +260,93 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _inbox_arguments(event: Event) -> list[str]:
+def _inbox_arguments(event: ToDevice | E2EPrivate) -> list[str]:
     """What the script needs to store an event's inbox items (``append_inbox``)."""
-    items = event["items"]
     bounds = [
         str(INBOX_BOUNDS.max_items),
         str(INBOX_BOUNDS.max_bytes),
         str(int(INBOX_BOUNDS.max_age * 1000)),
-        str(event["ts"]),
-        str(len(items)),
+        str(event.ts),
+        str(len(event.items)),
     ]
     return bounds + [
-        part for item in items for part in (item["fingerprint"], item["device"], item["payload"])
+        part for item in event.items for part in (item.fingerprint, item.device, item.payload)
     ]
 
 
-def commit_arguments(event: Event) -> list[str]:
+def _claim(fingerprint: str, nick: str) -> tuple[str, list[str]]:
+    return "claim", [fingerprint, nick, nick.casefold()]
+
+
+def _kind_arguments(event: ClusterEvent) -> tuple[str, list[str]]:
+    """The script's kind for ``event`` and its own arguments (see COMMIT_SCRIPT)."""
+    match event:
+        case Message(message=line):
+            return event.kind, [line.sender, str(line.counter), line.target, _dumps(line.frame())]
+        case E2EPrivate(message=line):
+            return event.kind, [line.sender, str(line.counter), *_inbox_arguments(event)]
+        case Nick():
+            return _claim(event.fingerprint, event.new)
+        case Online(claim=True):
+            return _claim(event.fingerprint, event.nick)
+        case Ban():
+            ban = {"until": event.until, "reason": event.reason, "by": event.by}
+            return event.kind, [event.fingerprint, _dumps(ban)]
+        case Unban():
+            return event.kind, [event.fingerprint]
+        case Topic():
+            return event.kind, [event.room, event.topic]
+        case DeviceKeys():
+            device = [event.fingerprint, event.device, event.keys, repr(event.seen)]
+            return event.kind, [*device, str(MAX_DEVICES_PER_KEY)]
+        case KeysUpload():
+            keys = [part for pair in event.keys for part in pair]
+            extra = [event.fingerprint, event.device, str(MAX_SERVER_ONE_TIME_KEYS)]
+            fallback = event.fallback[1] if event.fallback is not None else ""
+            return event.kind, [*extra, fallback, str(len(event.keys)), *keys]
+        case KeysClaim():
+            devices = [part for pair in event.devices for part in pair]
+            return event.kind, [str(len(event.devices)), *devices]
+        case DeviceRemove():
+            return event.kind, [event.fingerprint, event.device]
+        case DeviceAck():
+            return event.kind, [event.fingerprint, event.device, str(event.upto)]
+        case ToDevice():
+            return event.kind, _inbox_arguments(event)
+        case Encrypt():
+            return event.kind, [event.room]
+        case RoomOwner() | RoomMode() | RoomKeyEvent() | Part():
+            return "room", room_arguments(event)
+        case InvitationMade() | InvitationUse() | InvitationRevoke():
+            return event.kind, invitation_arguments(event)
+        case Allow():
+            return event.kind, [event.fingerprint, "1" if event.allowed else "0"]
+        case Release():
+            fallback = event.fallback or ""
+            folded = [event.nick.casefold(), fallback, fallback.casefold()]
+            return event.kind, [event.fingerprint, *folded]
+    return event.kind, []
+
+
+def commit_arguments(event: ClusterEvent) -> list[str]:
     """The script's ARGV for ``event``: what it must check and store besides the log entry."""
-    kind = str(event["type"])
-    extra: list[str] = []
-    if kind in ("message", "e2e_private"):
-        message = event["message"]
-        extra = [message["sender"], str(message["counter"])]
-        if kind == "message":
-            extra += [message["target"], _dumps(message)]
-        else:
-            extra += _inbox_arguments(event)
-    elif kind == "nick" or (kind == "online" and event.get("claim")):
-        nick = event["new"] if kind == "nick" else event["nick"]
-        kind = "claim"
-        extra = [event["fingerprint"], nick, nick.casefold()]
-    elif kind == "ban":
-        ban = {"until": event["until"], "reason": event["reason"], "by": event["by"]}
-        extra = [event["fingerprint"], _dumps(ban)]
-    elif kind == "unban":
-        extra = [event["fingerprint"]]
-    elif kind == "topic":
-        extra = [event["room"], event["topic"]]
-    elif kind == "device":
-        device = [event["fingerprint"], event["device"], event["keys"], repr(event["seen"])]
-        extra = [*device, str(MAX_DEVICES_PER_KEY)]
-    elif kind == "keys_upload":
-        fallback = event["fallback"]
-        keys = [part for pair in event["keys"] for part in pair]
-        extra = [event["fingerprint"], event["device"], str(MAX_SERVER_ONE_TIME_KEYS)]
-        extra += [fallback[1] if fallback else "", str(len(event["keys"])), *keys]
-    elif kind == "keys_claim":
-        devices = event["devices"]
-        extra = [str(len(devices)), *(part for pair in devices for part in pair)]
-    elif kind in ("device_remove", "device_ack"):
-        extra = [event["fingerprint"], event["device"]]
-        if kind == "device_ack":
-            extra.append(str(event["upto"]))
-    elif kind == "to_device":
-        extra = _inbox_arguments(event)
-    elif kind == "encrypt":
-        extra = [event["room"]]
-    elif kind.startswith("room_") or kind == "part":
-        kind, extra = "room", room_arguments(event)
-    elif kind.startswith("invitation"):
-        extra = invitation_arguments(event)
-    elif kind == "allow":
-        extra = [event["fingerprint"], "1" if event["allowed"] else "0"]
-    elif kind == "release":
-        fallback = str(event.get("fallback", ""))
-        extra = [event["fingerprint"], event["nick"].casefold(), fallback, fallback.casefold()]
-    return [PREFIX, _dumps(event), kind, str(LOG_CAP), str(HISTORY_CAP), *extra]
+    kind, extra = _kind_arguments(event)
+    return [PREFIX, event_json(event), kind, str(LOG_CAP), str(HISTORY_CAP), *extra]
 
 
-def rejection_reason(event: Event, verdict: str) -> str:
-    if event["type"].startswith("invitation"):
+def rejection_reason(event: ClusterEvent, verdict: str) -> str:
+    if isinstance(event, InvitationMade | InvitationUse | InvitationRevoke):
         return invitation_refusal(event, verdict)
     if verdict == "replayed":
         return REPLAY_REJECTION
-    if verdict == "taken":
-        nick = event["new"] if event["type"] == "nick" else event["nick"]
-        if event["type"] == "online":
-            return f"{nick!r} was just taken by another key on another server; connect again"
-        return f"{nick!r} belongs to another key"
-    if verdict == "encrypted":
-        return f"{event['room']} is already encrypted"
-    if verdict == "released":
-        return f"{event['nick']} is no longer {event['fingerprint']}'s: nothing was released"
-    if verdict == "fallback":
-        return f"{event['fallback']} was just taken by another key; /release {event['nick']} again"
+    if verdict == "taken" and isinstance(event, Online):
+        return f"{event.nick!r} was just taken by another key on another server; connect again"
+    if verdict == "taken" and isinstance(event, Nick):
+        return f"{event.new!r} belongs to another key"
+    if verdict == "encrypted" and isinstance(event, Encrypt):
+        return f"{event.room} is already encrypted"
+    if verdict == "released" and isinstance(event, Release):
+        return f"{event.nick} is no longer {event.fingerprint}'s: nothing was released"
+    if verdict == "fallback" and isinstance(event, Release):
+        return f"{event.fallback} was just taken by another key; /release {event.nick} again"
     return f"not done: {verdict}"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..chat.server.cluster_events import InvitationMade, InvitationRevoke, InvitationUse
 from ..chat.server.invitations import NOT_VALID, REFUSALS
-from ..chat.server.model import Event
 from ..store.invitations import KEPT_AFTER_END, StoredInvitation
 from ..store.memory import MemoryStore
 
@@ -58,35 +58,36 @@ end
 """
 
 
-def invitation_arguments(event: Event) -> list[str]:
+Invitation = InvitationMade | InvitationUse | InvitationRevoke
+
+
+def invitation_arguments(event: Invitation) -> list[str]:
     """The commit script's arguments for an invitation event (see INVITATION_SCRIPT)."""
-    kind = event["type"]
-    if kind == "invitation":
-        made_at = float(event["made_at"])
+    if isinstance(event, InvitationMade):
         return [
-            event["id"],
-            event["digest"],
-            event["made_by"],
-            repr(made_at),
-            repr(float(event["expires_at"])),
-            repr(made_at - KEPT_AFTER_END),
+            event.id,
+            event.digest,
+            event.made_by,
+            repr(event.made_at),
+            repr(event.expires_at),
+            repr(event.made_at - KEPT_AFTER_END),
         ]
-    if kind == "invitation_use":
-        return [event["id"], event["fingerprint"], repr(float(event["at"]))]
-    return [event["id"], repr(float(event["at"]))]
+    if isinstance(event, InvitationUse):
+        return [event.id, event.fingerprint, repr(event.at)]
+    return [event.id, repr(event.at)]
 
 
-def invitation_refusal(event: Event, verdict: str) -> str:
+def invitation_refusal(event: Invitation, verdict: str) -> str:
     """Why the script refused an invitation event: a used one is told as it is told on one
     server; an operator's revocation names the invitation."""
     if verdict == "exists":
-        return f"an invitation {event['id']} exists already; try again"
-    if event["type"] == "invitation_use":
+        return f"an invitation {event.id} exists already; try again"
+    if isinstance(event, InvitationUse):
         return next((text for state, text in REFUSALS.items() if state == verdict), NOT_VALID)
     done = {"used": "was used already", "revoked": "was revoked already"}
     if verdict == "unknown":
-        return f"no such invitation: {event['id']}"
-    return f"invitation {event['id']} {done.get(verdict, 'has expired')}"
+        return f"no such invitation: {event.id}"
+    return f"invitation {event.id} {done.get(verdict, 'has expired')}"
 
 
 async def load_invitations(connection: Any, prefix: str, store: MemoryStore) -> None:

@@ -14,7 +14,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..chat.server.model import Event
+from ..chat.server.cluster_events import (
+    Part,
+    RoomBan,
+    RoomInvite,
+    RoomKeyEvent,
+    RoomKick,
+    RoomMode,
+    RoomMute,
+    RoomOp,
+    RoomOwner,
+    RoomUnban,
+    RoomUnmute,
+)
 from ..store.base import Ban
 from ..store.memory import MemoryStore
 from ..store.room_state import GRANTS, Grant
@@ -29,47 +41,49 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def room_writes(event: Event) -> list[Write]:
+def room_writes(event: RoomOwner | RoomMode | RoomKeyEvent | Part) -> list[Write]:
     """The writes that make Redis hold what applying ``event`` does to a replica; [] for an
     event that changes no room's roles or rules."""
-    kind, fingerprint = event["type"], str(event.get("fingerprint", ""))
-    if kind == "room_owner":
-        return [("setnx", "owner", fingerprint)]
-    if kind == "room_mode":
-        if not event["invite_only"]:
+    match event:
+        case RoomOwner():
+            return [("setnx", "owner", event.fingerprint)]
+        case RoomMode(invite_only=False):
             return [("set", "invite_only", "0")]
-        members = [("set", f"admitted {member}", "1") for member in event["members"]]
-        return [("set", "invite_only", "1"), ("encrypt", "", ""), *members]
-    if kind in ("room_op", "room_invite"):
-        grant, granted = (
-            ("operator", event["operator"]) if kind == "room_op" else ("admitted", event["invited"])
-        )
-        return [("set" if granted else "del", f"{grant} {fingerprint}", "1")]
-    if kind in ("room_kick", "part"):
-        return [("del", f"admitted {fingerprint}", "")]
-    if kind == "room_ban":
-        ban = {"until": event["until"], "reason": event["reason"], "by": event["by"]}
-        expired = [("del", f"ban {each}", "") for each in event["expired_bans"]]
-        return [
-            *expired,
-            ("set", f"ban {fingerprint}", _dumps(ban)),
-            ("del", f"admitted {fingerprint}", ""),
-            ("del", f"operator {fingerprint}", ""),
-        ]
-    if kind == "room_unban":
-        return [("del", f"ban {fingerprint}", "")]
-    if kind == "room_mute":
-        expired = [("del", f"mute {each}", "") for each in event["expired_mutes"]]
-        return [*expired, ("set", f"mute {fingerprint}", _dumps(event["until"]))]
-    if kind == "room_unmute":
-        return [("del", f"mute {fingerprint}", "")]
+        case RoomMode():
+            members = [("set", f"admitted {member}", "1") for member in event.members]
+            return [("set", "invite_only", "1"), ("encrypt", "", ""), *members]
+        case RoomOp() | RoomInvite():
+            grant, granted = (
+                ("operator", event.operator)
+                if isinstance(event, RoomOp)
+                else ("admitted", event.invited)
+            )
+            return [("set" if granted else "del", f"{grant} {event.fingerprint}", "1")]
+        case RoomKick() | Part():
+            return [("del", f"admitted {event.fingerprint}", "")]
+        case RoomBan():
+            ban = {"until": event.until, "reason": event.reason, "by": event.by}
+            expired = [("del", f"ban {each}", "") for each in event.expired_bans]
+            return [
+                *expired,
+                ("set", f"ban {event.fingerprint}", _dumps(ban)),
+                ("del", f"admitted {event.fingerprint}", ""),
+                ("del", f"operator {event.fingerprint}", ""),
+            ]
+        case RoomUnban():
+            return [("del", f"ban {event.fingerprint}", "")]
+        case RoomMute():
+            expired = [("del", f"mute {each}", "") for each in event.expired_mutes]
+            return [*expired, ("set", f"mute {event.fingerprint}", _dumps(event.until))]
+        case RoomUnmute():
+            return [("del", f"mute {event.fingerprint}", "")]
     return []
 
 
-def room_arguments(event: Event) -> list[str]:
+def room_arguments(event: RoomOwner | RoomMode | RoomKeyEvent | Part) -> list[str]:
     """The commit script's arguments for a room event: the room, how many writes, the writes."""
     writes = room_writes(event)
-    return [event["room"], str(len(writes)), *(part for write in writes for part in write)]
+    return [event.room, str(len(writes)), *(part for write in writes for part in write)]
 
 
 async def load_rooms(connection: Any, prefix: str, store: MemoryStore) -> None:

@@ -8,6 +8,8 @@ room, and its owner's and operators' commands; ``room_book`` holds every room's)
 /reload, /allow, /disallow, /release), ``invitations`` (/invitation, /invitations, /revoke,
 and the hello that brings an invitation), ``commands`` (the command table),
 ``sessions`` (what the glue calls per connection), ``events`` (the cluster's events, applied in
-the log's order). ``model`` holds the settings, sessions and shared texts; ``replies``,
-``stored`` and ``durations`` the frames, stored lines and durations.
+the log's order). The events are typed values: ``cluster_events`` and ``line_events`` define
+them, ``event_codec`` writes and reads them (with ``typed_json``). ``model`` holds the settings,
+sessions and shared texts; ``replies``, ``stored`` and ``durations`` the frames, stored lines and
+durations.
 """

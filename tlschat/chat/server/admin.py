@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..frames import FrameError
+from .cluster_events import Allow, Release
 from .encrypted import ServerEncrypted
-from .model import FINGERPRINT_PATTERN, ChatSettings, Event, Outgoing, Session
+from .model import FINGERPRINT_PATTERN, ChatSettings, Outgoing, Session
 from .replies import error_frame, info_frame, notice_frame
 
 
@@ -122,8 +122,10 @@ class ServerAdmin(ServerEncrypted):
         fingerprint, named = self._key_named(args)
         if self._on_allowlist(fingerprint):
             raise FrameError(f"{named} is on the allowlist already")
-        event = {"type": "allow", "fingerprint": fingerprint, "allowed": True}
-        return self._admin_event(session, event, f"allowed {named}{self._not_in_force()}")
+        done = f"allowed {named}{self._not_in_force()}"
+        return self.publish(
+            Allow(**self._confirmed(session, done), fingerprint=fingerprint, allowed=True)
+        )
 
     def _cmd_disallow(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, named = self._key_named(args)
@@ -142,13 +144,14 @@ class ServerAdmin(ServerEncrypted):
         done = f"disallowed {named}"
         if self.settings.allowlist is not None and self._online_of(fingerprint):
             done += "; its sessions are disconnected"
-        event = {
-            "type": "allow",
-            "fingerprint": fingerprint,
-            "allowed": False,
-            "text": f"removed from this server's allowlist by {session.nick}",
-        }
-        return self._admin_event(session, event, done + self._not_in_force())
+        return self.publish(
+            Allow(
+                **self._confirmed(session, done + self._not_in_force()),
+                fingerprint=fingerprint,
+                allowed=False,
+                text=f"removed from this server's allowlist by {session.nick}",
+            )
+        )
 
     def _cmd_release(self, session: Session, args: str, now: float) -> list[Outgoing]:
         wanted = args.split(" ", 1)[0] if args else ""
@@ -158,45 +161,47 @@ class ServerAdmin(ServerEncrypted):
         nick = self.store.nick_of(owner) if owner is not None else None
         if owner is None or nick is None:
             raise FrameError(f"no such nick: {wanted}")
-        event: dict[str, Any] = {"type": "release", "nick": nick, "fingerprint": owner}
         done = f"released {nick} from {owner}"
-        if self._online_of(owner):
-            # Its sessions cannot keep a nick their key no longer owns: they get the fallback
-            # a hello would give them, chosen here and claimed with the release, atomically.
-            fallback = self._fallback_for(owner, [nick.casefold()])
-            if fallback is None:
-                raise FrameError(f"no free nick for the sessions of {owner}; try again")
-            event |= {"fallback": fallback, "text": f"your nick {nick} was released by an operator"}
-            done += f"; its sessions are now {fallback}"
-        return self._admin_event(session, event, done)
-
-    def _admin_event(self, session: Session, event: Event, done: str) -> list[Outgoing]:
-        """Publish an operator's ``event``; the operator hears ``done`` once it took effect."""
+        if not self._online_of(owner):
+            return self.publish(
+                Release(**self._confirmed(session, done), nick=nick, fingerprint=owner)
+            )
+        # Its sessions cannot keep a nick their key no longer owns: they get the fallback a hello
+        # would give them, chosen here and claimed with the release, atomically.
+        fallback = self._fallback_for(owner, [nick.casefold()])
+        if fallback is None:
+            raise FrameError(f"no free nick for the sessions of {owner}; try again")
         return self.publish(
-            {**event, "node": self.node, "sid": session.session_id, "confirm": done}
+            Release(
+                **self._confirmed(session, f"{done}; its sessions are now {fallback}"),
+                nick=nick,
+                fingerprint=owner,
+                fallback=fallback,
+                text=f"your nick {nick} was released by an operator",
+            )
         )
 
     # ----- events (in the cluster's log order) -----
 
-    def _apply_allow(self, event: Event) -> list[Outgoing]:
-        fingerprint = event["fingerprint"]
-        self.store.set_allowed(fingerprint, bool(event["allowed"]))
+    def _apply_allow(self, event: Allow) -> list[Outgoing]:
+        fingerprint = event.fingerprint
+        self.store.set_allowed(fingerprint, event.allowed)
         if self.admits(fingerprint):
             return []
         out: list[Outgoing] = []
         for session in list(self.sessions.values()):
             if session.fingerprint == fingerprint and not session.dismissed:
-                out += self._bye(session.session_id, str(event["text"]))
+                out += self._bye(session.session_id, event.text or not_listed(fingerprint))
         return out
 
-    def _apply_release(self, event: Event) -> list[Outgoing]:
-        nick, fingerprint = event["nick"], event["fingerprint"]
+    def _apply_release(self, event: Release) -> list[Outgoing]:
+        nick, fingerprint = event.nick, event.fingerprint
         self.store.release_nick(nick)
-        fallback = event.get("fallback")
-        if not isinstance(fallback, str):
+        fallback = event.fallback
+        if fallback is None:
             return []
         self.store.register_nick(fallback, fingerprint)
-        text = f"{event['text']}; you are {fallback}"
+        text = f"{event.text}; you are {fallback}"
         return self._renamed(fingerprint, nick, fallback) + self._notice_key(fingerprint, text)
 
     def _renamed(self, fingerprint: str, old: str, new: str) -> list[Outgoing]:

@@ -10,6 +10,7 @@ from ..frames import (
 )
 from ..limits import TokenBucket
 from ..presence import PresenceLimiter
+from .cluster_events import ClusterEvent, ConfirmedOrigin, Origin, PresenceOrigin, SessionEvent
 from .model import (
     FINGERPRINT_PATTERN,
     ChatSettings,
@@ -149,11 +150,34 @@ class ServerBase:
             for member in self._cluster_members(room)
         )
 
-    def _remote_sender(self, event: dict[str, Any]) -> RemoteSession | None:
+    def _sender_of(self, event: ClusterEvent) -> int | None:
+        """The session id of this server's session that caused ``event``, if any."""
+        origin = event.origin
+        return origin[1] if origin is not None and origin[0] == self.node else None
+
+    def _remote_sender(self, event: SessionEvent) -> RemoteSession | None:
         """The other server's session that caused ``event``, if known."""
-        if event["node"] == self.node:
+        if event.node == self.node:
             return None
-        return self.remote.get((str(event["node"]), int(event["sid"])))
+        return self.remote.get((event.node, event.sid))
+
+    def _origin(self, session: Session) -> Origin:
+        """The origin of an event ``session`` causes."""
+        return {"node": self.node, "sid": session.session_id}
+
+    def _confirmed(self, session: Session, done: str) -> ConfirmedOrigin:
+        """The origin of an operator's change: ``done`` is what the operator hears once it took
+        effect."""
+        return {**self._origin(session), "confirm": done}
+
+    def _presence(self, session: Session) -> PresenceOrigin:
+        """The origin of a presence event of ``session``: also who it is."""
+        return {
+            **self._origin(session),
+            "nick": session.nick,
+            "fingerprint": session.fingerprint,
+            "away": session.away,
+        }
 
     def _address(self, member: Member) -> tuple[str, int]:
         node = member.node if isinstance(member, RemoteSession) else self.node

@@ -13,9 +13,23 @@ from ..frames import (
     valid_nick,
     valid_room,
 )
+from .cluster_events import (
+    Away,
+    Ban,
+    Deop,
+    Encrypt,
+    Kick,
+    Mute,
+    Nick,
+    Op,
+    Part,
+    Topic,
+    Unban,
+    Unmute,
+)
 from .durations import describe_duration, parse_duration
 from .invitations import ServerInvitations
-from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Event, Outgoing, Session
+from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Outgoing, Session
 from .replies import fit_list, info_frame, notice_frame
 from .room_book import ROOM_OPERATOR
 from .search import cmd_search
@@ -51,14 +65,12 @@ class ServerCommands(ServerInvitations):
             raise FrameError(f"{wanted!r} belongs to another key")
         self._refuse_if_muted(session, now)
         return self.publish(
-            {
-                "type": "nick",
-                "node": self.node,
-                "sid": session.session_id,
-                "fingerprint": session.fingerprint,
-                "old": session.nick,
-                "new": wanted,
-            }
+            Nick(
+                **self._origin(session),
+                fingerprint=session.fingerprint,
+                old=session.nick,
+                new=wanted,
+            )
         )
 
     def _cmd_join(self, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -79,8 +91,7 @@ class ServerCommands(ServerInvitations):
             session.rooms.remove(room)
         else:
             raise FrameError(f"you are not in {room}")
-        event = {"type": "part", "node": self.node, "sid": session.session_id, "room": room}
-        return self.publish({**event, **session.describe(), "reason": "part"})
+        return self.publish(Part(**self._presence(session), room=room, reason="part"))
 
     def _cmd_rooms(self, session: Session, args: str, now: float) -> list[Outgoing]:
         keys_in: dict[str, set[str]] = {}
@@ -157,7 +168,7 @@ class ServerCommands(ServerInvitations):
             raise FrameError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of plain text")
         self._refuse_if_muted(session, now)
         self._refuse_if_room_muted(session, room, now)
-        return self.publish({"type": "topic", "room": room, "topic": topic, "by": session.nick})
+        return self.publish(Topic(room=room, topic=topic, by=session.nick))
 
     def _cmd_away(self, session: Session, args: str, now: float) -> list[Outgoing]:
         text = args or "away"
@@ -173,8 +184,14 @@ class ServerCommands(ServerInvitations):
         return self._set_away(session, "")
 
     def _set_away(self, session: Session, text: str) -> list[Outgoing]:
-        origin = {"node": self.node, "sid": session.session_id}
-        return self.publish({"type": "away", **origin, **session.describe(), "away": text})
+        return self.publish(
+            Away(
+                **self._origin(session),
+                nick=session.nick,
+                fingerprint=session.fingerprint,
+                away=text,
+            )
+        )
 
     def _target_of(self, args: str) -> tuple[str, str, str]:
         """'NICK|FINGERPRINT [rest]' -> (fingerprint, shown name, rest)."""
@@ -189,8 +206,10 @@ class ServerCommands(ServerInvitations):
     def _cmd_op(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         text = f"{session.nick} made you an operator"
-        event = {"type": "op", "fingerprint": fingerprint, "text": text}
-        return self._moderate(session, event, f"{who} is now an operator")
+        done = f"{who} is now an operator"
+        return self.publish(
+            Op(**self._confirmed(session, done), fingerprint=fingerprint, text=text)
+        )
 
     def _refuse_configured_operator(self, fingerprint: str, who: str) -> None:
         """The server's configured operators cannot be deop'ed, kicked or muted (by anyone)."""
@@ -200,8 +219,8 @@ class ServerCommands(ServerInvitations):
     def _cmd_deop(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         self._refuse_configured_operator(fingerprint, who)
-        event = {"type": "deop", "fingerprint": fingerprint}
-        return self._moderate(session, event, f"{who} is no longer an operator")
+        done = f"{who} is no longer an operator"
+        return self.publish(Deop(**self._confirmed(session, done), fingerprint=fingerprint))
 
     def _cmd_kick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, reason = self._target_of(args)
@@ -210,14 +229,10 @@ class ServerCommands(ServerInvitations):
             raise FrameError(f"{who} is not online")
         reason = reason or "no reason given"
         text = f"kicked by {session.nick}: {reason}"
-        event = {"type": "kick", "fingerprint": fingerprint, "text": text}
-        return self._moderate(session, event, f"kicked {who}: {reason}")
-
-    def _moderate(self, session: Session, event: Event, done: str) -> list[Outgoing]:
-        """Publish an operator's ``event``; the operator hears ``done`` once it took effect, so
-        that the other servers apply it before the operator can act on it."""
-        origin = {"node": self.node, "sid": session.session_id, "confirm": done}
-        return self.publish({**event, **origin})
+        done = f"kicked {who}: {reason}"
+        return self.publish(
+            Kick(**self._confirmed(session, done), fingerprint=fingerprint, text=text)
+        )
 
     def _split_duration(self, rest: str) -> tuple[float | None, str]:
         first, _, remainder = rest.partition(" ")
@@ -234,35 +249,35 @@ class ServerCommands(ServerInvitations):
         reason = reason or "no reason given"
         until = None if duration is None else now + duration
         how_long = "for good" if duration is None else f"for {describe_duration(duration)}"
-        event = {
-            "type": "ban",
-            "fingerprint": fingerprint,
-            "until": until,
-            "reason": reason,
-            "by": session.fingerprint,
-            "text": f"banned {how_long} by {session.nick}: {reason}",
-        }
-        return self._moderate(session, event, f"banned {who} ({fingerprint}) {how_long}")
+        event = Ban(
+            **self._confirmed(session, f"banned {who} ({fingerprint}) {how_long}"),
+            fingerprint=fingerprint,
+            until=until,
+            reason=reason,
+            by=session.fingerprint,
+            text=f"banned {how_long} by {session.nick}: {reason}",
+        )
+        return self.publish(event)
 
     def _cmd_unban(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self.store.active_ban(fingerprint, now) is None:
             raise FrameError(f"{who} is not banned")
-        event = {"type": "unban", "fingerprint": fingerprint}
-        return self._moderate(session, event, f"unbanned {who} ({fingerprint})")
+        done = f"unbanned {who} ({fingerprint})"
+        return self.publish(Unban(**self._confirmed(session, done), fingerprint=fingerprint))
 
     def _cmd_mute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, rest = self._target_of(args)
         self._refuse_configured_operator(fingerprint, who)
         duration, _ = self._split_duration(rest)
         how_long = "" if duration is None else f" for {describe_duration(duration)}"
-        event = {
-            "type": "mute",
-            "fingerprint": fingerprint,
-            "until": None if duration is None else now + duration,
-            "text": f"you were muted{how_long} by {session.nick}",
-        }
-        return self._moderate(session, event, f"muted {who}{how_long}")
+        event = Mute(
+            **self._confirmed(session, f"muted {who}{how_long}"),
+            fingerprint=fingerprint,
+            until=None if duration is None else now + duration,
+            text=f"you were muted{how_long} by {session.nick}",
+        )
+        return self.publish(event)
 
     def _cmd_encrypt(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args.split(" ", 1)[0] if args else ""
@@ -272,16 +287,18 @@ class ServerCommands(ServerInvitations):
             raise FrameError("usage: /encrypt #room")
         if room in self.encrypted_rooms:
             raise FrameError(f"{room} is already encrypted")
-        event = {"type": "encrypt", "room": room, "by": session.nick}
-        return self._moderate(session, event, f"{room} is end-to-end encrypted now, for good")
+        done = f"{room} is end-to-end encrypted now, for good"
+        return self.publish(Encrypt(**self._confirmed(session, done), room=room, by=session.nick))
 
     def _cmd_unmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         fingerprint, who, _ = self._target_of(args)
         if self._muted_until(fingerprint, now) is None:
             raise FrameError(f"{who} is not muted")
         text = f"you were unmuted by {session.nick}"
-        event = {"type": "unmute", "fingerprint": fingerprint, "text": text}
-        return self._moderate(session, event, f"unmuted {who}")
+        done = f"unmuted {who}"
+        return self.publish(
+            Unmute(**self._confirmed(session, done), fingerprint=fingerprint, text=text)
+        )
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ from ..e2e_frames import (
 from ..frames import MAX_KEY_B64, FrameError, b64, field_str
 from ..limits import claim_cost
 from .inbox import ServerInbox
-from .model import Event, Outgoing, Session
+from .line_events import DeviceKeys, DeviceRemove, KeysClaim, KeysUpload
+from .model import Outgoing, Session
 from .replies import error_frame, notice_frame
 from .stored import dumps
+from .typed_json import to_json
 
 
 class ServerDevices(ServerInbox):
@@ -66,16 +68,14 @@ class ServerDevices(ServerInbox):
             text = f"device keys refused: {error}; this session has no end-to-end encryption"
             return [(session.session_id, error_frame(text))]
         out = self.publish(
-            {
-                "type": "device",
-                "node": self.node,
-                "sid": session.session_id,
-                "fingerprint": session.fingerprint,
-                "device": keys.device_id,
-                "keys": dumps({**device_keys_fields(keys), "key": b64(session.identity.spki_der)}),
-                "seen": now,
-                "keys_follow": upload is not None,
-            }
+            DeviceKeys(
+                **self._origin(session),
+                fingerprint=session.fingerprint,
+                device=keys.device_id,
+                keys=dumps({**device_keys_fields(keys), "key": b64(session.identity.spki_der)}),
+                seen=now,
+                keys_follow=upload is not None,
+            )
         )
         return out + (self.publish(upload) if upload is not None else [])
 
@@ -88,7 +88,9 @@ class ServerDevices(ServerInbox):
             return [(session.session_id, self._keys_uploaded(session.fingerprint, device))]
         return self.publish(event)
 
-    def _upload_event(self, session: Session, device: str, frame: dict[str, Any]) -> Event | None:
+    def _upload_event(
+        self, session: Session, device: str, frame: dict[str, Any]
+    ) -> KeysUpload | None:
         """The ``keys_upload`` event of the frame's ``one_time_keys``; None if there are none."""
         items = field_list(frame, "one_time_keys", MAX_UPLOAD_KEYS)
         keys = [parse_one_time_key(item) for item in items]
@@ -100,19 +102,17 @@ class ServerDevices(ServerInbox):
             raise FrameError("'one_time_keys' names a key twice")
         if not keys:
             return None
-        return {
-            "type": "keys_upload",
-            "node": self.node,
-            "sid": session.session_id,
-            "fingerprint": session.fingerprint,
-            "device": device,
-            "keys": [[key.key_id, dumps(one_time_key_fields(key))] for key in one_time],
-            "fallback": (
-                [fallbacks[0].key_id, dumps(one_time_key_fields(fallbacks[0]))]
+        return KeysUpload(
+            **self._origin(session),
+            fingerprint=session.fingerprint,
+            device=device,
+            keys=tuple((key.key_id, dumps(one_time_key_fields(key))) for key in one_time),
+            fallback=(
+                (fallbacks[0].key_id, dumps(one_time_key_fields(fallbacks[0])))
                 if fallbacks
                 else None
             ),
-        }
+        )
 
     def _on_keys_query(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -131,8 +131,7 @@ class ServerDevices(ServerInbox):
             return [(session.session_id, {"type": "claimed", "keys": []})]
         # Each key claimed is one fewer for the device's other peers: a key pays for each.
         self._charge(session, claim_cost(len(wanted)), now)
-        event = {"type": "keys_claim", "node": self.node, "sid": session.session_id}
-        return self.publish({**event, "devices": [list(pair) for pair in wanted]})
+        return self.publish(KeysClaim(**self._origin(session), devices=tuple(wanted)))
 
     def _on_device_remove(
         self, session: Session, frame: dict[str, Any], now: float
@@ -141,26 +140,20 @@ class ServerDevices(ServerInbox):
         if not self._has_device(session.fingerprint, device):
             raise FrameError(f"your key has no device {device}")
         return self.publish(
-            {
-                "type": "device_remove",
-                "node": self.node,
-                "sid": session.session_id,
-                "fingerprint": session.fingerprint,
-                "device": device,
-            }
+            DeviceRemove(**self._origin(session), fingerprint=session.fingerprint, device=device)
         )
 
     # ----- events -----
 
-    def _apply_device(self, event: Event) -> list[Outgoing]:
-        fingerprint, device, keys = event["fingerprint"], event["device"], event["keys"]
+    def _apply_device(self, event: DeviceKeys) -> list[Outgoing]:
+        fingerprint, device, keys = event.fingerprint, event.device, event.keys
         before = {d.device: d.keys_json for d in self.store.devices_of(fingerprint)}
         gone: list[str] = []
-        evicted = event.get("evicted")
-        if isinstance(evicted, str) and self.store.remove_device(fingerprint, evicted):
+        evicted = event.evicted
+        if evicted is not None and self.store.remove_device(fingerprint, evicted):
             gone.append(evicted)
         dropped = self.store.put_device(
-            StoredDevice(fingerprint, device, keys, float(event["seen"])), MAX_DEVICES_PER_KEY
+            StoredDevice(fingerprint, device, keys, event.seen), MAX_DEVICES_PER_KEY
         )
         if dropped is not None:
             gone.append(dropped)
@@ -174,52 +167,48 @@ class ServerDevices(ServerInbox):
         session = self._sender_of_event(event)
         if session is not None and device not in gone:
             session.device, session.inbox_sent, session.inbox_more = device, 0, False
-            if not event.get("keys_follow"):  # else the keys' own event says how many it has
+            if not event.keys_follow:  # else the keys' own event says how many it has
                 out.append((session.session_id, self._keys_uploaded(fingerprint, device)))
             out += self._send_inbox(session)
         if before.get(device) != keys or gone:
             out += self._keys_changed(fingerprint)
         return out
 
-    def _apply_keys_upload(self, event: Event) -> list[Outgoing]:
-        fingerprint, device = event["fingerprint"], event["device"]
+    def _apply_keys_upload(self, event: KeysUpload) -> list[Outgoing]:
+        fingerprint, device = event.fingerprint, event.device
         # A device removed meanwhile gets no keys: they would outlive it.
         if self._has_device(fingerprint, device):
-            fallback = event["fallback"]
             self.store.add_one_time_keys(
-                fingerprint,
-                device,
-                [(str(key_id), str(text)) for key_id, text in event["keys"]],
-                (str(fallback[0]), str(fallback[1])) if fallback else None,
-                MAX_SERVER_ONE_TIME_KEYS,
+                fingerprint, device, list(event.keys), event.fallback, MAX_SERVER_ONE_TIME_KEYS
             )
         session = self._sender_of_event(event)
         if session is None or session.device != device:
             return []
         return [(session.session_id, self._keys_uploaded(fingerprint, device))]
 
-    def _apply_claim(self, event: Event) -> list[Outgoing]:
+    def _apply_claim(self, event: KeysClaim) -> list[Outgoing]:
         """Hand out a one-time key per device; in a cluster the log names the key each claim
         took (``keys``), and every replica forgets that one."""
-        chosen = event.get("keys")
+        chosen = event.keys
         claimed: list[dict[str, Any]] = []
-        for index, (fingerprint, device) in enumerate(event["devices"]):
+        for index, (fingerprint, device) in enumerate(event.devices):
             key: dict[str, Any] | None
             if chosen is None:
                 text = self.store.claim_one_time_key(fingerprint, device)
                 key = json.loads(text) if text is not None else None
             else:
-                key = chosen[index]
-                if key is not None and not key.get("fallback"):
-                    self.store.forget_one_time_key(fingerprint, device, str(key["id"]))
+                taken = chosen[index]
+                key = to_json(taken)
+                if taken is not None and not taken.fallback:
+                    self.store.forget_one_time_key(fingerprint, device, taken.id)
             claimed.append({"fingerprint": fingerprint, "device": device, "one_time_key": key})
         session = self._sender_of_event(event)
         if session is None:
             return []
         return [(session.session_id, {"type": "claimed", "keys": claimed})]
 
-    def _apply_device_remove(self, event: Event) -> list[Outgoing]:
-        fingerprint, device = event["fingerprint"], event["device"]
+    def _apply_device_remove(self, event: DeviceRemove) -> list[Outgoing]:
+        fingerprint, device = event.fingerprint, event.device
         if not self.store.remove_device(fingerprint, device):
             return []
         session = self._sender_of_event(event)

@@ -10,9 +10,19 @@ from typing import Any
 from ...protocol.identity import fingerprints_equal
 from ..e2e_frames import EncryptedSay, PrivateLine, parse_encrypted_say
 from ..frames import FrameError, b64
+from .cluster_events import Encrypt
 from .inbox import inbox_payload
+from .line_events import (
+    CommittedLine,
+    E2EPrivate,
+    InboxItem,
+    Megolm,
+    Message,
+    OlmCiphertext,
+    RelayedLine,
+)
 from .messages import Line, StaleDevices
-from .model import FINGERPRINT_PATTERN, Event, Outgoing, Session
+from .model import FINGERPRINT_PATTERN, Outgoing, Session
 from .replies import notice_frame, sent_frame
 from .room_commands import ServerRoomCommands
 from .stored import encrypted_tag, event_tag
@@ -34,7 +44,7 @@ class ServerEncrypted(ServerRoomCommands):
 
     def _encrypted_event(
         self, session: Session, message: EncryptedSay, tag: str, now: float
-    ) -> Event:
+    ) -> CommittedLine:
         """The checks of section 21 that apply to what the server can read, in its order, then
         the event that commits the line."""
         if not fingerprints_equal(message.sender, session.fingerprint):
@@ -53,33 +63,40 @@ class ServerEncrypted(ServerRoomCommands):
             device = self._device_of(session)
             self._check_not_muted(session, now)
         self._check_counter_time_flood(session, message.counter, message.timestamp_ms, now)
-        relayed = {
-            "type": "message",
-            "from": session.nick,
-            "key": b64(session.identity.spki_der),
-            **message.fields(),
-        }
-        origin = {"node": self.node, "sid": session.session_id, "digest": tag}
-        if message.private is None:
-            return {"type": "message", **origin, "message": relayed}
-        # Each device gets the line (without the other devices' keys) and its own key to it.
-        relayed["olm_private"] = {"ct": message.private.ciphertext}
+        megolm = message.megolm
+        private = message.private
+        relayed = RelayedLine(
+            nick=session.nick,
+            key=b64(session.identity.spki_der),
+            network=message.network,
+            target=message.target,
+            sender=message.sender,
+            counter=message.counter,
+            ts=message.timestamp_ms,
+            megolm=None if megolm is None else Megolm(session=megolm.session, ct=megolm.ciphertext),
+            # Each device gets the line (without the other devices' keys) and its own key to it.
+            olm_private=None if private is None else OlmCiphertext(ct=private.ciphertext),
+        )
+        if private is None:
+            return Message(**self._origin(session), message=relayed, digest=tag)
         now_ms = int(now * 1000)
-        items = [
-            {
-                "fingerprint": item.fingerprint,
-                "device": item.device,
-                "payload": inbox_payload(
+        items = tuple(
+            InboxItem(
+                fingerprint=item.fingerprint,
+                device=item.device,
+                payload=inbox_payload(
                     now_ms,
                     session.fingerprint,
                     device,
                     {"type": item.message_type, "body": item.body},
-                    message=relayed,
+                    message=relayed.frame(),
                 ),
-            }
-            for item in message.private.keys
-        ]
-        return {"type": "e2e_private", **origin, "message": relayed, "ts": now_ms, "items": items}
+            )
+            for item in private.keys
+        )
+        return E2EPrivate(
+            **self._origin(session), message=relayed, digest=tag, ts=now_ms, items=items
+        )
 
     def _check_devices(
         self, session: Session, device: str, recipient: str, private: PrivateLine
@@ -115,16 +132,16 @@ class ServerEncrypted(ServerRoomCommands):
 
     # ----- events -----
 
-    def _apply_e2e_private(self, event: Event) -> list[Outgoing]:
+    def _apply_e2e_private(self, event: E2EPrivate) -> list[Outgoing]:
         """A private message committed: its counter is the sender's last, and each device it is
         for holds it in its inbox (a device that is offline gets it when it connects)."""
-        relayed = event["message"]
-        recipient = relayed["target"][1:]
-        self.store.set_last_counter(relayed["sender"], relayed["counter"])
+        relayed = event.message
+        recipient = relayed.target[1:]
+        self.store.set_last_counter(relayed.sender, relayed.counter)
         self._remember_committed(relayed, event_tag(event))
         remote = self._remote_sender(event)
         if remote is not None:
-            remote.last_active = relayed["ts"] / 1000
+            remote.last_active = relayed.ts / 1000
         out = self._store_items(event)
         session = self._sender_of_event(event)
         if session is not None:
@@ -132,11 +149,11 @@ class ServerEncrypted(ServerRoomCommands):
             if online and online[0].away:
                 text = f"{online[0].nick} is away: {online[0].away}"
                 out.append((session.session_id, notice_frame(text)))
-            out.append((session.session_id, sent_frame(relayed["target"], relayed["counter"])))
+            out.append((session.session_id, sent_frame(relayed.target, relayed.counter)))
         return out
 
-    def _apply_encrypt(self, event: Event) -> list[Outgoing]:
-        room = event["room"]
+    def _apply_encrypt(self, event: Encrypt) -> list[Outgoing]:
+        room = event.room
         self.encrypted_rooms.add(room)
         self.store.set_encrypted(room)
-        return self._to_room(room, {"type": "encrypted", "room": room, "by": event["by"]})
+        return self._to_room(room, {"type": "encrypted", "room": room, "by": event.by})

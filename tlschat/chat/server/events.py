@@ -13,17 +13,52 @@ through those events as :class:`RemoteSession`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ...store.base import Ban, Store
+from .cluster_events import (
+    Allow,
+    Away,
+    ClusterEvent,
+    ConfirmedEvent,
+    Deop,
+    Encrypt,
+    HandlerTable,
+    Join,
+    Kick,
+    Mute,
+    Nick,
+    NodeUp,
+    Offline,
+    Online,
+    Op,
+    Part,
+    PresenceEvent,
+    Release,
+    Snapshot,
+    SnapshotSession,
+    Topic,
+    Unban,
+    Unmute,
+    handler,
+)
+from .cluster_events import Ban as BanEvent
 from .invitations import INVITATION_EVENTS
+from .line_events import (
+    CommittedLine,
+    DeviceAck,
+    DeviceKeys,
+    DeviceRemove,
+    E2EPrivate,
+    KeysClaim,
+    KeysUpload,
+    Message,
+    ToDevice,
+)
 from .model import (
     DEFAULT_ROOM,
     DEGRADED_NOTICE,
     RESTORED_NOTICE,
     RESYNCHRONISED_NOTICE,
     ChatSettings,
-    Event,
     Outgoing,
     Publish,
     RemoteSession,
@@ -32,9 +67,6 @@ from .replies import error_frame, notice_frame, sent_frame
 from .room_roles import ROOM_EVENTS
 from .sessions import ServerSessions
 from .stored import event_tag, stored_message
-
-# The events that commit a chat line: a copy of one is answered by its outcome.
-LINES = ("message", "e2e_private")
 
 
 class ChatServer(ServerSessions):
@@ -55,69 +87,67 @@ class ChatServer(ServerSessions):
             settings, store, node, publish if publish is not None else self.apply, network=network
         )
 
-    def apply(self, event: Event) -> list[Outgoing]:
+    def apply(self, event: ClusterEvent) -> list[Outgoing]:
         """Apply one committed event; returns the frames for this server's sessions."""
         self._settled(event)
-        handler = EVENT_HANDLERS.get(str(event.get("type")))
-        out = handler(self, event) if handler is not None else []
+        out = EVENT_HANDLERS[type(event)](self, event)
         sender = self._sender_of(event)
-        if "confirm" in event and sender in self.sessions:
-            out.append((sender, notice_frame(str(event["confirm"]))))
+        if isinstance(event, ConfirmedEvent) and sender in self.sessions:
+            out.append((sender, notice_frame(event.confirm)))
         return out
 
-    def rejected(self, event: Event, reason: str) -> list[Outgoing]:
+    def rejected(self, event: ClusterEvent, reason: str) -> list[Outgoing]:
         """The broker refused ``event`` (the log knew better: a nick taken or a counter used
         meanwhile on another server, or the log was unreachable): tell the session it came from."""
         self._settled(event)
-        if event.get("type") in INVITATION_EVENTS:
+        if type(event) in INVITATION_EVENTS:
             return self._invitation_rejected(event, reason)
-        session_id = event.get("sid")
-        if event.get("node") != self.node or session_id not in self.sessions:
+        session_id = self._sender_of(event)
+        if session_id is None or session_id not in self.sessions:
             return []
-        assert isinstance(session_id, int)
-        if event["type"] in LINES:
-            message = event["message"]
-            refusal = {**error_frame(reason), "counter": message["counter"]}
-            self._remember_refused(message["sender"], message["counter"], event_tag(event), refusal)
+        if isinstance(event, CommittedLine):
+            message = event.message
+            refusal = {**error_frame(reason), "counter": message.counter}
+            self._remember_refused(message.sender, message.counter, event_tag(event), refusal)
             return [(session_id, refusal)]
-        if event["type"] == "online":
+        if isinstance(event, Online):
             session = self.sessions[session_id]
             if session.claiming:
-                return self._claim_again(session, str(event["nick"]), reason)
+                return self._claim_again(session, event.nick, reason)
             return self._bye(session_id, reason)
-        if event["type"] == "device":
+        if isinstance(event, DeviceKeys):
             text = f"device keys not stored: {reason}; this session has no end-to-end encryption"
             return [(session_id, error_frame(text))]
         return [(session_id, error_frame(reason))]
 
-    def _settled(self, event: Event) -> None:
-        if event.get("type") in LINES and event.get("node") == self.node:
-            message = event["message"]
-            self.awaiting.discard((message["sender"], message["counter"]))
+    def _settled(self, event: ClusterEvent) -> None:
+        if isinstance(event, CommittedLine) and event.node == self.node:
+            self.awaiting.discard((event.message.sender, event.message.counter))
 
-    def snapshot(self) -> Event:
+    def snapshot(self) -> Snapshot:
         """Who is on this server, for a server that joins the cluster (or rejoins its log)."""
-        return {
-            "type": "snapshot",
-            "node": self.node,
-            "sessions": [
-                {
-                    "sid": s.session_id,
-                    **s.describe(),
-                    "rooms": list(s.rooms),
-                    "connected_at": s.connected_at,
-                    "last_active": s.last_active,
-                }
+        return Snapshot(
+            node=self.node,
+            sessions=tuple(
+                SnapshotSession(
+                    sid=s.session_id,
+                    nick=s.nick,
+                    fingerprint=s.fingerprint,
+                    away=s.away,
+                    rooms=tuple(s.rooms),
+                    connected_at=s.connected_at,
+                    last_active=s.last_active,
+                )
                 for s in self.sessions.values()
                 if s.said_hello
-            ],
-            "mutes": dict(self.mutes),
-            "operators": sorted(self.runtime_operators),
-        }
+            ),
+            mutes=dict(self.mutes),
+            operators=tuple(sorted(self.runtime_operators)),
+        )
 
     def node_lost(self, node: str) -> list[Outgoing]:
         """Another server stopped answering: its sessions are gone."""
-        return self._replace_node(node, [], "server lost")
+        return self._replace_node(node, (), "server lost")
 
     def resynchronised(self) -> list[Outgoing]:
         """The cluster's log lost entries this server had not applied (Redis lost them, or
@@ -141,31 +171,24 @@ class ChatServer(ServerSessions):
         frame = {**notice_frame(text), "degraded": degraded}
         return [(s.session_id, frame) for s in self.sessions.values() if s.said_hello]
 
-    def _sender_of(self, event: Event) -> int | None:
-        """The session id of this server's session that caused ``event``, if any."""
-        session_id = event.get("sid")
-        if event.get("node") == self.node and isinstance(session_id, int):
-            return session_id
-        return None
-
-    def _remote_of(self, event: Event) -> RemoteSession | None:
+    def _remote_of(self, event: PresenceEvent) -> RemoteSession | None:
         """The other server's session named by ``event`` (made if its 'online' was missed)."""
-        node, session_id = str(event["node"]), int(event["sid"])
+        node, session_id = event.node, event.sid
         if node == self.node:
             return None
         remote = self.remote.get((node, session_id))
         if remote is None:
             remote = RemoteSession(
-                node, session_id, event["fingerprint"], event["nick"], 0.0, 0.0, [], event["away"]
+                node, session_id, event.fingerprint, event.nick, 0.0, 0.0, [], event.away
             )
             self.remote[(node, session_id)] = remote
         return remote
 
-    def _apply_online(self, event: Event) -> list[Outgoing]:
-        fingerprint, nick = event["fingerprint"], event["nick"]
-        address = (str(event["node"]), int(event["sid"]))
+    def _apply_online(self, event: Online) -> list[Outgoing]:
+        fingerprint, nick = event.fingerprint, event.nick
+        address = (event.node, event.sid)
         out: list[Outgoing] = []
-        if event.get("claim"):
+        if event.claim:
             self.store.register_nick(nick, fingerprint)
             # A key holds one nick at a time: if its other sessions hold another (a /nick or
             # another session's claim raced with this one), the log's order decides: this one.
@@ -175,14 +198,14 @@ class ChatServer(ServerSessions):
                 if self._address(m) != address and m.nick != nick
             ]
             if stale:
-                renamed = {"fingerprint": fingerprint, "old": stale[0], "new": nick}
                 own = address[1] if address[0] == self.node else None
-                out = [item for item in self._apply_nick(renamed) if item[0] != own]
+                renamed = self._renamed(fingerprint, stale[0], nick)
+                out = [item for item in renamed if item[0] != own]
         remote = self._remote_of(event)
         if remote is not None:
             # A snapshot may have named the nick this session claimed before a refusal.
             remote.nick = nick
-            remote.connected_at = remote.last_active = float(event["connected_at"])
+            remote.connected_at = remote.last_active = event.connected_at
             return out
         session = self.sessions.get(address[1])
         if session is None or not session.claiming:
@@ -196,33 +219,29 @@ class ChatServer(ServerSessions):
             out += self.receive(session.session_id, frame, now)
         return out
 
-    def _apply_offline(self, event: Event) -> list[Outgoing]:
-        node, session_id = str(event["node"]), int(event["sid"])
-        self.remote.pop((node, session_id), None)
-        return self._left(event, event["rooms"], (node, session_id))
+    def _apply_offline(self, event: Offline) -> list[Outgoing]:
+        address = (event.node, event.sid)
+        self.remote.pop(address, None)
+        return self._left(event.describe(), event.reason, event.rooms, address)
 
-    def _left(self, who: Event, rooms: list[str], address: tuple[str, int]) -> list[Outgoing]:
-        """Tell each of ``rooms`` that ``who`` left, unless the key is still there elsewhere."""
+    def _left(
+        self, who: dict[str, str], reason: str, rooms: tuple[str, ...], address: tuple[str, int]
+    ) -> list[Outgoing]:
+        """Tell each of ``rooms`` that ``who`` (as ``describe`` has it) left, unless the key is
+        still there elsewhere."""
         out: list[Outgoing] = []
         for room in rooms:
             if self._key_in_room(who["fingerprint"], room, address):
                 continue
-            leave = {
-                "type": "leave",
-                "room": room,
-                "nick": who["nick"],
-                "fingerprint": who["fingerprint"],
-                "away": who["away"],
-                "reason": who["reason"],
-            }
+            leave = {"type": "leave", "room": room, **who, "reason": reason}
             out += self._announce(room, who["fingerprint"], leave)
         return out
 
-    def _apply_join(self, event: Event) -> list[Outgoing]:
+    def _apply_join(self, event: Join) -> list[Outgoing]:
         turned_away = self._turned_away(event)
         if turned_away is not None:
             return turned_away
-        room = event["room"]
+        room = event.room
         remote = self._remote_of(event)
         if remote is not None and room not in remote.rooms:
             remote.rooms.append(room)
@@ -235,176 +254,172 @@ class ChatServer(ServerSessions):
             session.joining.remove(room)
             session.rooms.append(room)
             out = self._joined(session.session_id, room)
-        address = (str(event["node"]), int(event["sid"]))
-        if self._key_in_room(event["fingerprint"], room, address):
+        address = (event.node, event.sid)
+        if self._key_in_room(event.fingerprint, room, address):
             return out
-        join = {
-            "type": "join",
-            "room": room,
-            "nick": event["nick"],
-            "fingerprint": event["fingerprint"],
-            "away": event["away"],
-        }
-        return out + self._announce(room, event["fingerprint"], join)
+        join = {"type": "join", "room": room, **event.describe()}
+        return out + self._announce(room, event.fingerprint, join)
 
-    def _apply_part(self, event: Event) -> list[Outgoing]:
+    def _apply_part(self, event: Part) -> list[Outgoing]:
         self._parted_for_good(event)
         remote = self._remote_of(event)
-        if remote is not None and event["room"] in remote.rooms:
-            remote.rooms.remove(event["room"])
+        if remote is not None and event.room in remote.rooms:
+            remote.rooms.remove(event.room)
         sender = self._sender_of(event)
         out: list[Outgoing] = []
         if sender in self.sessions:
-            out.append((sender, {"type": "parted", "room": event["room"]}))
-        address = (str(event["node"]), int(event["sid"]))
-        return out + self._left(event, [event["room"]], address)
+            out.append((event.sid, {"type": "parted", "room": event.room}))
+        address = (event.node, event.sid)
+        return out + self._left(event.describe(), event.reason, (event.room,), address)
 
-    def _apply_message(self, event: Event) -> list[Outgoing]:
-        relayed = event["message"]
-        room = relayed["target"]
+    def _apply_message(self, event: Message) -> list[Outgoing]:
+        relayed = event.message
+        room = relayed.target
         self._remember_committed(relayed, event_tag(event))
         self.store.append_message(stored_message(relayed))
         remote = self._remote_sender(event)
         if remote is not None:
-            remote.last_active = relayed["ts"] / 1000
+            remote.last_active = relayed.ts / 1000
         sender = self._sender_of(event)
-        out = self._to_room(room, relayed, exclude=sender)
+        out = self._to_room(room, relayed.frame(), exclude=sender)
         if sender in self.sessions:
-            out.append((sender, sent_frame(room, relayed["counter"])))
+            out.append((event.sid, sent_frame(room, relayed.counter)))
         return out
 
-    def _apply_nick(self, event: Event) -> list[Outgoing]:
-        fingerprint, new = event["fingerprint"], event["new"]
-        self.store.register_nick(new, fingerprint)
-        return self._renamed(fingerprint, event["old"], new)
+    def _apply_nick(self, event: Nick) -> list[Outgoing]:
+        self.store.register_nick(event.new, event.fingerprint)
+        return self._renamed(event.fingerprint, event.old, event.new)
 
-    def _apply_away(self, event: Event) -> list[Outgoing]:
+    def _apply_away(self, event: Away) -> list[Outgoing]:
         """Mark every session of the key, and tell the people who share a room with it."""
-        sessions = self._online_of(event["fingerprint"])
+        sessions = self._online_of(event.fingerprint)
         for each in sessions:
-            each.away = event["away"]
+            each.away = event.away
         sender = self._sender_of(event)
         out: list[Outgoing] = []
         if sender in self.sessions:
-            text = f"You are marked away: {event['away']}" if event["away"] else "You are back"
-            out.append((sender, notice_frame(text)))
-        frame = {
-            "type": "away",
-            "nick": event["nick"],
-            "fingerprint": event["fingerprint"],
-            "away": event["away"],
-        }
+            text = f"You are marked away: {event.away}" if event.away else "You are back"
+            out.append((event.sid, notice_frame(text)))
+        frame = {"type": "away", **event.describe()}
         rooms = {room for each in sessions for room in each.rooms}
         told = {s.session_id for room in rooms for s in self._members(room)}
         return out + [(target, frame) for target in sorted(told)]
 
-    def _apply_topic(self, event: Event) -> list[Outgoing]:
-        room = event["room"]
-        self.topics[room] = event["topic"]
-        self.store.set_topic(room, event["topic"])
-        frame = {"type": "topic", "room": room, "topic": event["topic"], "by": event["by"]}
+    def _apply_topic(self, event: Topic) -> list[Outgoing]:
+        room = event.room
+        self.topics[room] = event.topic
+        self.store.set_topic(room, event.topic)
+        frame = {"type": "topic", "room": room, "topic": event.topic, "by": event.by}
         return self._to_room(room, frame)
 
-    def _apply_kick(self, event: Event) -> list[Outgoing]:
+    def _apply_kick(self, event: Kick) -> list[Outgoing]:
+        return self._kick_key(event.fingerprint, event.text)
+
+    def _kick_key(self, fingerprint: str, text: str) -> list[Outgoing]:
         out: list[Outgoing] = []
-        for target in self._sessions_of(event["fingerprint"]):
-            out += self._bye(target.session_id, event["text"])
+        for target in self._sessions_of(fingerprint):
+            out += self._bye(target.session_id, text)
         return out
 
-    def _apply_ban(self, event: Event) -> list[Outgoing]:
-        ban = Ban(event["fingerprint"], event["until"], event["reason"], event["by"])
-        self.store.add_ban(ban)
-        return self._apply_kick(event)
+    def _apply_ban(self, event: BanEvent) -> list[Outgoing]:
+        self.store.add_ban(Ban(event.fingerprint, event.until, event.reason, event.by))
+        return self._kick_key(event.fingerprint, event.text)
 
-    def _apply_unban(self, event: Event) -> list[Outgoing]:
-        self.store.remove_ban(event["fingerprint"])
+    def _apply_unban(self, event: Unban) -> list[Outgoing]:
+        self.store.remove_ban(event.fingerprint)
         return []
 
     def _tell(self, fingerprint: str, text: str) -> list[Outgoing]:
         return [(s.session_id, notice_frame(text)) for s in self._sessions_of(fingerprint)]
 
-    def _apply_mute(self, event: Event) -> list[Outgoing]:
-        self.mutes[event["fingerprint"]] = event["until"]
-        return self._tell(event["fingerprint"], event["text"])
+    def _apply_mute(self, event: Mute) -> list[Outgoing]:
+        self.mutes[event.fingerprint] = event.until
+        return self._tell(event.fingerprint, event.text)
 
-    def _apply_unmute(self, event: Event) -> list[Outgoing]:
-        self.mutes.pop(event["fingerprint"], None)
-        return self._tell(event["fingerprint"], event["text"])
+    def _apply_unmute(self, event: Unmute) -> list[Outgoing]:
+        self.mutes.pop(event.fingerprint, None)
+        return self._tell(event.fingerprint, event.text)
 
-    def _apply_op(self, event: Event) -> list[Outgoing]:
-        self.runtime_operators.add(event["fingerprint"])
-        return self._tell(event["fingerprint"], event["text"])
+    def _apply_op(self, event: Op) -> list[Outgoing]:
+        self.runtime_operators.add(event.fingerprint)
+        return self._tell(event.fingerprint, event.text)
 
-    def _apply_deop(self, event: Event) -> list[Outgoing]:
-        self.runtime_operators.discard(event["fingerprint"])
+    def _apply_deop(self, event: Deop) -> list[Outgoing]:
+        self.runtime_operators.discard(event.fingerprint)
         return []
 
-    def _apply_node_up(self, event: Event) -> list[Outgoing]:
+    def _apply_node_up(self, event: NodeUp) -> list[Outgoing]:
         """A server (re)joined the log: tell it who is here; its own snapshot follows."""
-        if event["node"] == self.node:
+        if event.node == self.node:
             return []
         return self.publish(self.snapshot())
 
-    def _apply_snapshot(self, event: Event) -> list[Outgoing]:
-        node = str(event["node"])
-        if node == self.node:
+    def _apply_snapshot(self, event: Snapshot) -> list[Outgoing]:
+        if event.node == self.node:
             return []
-        for fingerprint, until in event["mutes"].items():
+        for fingerprint, until in event.mutes.items():
             self.mutes.setdefault(fingerprint, until)
-        self.runtime_operators.update(event["operators"])
-        return self._replace_node(node, event["sessions"], "server lost")
+        self.runtime_operators.update(event.operators)
+        return self._replace_node(event.node, event.sessions, "server lost")
 
-    def _replace_node(self, node: str, sessions: list[Event], reason: str) -> list[Outgoing]:
+    def _replace_node(
+        self, node: str, sessions: tuple[SnapshotSession, ...], reason: str
+    ) -> list[Outgoing]:
         """Make ``sessions`` the whole of ``node``'s; the ones that vanished have left."""
-        listed = {int(s["sid"]) for s in sessions}
+        listed = {s.sid for s in sessions}
         out: list[Outgoing] = []
         for (owner, session_id), remote in list(self.remote.items()):
             if owner == node and session_id not in listed:
                 del self.remote[(owner, session_id)]
-                who = {**remote.describe(), "reason": reason}
-                out += self._left(who, remote.rooms, (owner, session_id))
+                rooms = tuple(remote.rooms)
+                out += self._left(remote.describe(), reason, rooms, (owner, session_id))
         for item in sessions:
-            self.remote[(node, int(item["sid"]))] = RemoteSession(
+            self.remote[(node, item.sid)] = RemoteSession(
                 node,
-                int(item["sid"]),
-                item["fingerprint"],
-                item["nick"],
-                float(item["connected_at"]),
-                float(item["last_active"]),
-                list(item["rooms"]),
-                item["away"],
+                item.sid,
+                item.fingerprint,
+                item.nick,
+                item.connected_at,
+                item.last_active,
+                list(item.rooms),
+                item.away,
             )
         return out
 
 
-EVENT_HANDLERS: dict[str, Callable[[ChatServer, Event], list[Outgoing]]] = {
-    "online": ChatServer._apply_online,
-    "offline": ChatServer._apply_offline,
-    "join": ChatServer._apply_join,
-    "part": ChatServer._apply_part,
-    "message": ChatServer._apply_message,
-    "nick": ChatServer._apply_nick,
-    "away": ChatServer._apply_away,
-    "topic": ChatServer._apply_topic,
-    "kick": ChatServer._apply_kick,
-    "ban": ChatServer._apply_ban,
-    "unban": ChatServer._apply_unban,
-    "mute": ChatServer._apply_mute,
-    "unmute": ChatServer._apply_unmute,
-    "op": ChatServer._apply_op,
-    "deop": ChatServer._apply_deop,
-    "node_up": ChatServer._apply_node_up,
-    "snapshot": ChatServer._apply_snapshot,
-    "device": ChatServer._apply_device,
-    "keys_upload": ChatServer._apply_keys_upload,
-    "keys_claim": ChatServer._apply_claim,
-    "device_remove": ChatServer._apply_device_remove,
-    "to_device": ChatServer._apply_to_device,
-    "device_ack": ChatServer._apply_device_ack,
-    "e2e_private": ChatServer._apply_e2e_private,
-    "encrypt": ChatServer._apply_encrypt,
+# The events, by class (the room and invitation events' handlers are in their layers).
+EVENT_HANDLERS: HandlerTable[ChatServer, list[Outgoing]] = {
+    **dict(
+        (
+            handler(Online, ChatServer._apply_online),
+            handler(Offline, ChatServer._apply_offline),
+            handler(Join, ChatServer._apply_join),
+            handler(Part, ChatServer._apply_part),
+            handler(Message, ChatServer._apply_message),
+            handler(Nick, ChatServer._apply_nick),
+            handler(Away, ChatServer._apply_away),
+            handler(Topic, ChatServer._apply_topic),
+            handler(Kick, ChatServer._apply_kick),
+            handler(BanEvent, ChatServer._apply_ban),
+            handler(Unban, ChatServer._apply_unban),
+            handler(Mute, ChatServer._apply_mute),
+            handler(Unmute, ChatServer._apply_unmute),
+            handler(Op, ChatServer._apply_op),
+            handler(Deop, ChatServer._apply_deop),
+            handler(NodeUp, ChatServer._apply_node_up),
+            handler(Snapshot, ChatServer._apply_snapshot),
+            handler(DeviceKeys, ChatServer._apply_device),
+            handler(KeysUpload, ChatServer._apply_keys_upload),
+            handler(KeysClaim, ChatServer._apply_claim),
+            handler(DeviceRemove, ChatServer._apply_device_remove),
+            handler(ToDevice, ChatServer._apply_to_device),
+            handler(DeviceAck, ChatServer._apply_device_ack),
+            handler(E2EPrivate, ChatServer._apply_e2e_private),
+            handler(Encrypt, ChatServer._apply_encrypt),
+            handler(Allow, ChatServer._apply_allow),
+            handler(Release, ChatServer._apply_release),
+        )
+    ),
     **ROOM_EVENTS,
-    "allow": ChatServer._apply_allow,
-    "release": ChatServer._apply_release,
     **INVITATION_EVENTS,
 }

@@ -11,6 +11,7 @@ from ..frames import (
     FrameError,
     valid_nick,
 )
+from .cluster_events import Join, Online
 from .devices import ServerDevices
 from .model import DEGRADED_NOTICE, MAX_ROOMS_PER_USER, Outgoing, Session
 from .replies import notice_frame
@@ -155,14 +156,7 @@ class ServerHello(ServerDevices):
         store (a cluster's log, atomically). The session joins #general once that is applied."""
         session.claiming = True
         return self.publish(
-            {
-                "type": "online",
-                "node": self.node,
-                "sid": session.session_id,
-                **session.describe(),
-                "connected_at": session.connected_at,
-                "claim": True,
-            }
+            Online(**self._presence(session), connected_at=session.connected_at, claim=True)
         )
 
     def _claim_again(self, session: Session, refused: str, reason: str) -> list[Outgoing]:
@@ -197,5 +191,4 @@ class ServerHello(ServerDevices):
         if len(session.rooms) + len(session.joining) >= MAX_ROOMS_PER_USER:
             raise FrameError(f"you are in {MAX_ROOMS_PER_USER} rooms already; /part one first")
         session.joining.append(room)
-        event = {"type": "join", "node": self.node, "sid": session.session_id, "room": room}
-        return self.publish({**event, **session.describe()})
+        return self.publish(Join(**self._presence(session), room=room))

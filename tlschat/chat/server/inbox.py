@@ -15,7 +15,9 @@ from ...store.base import InboxBounds, InboxEntry
 from ..e2e_frames import MAX_TO_DEVICE, field_list, parse_olm_item
 from ..frames import MAX_FRAME, FrameError, encode_frame, field_int
 from .base import ServerBase
-from .model import Event, Outgoing, Session
+from .cluster_events import ClusterEvent
+from .line_events import DeviceAck, E2EPrivate, InboxItem, ToDevice
+from .model import Outgoing, Session
 from .replies import FIT_MARGIN
 from .stored import dumps
 
@@ -52,25 +54,23 @@ class ServerInbox(ServerBase):
             return []
         now_ms = int(now * 1000)
         return self.publish(
-            {
-                "type": "to_device",
-                "node": self.node,
-                "sid": session.session_id,
-                "ts": now_ms,
-                "items": [
-                    {
-                        "fingerprint": item.fingerprint,
-                        "device": item.device,
-                        "payload": inbox_payload(
+            ToDevice(
+                **self._origin(session),
+                ts=now_ms,
+                items=tuple(
+                    InboxItem(
+                        fingerprint=item.fingerprint,
+                        device=item.device,
+                        payload=inbox_payload(
                             now_ms,
                             session.fingerprint,
                             device,
                             {"type": item.message_type, "body": item.body},
                         ),
-                    }
+                    )
                     for item in items
-                ],
-            }
+                ),
+            )
         )
 
     def _on_device_ack(self, session: Session, frame: dict[str, Any], now: float) -> list[Outgoing]:
@@ -81,42 +81,34 @@ class ServerInbox(ServerBase):
         if upto <= 0:
             return []
         return self.publish(
-            {
-                "type": "device_ack",
-                "node": self.node,
-                "sid": session.session_id,
-                "fingerprint": session.fingerprint,
-                "device": device,
-                "upto": upto,
-            }
+            DeviceAck(
+                **self._origin(session), fingerprint=session.fingerprint, device=device, upto=upto
+            )
         )
 
-    def _apply_to_device(self, event: Event) -> list[Outgoing]:
+    def _apply_to_device(self, event: ToDevice) -> list[Outgoing]:
         return self._store_items(event)
 
-    def _apply_device_ack(self, event: Event) -> list[Outgoing]:
-        fingerprint, device = event["fingerprint"], event["device"]
-        self.store.ack_inbox(fingerprint, device, int(event["upto"]))
+    def _apply_device_ack(self, event: DeviceAck) -> list[Outgoing]:
+        fingerprint, device = event.fingerprint, event.device
+        self.store.ack_inbox(fingerprint, device, event.upto)
         sender = self._sender_of_event(event)
         if sender is None or sender.device != device or not sender.inbox_more:
             return []
         return self._send_inbox(sender)
 
-    def _store_items(self, event: Event) -> list[Outgoing]:
+    def _store_items(self, event: ToDevice | E2EPrivate) -> list[Outgoing]:
         """Store an event's inbox items (with the ids the cluster's log gave them, if it did) and
         send each device's new items to its sessions that have the rest already."""
-        ids = event.get("ids")
-        created = int(event["ts"]) / 1000
+        ids = event.ids
+        created = event.ts / 1000
         # With the id the cluster's log gave each (0: an unknown device, skipped everywhere);
         # an item applied again after a reload of the store is not stored twice.
         entries = [
             InboxEntry(
-                item["fingerprint"],
-                item["device"],
-                item["payload"],
-                None if ids is None else int(ids[index]),
+                item.fingerprint, item.device, item.payload, None if ids is None else ids[index]
             )
-            for index, item in enumerate(event["items"])
+            for index, item in enumerate(event.items)
         ]
         wanted = [entry for entry in entries if entry.item_id != 0]
         stored = self.store.append_inbox_items(wanted, created, INBOX_BOUNDS)
@@ -162,12 +154,10 @@ class ServerInbox(ServerBase):
         session.inbox_more = more
         return {"type": "device_messages", "messages": page, "more": more}
 
-    def _sender_of_event(self, event: Event) -> Session | None:
+    def _sender_of_event(self, event: ClusterEvent) -> Session | None:
         """This server's session that caused ``event``, if it is still here."""
-        session_id = event.get("sid")
-        if event.get("node") != self.node or not isinstance(session_id, int):
-            return None
-        return self.sessions.get(session_id)
+        sender = self._sender_of(event)
+        return self.sessions.get(sender) if sender is not None else None
 
 
 def _page(items: list[tuple[int, str]]) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ the invitation is sent it, once.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +35,16 @@ from ..invitation import (
     valid_secret,
 )
 from .admin import ServerAdmin, not_listed
+from .cluster_events import (
+    ClusterEvent,
+    HandlerTable,
+    InvitationMade,
+    InvitationRevoke,
+    InvitationUse,
+    handler,
+)
 from .durations import describe_duration, parse_duration
-from .model import DEGRADED_REJECTION, ChatSettings, Event, Outgoing, Publish, Session
+from .model import DEGRADED_REJECTION, ChatSettings, Outgoing, Publish, Session
 from .replies import error_frame, info_frame, notice_frame
 
 # Open invitations at once: a hello that brings one is checked against one, by its id, but the
@@ -120,14 +127,9 @@ class ServerInvitations(ServerAdmin):
             return self._bye(session.session_id, found)
         session.invitation_hello = (frame, now)
         return self.publish(
-            {
-                "type": "invitation_use",
-                "node": self.node,
-                "sid": session.session_id,
-                "id": found.id,
-                "fingerprint": session.fingerprint,
-                "at": now,
-            }
+            InvitationUse(
+                **self._origin(session), id=found.id, fingerprint=session.fingerprint, at=now
+            )
         )
 
     def _open_invitation(self, secret: object, now: float) -> StoredInvitation | str:
@@ -161,16 +163,14 @@ class ServerInvitations(ServerAdmin):
             session.session_id, secret, lifetime, address
         )
         return self.publish(
-            {
-                "type": "invitation",
-                "node": self.node,
-                "sid": session.session_id,
-                "id": made_id,
-                "digest": digest,
-                "made_by": f"{session.nick} ({session.fingerprint})",
-                "made_at": now,
-                "expires_at": now + lifetime,
-            }
+            InvitationMade(
+                **self._origin(session),
+                id=made_id,
+                digest=digest,
+                made_by=f"{session.nick} ({session.fingerprint})",
+                made_at=now,
+                expires_at=now + lifetime,
+            )
         )
 
     @staticmethod
@@ -229,23 +229,17 @@ class ServerInvitations(ServerAdmin):
         if state != "open":
             done = {"used": "was used already", "revoked": "was revoked already"}
             raise FrameError(f"invitation {wanted} {done.get(state, 'has expired')}")
-        event = {"type": "invitation_revoke", "id": wanted, "at": now}
-        return self._admin_event(session, event, f"revoked invitation {wanted}")
+        revoked = self._confirmed(session, f"revoked invitation {wanted}")
+        return self.publish(InvitationRevoke(**revoked, id=wanted, at=now))
 
     # ----- events (in the cluster's log order) -----
 
-    def _apply_invitation(self, event: Event) -> list[Outgoing]:
-        made_id = str(event["id"])
+    def _apply_invitation(self, event: InvitationMade) -> list[Outgoing]:
+        made_id = event.id
         self.store.add_invitation(
-            StoredInvitation(
-                made_id,
-                str(event["digest"]),
-                str(event["made_by"]),
-                float(event["made_at"]),
-                float(event["expires_at"]),
-            )
+            StoredInvitation(made_id, event.digest, event.made_by, event.made_at, event.expires_at)
         )
-        made = self.made_invitations.pop(made_id, None) if event["node"] == self.node else None
+        made = self.made_invitations.pop(made_id, None) if event.node == self.node else None
         if made is None or made.session_id not in self.sessions:
             return []
         frame: dict[str, Any] = {
@@ -261,17 +255,17 @@ class ServerInvitations(ServerAdmin):
             out.append((made.session_id, notice_frame(NO_ALLOWLIST)))
         return out
 
-    def _apply_invitation_use(self, event: Event) -> list[Outgoing]:
-        fingerprint = str(event["fingerprint"])
-        self.store.use_invitation(str(event["id"]), fingerprint, float(event["at"]))
+    def _apply_invitation_use(self, event: InvitationUse) -> list[Outgoing]:
+        fingerprint = event.fingerprint
+        self.store.use_invitation(event.id, fingerprint, event.at)
         self.store.set_allowed(fingerprint, True)
-        text = f"invitation {event['id']} was used by {fingerprint}, now on the allowlist"
+        text = f"invitation {event.id} was used by {fingerprint}, now on the allowlist"
         out: list[Outgoing] = [
             (s.session_id, notice_frame(text))
             for s in self.sessions.values()
             if s.said_hello and self.is_operator(s.fingerprint)
         ]
-        session = self.sessions.get(event["sid"]) if event["node"] == self.node else None
+        session = self._sender_of_event(event)
         if session is None or session.dismissed or session.invitation_hello is None:
             return out
         frame, hello_at = session.invitation_hello
@@ -281,20 +275,20 @@ class ServerInvitations(ServerAdmin):
         # Right after its welcome: why this key is in.
         return out + hello[:1] + [(session.session_id, notice_frame(ADMITTED))] + hello[1:]
 
-    def _apply_invitation_revoke(self, event: Event) -> list[Outgoing]:
-        self.store.revoke_invitation(str(event["id"]), float(event["at"]))
+    def _apply_invitation_revoke(self, event: InvitationRevoke) -> list[Outgoing]:
+        self.store.revoke_invitation(event.id, event.at)
         return []
 
-    def _invitation_rejected(self, event: Event, reason: str) -> list[Outgoing]:
+    def _invitation_rejected(self, event: ClusterEvent, reason: str) -> list[Outgoing]:
         """The cluster's log refused an invitation event of this server (used or revoked on
         another server meanwhile, or the log was unreachable)."""
-        if event["type"] == "invitation":
-            self.made_invitations.pop(str(event["id"]), None)
-        session = self.sessions.get(event["sid"]) if event.get("node") == self.node else None
+        if isinstance(event, InvitationMade):
+            self.made_invitations.pop(event.id, None)
+        session = self._sender_of_event(event)
         if session is None:
             return []
         unreachable = reason == DEGRADED_REJECTION
-        if event["type"] != "invitation_use":
+        if not isinstance(event, InvitationUse):
             text = f"not done: {UNREACHABLE_STORE}" if unreachable else reason
             return [(session.session_id, error_frame(text))]
         session.invitation_hello = None
@@ -304,8 +298,10 @@ class ServerInvitations(ServerAdmin):
         return self._bye(session.session_id, text)
 
 
-INVITATION_EVENTS: dict[str, Callable[[ServerInvitations, Event], list[Outgoing]]] = {
-    "invitation": ServerInvitations._apply_invitation,
-    "invitation_use": ServerInvitations._apply_invitation_use,
-    "invitation_revoke": ServerInvitations._apply_invitation_revoke,
-}
+INVITATION_EVENTS: HandlerTable[ServerInvitations, list[Outgoing]] = dict(
+    (
+        handler(InvitationMade, ServerInvitations._apply_invitation),
+        handler(InvitationUse, ServerInvitations._apply_invitation_use),
+        handler(InvitationRevoke, ServerInvitations._apply_invitation_revoke),
+    )
+)

@@ -12,18 +12,17 @@ from ..frames import (
     FrameError,
     b64,
     has_unsafe_body,
-    message_fields,
     parse_signed_message,
 )
 from ..limits import TokenBucket
 from .durations import describe_duration
 from .hello import ServerHello
+from .line_events import CommittedLine, Message, RelayedLine
 from .model import (
     DEGRADED_REJECTION,
     MAX_CLOCK_SKEW_MS,
     PLAIN_PRIVATE_REJECTION,
     REPLAY_REJECTION,
-    Event,
     Outgoing,
     Session,
     Throttled,
@@ -74,18 +73,23 @@ class ServerMessages(ServerHello):
             return [(session.session_id, sent_frame(message.target, message.counter))]
         return self._take_line(session, line, now, lambda: self._plain_event(session, message, now))
 
-    def _plain_event(self, session: Session, message: SignedMessage, now: float) -> Event:
+    def _plain_event(self, session: Session, message: SignedMessage, now: float) -> Message:
         self.check_message(session, message, now)
-        relayed = {
-            "type": "message",
-            "from": session.nick,
-            "key": b64(session.identity.spki_der),
-            **message_fields(message),
-        }
-        return {"type": "message", "node": self.node, "sid": session.session_id, "message": relayed}
+        relayed = RelayedLine(
+            nick=session.nick,
+            key=b64(session.identity.spki_der),
+            network=message.network,
+            target=message.target,
+            sender=message.sender,
+            counter=message.counter,
+            ts=message.timestamp_ms,
+            body=message.body,
+            sig=b64(message.signature),
+        )
+        return Message(**self._origin(session), message=relayed)
 
     def _take_line(
-        self, session: Session, line: Line, now: float, checked: Callable[[], Event]
+        self, session: Session, line: Line, now: float, checked: Callable[[], CommittedLine]
     ) -> list[Outgoing]:
         """One outcome per line however often it comes: a copy of one on its way waits for it,
         a copy of one refused for good gets the same refusal; else ``checked`` refuses it
@@ -156,8 +160,8 @@ class ServerMessages(ServerHello):
         if len(self.recently_refused) > MAX_REMEMBERED_COMMITTED:
             del self.recently_refused[next(iter(self.recently_refused))]
 
-    def _remember_committed(self, relayed: dict[str, Any], tag: str) -> None:
-        self.recently_committed[(relayed["sender"], relayed["counter"])] = (relayed["target"], tag)
+    def _remember_committed(self, relayed: RelayedLine, tag: str) -> None:
+        self.recently_committed[(relayed.sender, relayed.counter)] = (relayed.target, tag)
         if len(self.recently_committed) > MAX_REMEMBERED_COMMITTED:
             del self.recently_committed[next(iter(self.recently_committed))]
 

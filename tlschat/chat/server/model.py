@@ -1,5 +1,6 @@
 """What the server's chat logic is made of: its settings, its sessions and the other servers',
-the shapes of events and of what it sends, the limits and texts it shares with the glue. Pure."""
+what it sends and how it publishes events (``cluster_events``), the limits and texts it shares
+with the glue. Pure."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..frames import (
 )
 from ..limits import SAY_WORK, TokenBucket
 from ..presence import DEFAULT_PRESENCE_BURST, DEFAULT_PRESENCE_RATE
+from .cluster_events import ClusterEvent
 
 DEFAULT_ROOM = "#general"
 
@@ -74,10 +76,7 @@ CONNECTION_HEADROOM_BURST = 100
 Outgoing = tuple[int, dict[str, Any]]
 
 
-Event = dict[str, Any]
-
-
-Publish = Callable[[Event], list[Outgoing]]
+Publish = Callable[[ClusterEvent], list[Outgoing]]
 
 
 @dataclass

@@ -6,8 +6,18 @@ caller hears that it is done once it took effect."""
 from __future__ import annotations
 
 from ..frames import FrameError
+from .cluster_events import (
+    RoomBan,
+    RoomInvite,
+    RoomKick,
+    RoomMode,
+    RoomMute,
+    RoomOp,
+    RoomUnban,
+    RoomUnmute,
+)
 from .durations import describe_duration, parse_duration
-from .model import DEFAULT_ROOM, Event, Outgoing, Session
+from .model import DEFAULT_ROOM, Outgoing, Session
 from .room_book import (
     MAX_ROOM_ADMITTED,
     MAX_ROOM_BANS,
@@ -53,10 +63,6 @@ class ServerRoomCommands(ServerRoomRoles):
         if target >= rank:
             raise FrameError(f"{who} is {title(target, room)}")
 
-    def _room_event(self, session: Session, event: Event, done: str) -> list[Outgoing]:
-        origin = {"node": self.node, "sid": session.session_id, "confirm": done}
-        return self.publish({**event, **origin})
-
     def _cmd_private(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = room_argument(args, "/private #room")
         if room == DEFAULT_ROOM:
@@ -66,24 +72,29 @@ class ServerRoomCommands(ServerRoomRoles):
             raise FrameError(f"{room} is invite-only already")
         # The keys in it now are its members: they come back after a lost connection.
         members = sorted({m.fingerprint for m in self._cluster_members(room)})
-        event = {
-            "type": "room_mode",
-            "room": room,
-            "invite_only": True,
-            "members": members[:MAX_ROOM_ADMITTED],
-            "by": session.nick,
-        }
         sealed = "" if room in self.encrypted_rooms else ", and end-to-end encrypted for good"
-        return self._room_event(session, event, f"{room} is invite-only now{sealed}")
+        return self.publish(
+            RoomMode(
+                **self._confirmed(session, f"{room} is invite-only now{sealed}"),
+                room=room,
+                invite_only=True,
+                members=tuple(members[:MAX_ROOM_ADMITTED]),
+                by=session.nick,
+            )
+        )
 
     def _cmd_public(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = room_argument(args, "/public #room")
         self._room_actor(session, room, ROOM_OPERATOR)
         if not self.room_book.invite_only(room):
             raise FrameError(f"{room} is not invite-only")
-        event = {"type": "room_mode", "room": room, "invite_only": False, "by": session.nick}
         sealed = " (it stays end-to-end encrypted)" if room in self.encrypted_rooms else ""
-        return self._room_event(session, event, f"{room} is open to everyone now{sealed}")
+        done = f"{room} is open to everyone now{sealed}"
+        return self.publish(
+            RoomMode(
+                **self._confirmed(session, done), room=room, invite_only=False, by=session.nick
+            )
+        )
 
     def _cmd_invite(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -96,14 +107,15 @@ class ServerRoomCommands(ServerRoomRoles):
             raise FrameError(f"{who} may join {room} already")
         if len(state.admitted) >= MAX_ROOM_ADMITTED:
             raise FrameError(f"{room} has {MAX_ROOM_ADMITTED} invitations and members already")
-        event = {
-            "type": "room_invite",
-            "room": room,
-            "fingerprint": fingerprint,
-            "invited": True,
-            "text": f"{session.nick} invited you to {room}: /join {room}",
-        }
-        return self._room_event(session, event, f"invited {who} to {room}")
+        return self.publish(
+            RoomInvite(
+                **self._confirmed(session, f"invited {who} to {room}"),
+                room=room,
+                fingerprint=fingerprint,
+                invited=True,
+                text=f"{session.nick} invited you to {room}: /join {room}",
+            )
+        )
 
     def _cmd_uninvite(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -112,14 +124,15 @@ class ServerRoomCommands(ServerRoomRoles):
         state = self.room_book.get(room)
         if state is None or fingerprint not in state.admitted:
             raise FrameError(f"{who} is not invited to {room}")
-        event = {
-            "type": "room_invite",
-            "room": room,
-            "fingerprint": fingerprint,
-            "invited": False,
-            "text": "",
-        }
-        return self._room_event(session, event, f"{who} may no longer join {room}")
+        return self.publish(
+            RoomInvite(
+                **self._confirmed(session, f"{who} may no longer join {room}"),
+                room=room,
+                fingerprint=fingerprint,
+                invited=False,
+                text="",
+            )
+        )
 
     def _cmd_roomop(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -130,14 +143,15 @@ class ServerRoomCommands(ServerRoomRoles):
             raise FrameError(f"{who} is {title(rank, room)} already")
         if len(self.room_book.state(room).operators) >= MAX_ROOM_OPERATORS:
             raise FrameError(f"{room} has {MAX_ROOM_OPERATORS} operators already")
-        event = {
-            "type": "room_op",
-            "room": room,
-            "fingerprint": fingerprint,
-            "operator": True,
-            "text": f"{session.nick} made you an operator of {room}",
-        }
-        return self._room_event(session, event, f"{who} is an operator of {room} now")
+        return self.publish(
+            RoomOp(
+                **self._confirmed(session, f"{who} is an operator of {room} now"),
+                room=room,
+                fingerprint=fingerprint,
+                operator=True,
+                text=f"{session.nick} made you an operator of {room}",
+            )
+        )
 
     def _cmd_deroomop(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -146,14 +160,15 @@ class ServerRoomCommands(ServerRoomRoles):
         state = self.room_book.get(room)
         if state is None or fingerprint not in state.operators:
             raise FrameError(f"{who} is not an operator of {room}")
-        event = {
-            "type": "room_op",
-            "room": room,
-            "fingerprint": fingerprint,
-            "operator": False,
-            "text": f"{session.nick} took back your operator status in {room}",
-        }
-        return self._room_event(session, event, f"{who} is no longer an operator of {room}")
+        return self.publish(
+            RoomOp(
+                **self._confirmed(session, f"{who} is no longer an operator of {room}"),
+                room=room,
+                fingerprint=fingerprint,
+                operator=False,
+                text=f"{session.nick} took back your operator status in {room}",
+            )
+        )
 
     def _cmd_rkick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, reason, rank = self._room_target(
@@ -163,14 +178,15 @@ class ServerRoomCommands(ServerRoomRoles):
         if not any(m.fingerprint == fingerprint for m in self._cluster_members(room)):
             raise FrameError(f"{who} is not in {room}")
         reason = checked_reason(reason)
-        event = {
-            "type": "room_kick",
-            "room": room,
-            "fingerprint": fingerprint,
-            "text": f"you were kicked from {room} by {session.nick}: {reason}",
-            "leave": f"kicked by {session.nick}: {reason}",
-        }
-        return self._room_event(session, event, f"kicked {who} from {room}: {reason}")
+        return self.publish(
+            RoomKick(
+                **self._confirmed(session, f"kicked {who} from {room}: {reason}"),
+                room=room,
+                fingerprint=fingerprint,
+                text=f"you were kicked from {room} by {session.nick}: {reason}",
+                leave=f"kicked by {session.nick}: {reason}",
+            )
+        )
 
     def _cmd_rban(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, rest, rank = self._room_target(
@@ -187,19 +203,19 @@ class ServerRoomCommands(ServerRoomRoles):
         duration, reason = _split_duration(rest)
         reason = checked_reason(reason)
         how_long = "for good" if duration is None else f"for {describe_duration(duration)}"
-        event = {
-            "type": "room_ban",
-            "room": room,
-            "fingerprint": fingerprint,
-            "until": None if duration is None else now + duration,
-            "reason": reason,
-            "by": session.fingerprint,
-            "text": f"you were banned from {room} {how_long} by {session.nick}: {reason}",
-            "leave": f"banned {how_long} by {session.nick}: {reason}",
-            "expired_bans": expired,
-        }
-        done = f"banned {who} ({fingerprint}) from {room} {how_long}"
-        return self._room_event(session, event, done)
+        return self.publish(
+            RoomBan(
+                **self._confirmed(session, f"banned {who} ({fingerprint}) from {room} {how_long}"),
+                room=room,
+                fingerprint=fingerprint,
+                until=None if duration is None else now + duration,
+                reason=reason,
+                by=session.fingerprint,
+                text=f"you were banned from {room} {how_long} by {session.nick}: {reason}",
+                leave=f"banned {how_long} by {session.nick}: {reason}",
+                expired_bans=tuple(expired),
+            )
+        )
 
     def _cmd_runban(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -208,8 +224,10 @@ class ServerRoomCommands(ServerRoomRoles):
         state = self.room_book.get(room)
         if state is None or state.active_ban(fingerprint, now) is None:
             raise FrameError(f"{who} is not banned from {room}")
-        event = {"type": "room_unban", "room": room, "fingerprint": fingerprint}
-        return self._room_event(session, event, f"unbanned {who} ({fingerprint}) from {room}")
+        done = f"unbanned {who} ({fingerprint}) from {room}"
+        return self.publish(
+            RoomUnban(**self._confirmed(session, done), room=room, fingerprint=fingerprint)
+        )
 
     def _cmd_rmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, rest, rank = self._room_target(
@@ -223,15 +241,16 @@ class ServerRoomCommands(ServerRoomRoles):
             raise FrameError(f"{room} has {MAX_ROOM_MUTES} mutes already; /runmute some first")
         duration, _ = _split_duration(rest)
         how_long = "" if duration is None else f" for {describe_duration(duration)}"
-        event = {
-            "type": "room_mute",
-            "room": room,
-            "fingerprint": fingerprint,
-            "until": None if duration is None else now + duration,
-            "text": f"you were muted in {room}{how_long} by {session.nick}",
-            "expired_mutes": expired,
-        }
-        return self._room_event(session, event, f"muted {who} in {room}{how_long}")
+        return self.publish(
+            RoomMute(
+                **self._confirmed(session, f"muted {who} in {room}{how_long}"),
+                room=room,
+                fingerprint=fingerprint,
+                until=None if duration is None else now + duration,
+                text=f"you were muted in {room}{how_long} by {session.nick}",
+                expired_mutes=tuple(expired),
+            )
+        )
 
     def _cmd_runmute(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room, fingerprint, who, _, _ = self._room_target(
@@ -240,13 +259,14 @@ class ServerRoomCommands(ServerRoomRoles):
         state = self.room_book.get(room)
         if state is None or state.muted_until(fingerprint, now) is None:
             raise FrameError(f"{who} is not muted in {room}")
-        event = {
-            "type": "room_unmute",
-            "room": room,
-            "fingerprint": fingerprint,
-            "text": f"you were unmuted in {room} by {session.nick}",
-        }
-        return self._room_event(session, event, f"unmuted {who} in {room}")
+        return self.publish(
+            RoomUnmute(
+                **self._confirmed(session, f"unmuted {who} in {room}"),
+                room=room,
+                fingerprint=fingerprint,
+                text=f"you were unmuted in {room} by {session.nick}",
+            )
+        )
 
 
 def _split_duration(rest: str) -> tuple[float | None, str]:

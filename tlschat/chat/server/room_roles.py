@@ -8,19 +8,32 @@ shows nothing of itself (members, topic, that a key is in it) to keys it does no
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ...store.base import Ban, Store
 from ...store.room_state import Grant
 from ..frames import FrameError
+from .cluster_events import (
+    HandlerTable,
+    Join,
+    Part,
+    RoomBan,
+    RoomInvite,
+    RoomKick,
+    RoomMode,
+    RoomMute,
+    RoomOp,
+    RoomOwner,
+    RoomUnban,
+    RoomUnmute,
+    handler,
+)
 from .durations import describe_duration
 from .messages import ServerMessages
 from .model import (
     DEFAULT_ROOM,
     MAX_ROOMS_PER_USER,
     ChatSettings,
-    Event,
     Outgoing,
     Publish,
     Session,
@@ -122,8 +135,7 @@ class ServerRoomRoles(ServerMessages):
             or self.room_book.owned_by(session.fingerprint) >= MAX_OWNED_ROOMS
         ):
             return []
-        claim = {"type": "room_owner", "room": room, "fingerprint": session.fingerprint}
-        return self.publish(claim)
+        return self.publish(RoomOwner(room=room, fingerprint=session.fingerprint))
 
     def _room_state(self, room: str) -> dict[str, Any]:
         """'joined' also names the room's owner and operators, and says it is invite-only."""
@@ -149,11 +161,11 @@ class ServerRoomRoles(ServerMessages):
 
     # ----- presence events that rooms' rules see too -----
 
-    def _turned_away(self, event: Event) -> list[Outgoing] | None:
+    def _turned_away(self, event: Join) -> list[Outgoing] | None:
         """A join that reached the log after its room was closed to the key (made invite-only,
         or the key banned from it, on another server meanwhile) does not take effect: what the
         joining session is told; None for a join that goes ahead."""
-        room, fingerprint = event["room"], event["fingerprint"]
+        room, fingerprint = event.room, event.fingerprint
         try:
             if room != DEFAULT_ROOM:
                 self._check_may_join(fingerprint, room, self.now)
@@ -165,9 +177,9 @@ class ServerRoomRoles(ServerMessages):
             session.joining.remove(room)
             return [(session.session_id, error_frame(str(refusal)))]
 
-    def _parted_for_good(self, event: Event) -> None:
+    def _parted_for_good(self, event: Part) -> None:
         """A key that parts an invite-only room needs a new invitation to come back."""
-        self._grant(event["room"], event["fingerprint"], "admitted", False)
+        self._grant(event.room, event.fingerprint, "admitted", False)
 
     # ----- events -----
 
@@ -182,37 +194,39 @@ class ServerRoomRoles(ServerMessages):
             state.granted(grant).discard(fingerprint)
         self.store.set_room_grant(room, fingerprint, grant, granted)
 
-    def _lift_expired(self, room: str, event: Event) -> None:
+    def _lift_expired(
+        self, room: str, bans: tuple[str, ...] = (), mutes: tuple[str, ...] = ()
+    ) -> None:
         """Sanctions that had run out when the event was made (named in it, so that every
         replica and Redis forget the same ones)."""
         state = self.room_book.state(room)
-        for fingerprint in event.get("expired_bans", []):
+        for fingerprint in bans:
             state.bans.pop(fingerprint, None)
             self.store.lift_room_ban(room, fingerprint)
-        for fingerprint in event.get("expired_mutes", []):
+        for fingerprint in mutes:
             state.mutes.pop(fingerprint, None)
             self.store.lift_room_mute(room, fingerprint)
 
     def _tell_room(self, room: str, text: str, exclude: int | None) -> list[Outgoing]:
         return self._to_room(room, notice_frame(text), exclude)
 
-    def _apply_room_owner(self, event: Event) -> list[Outgoing]:
-        room, fingerprint = event["room"], event["fingerprint"]
+    def _apply_room_owner(self, event: RoomOwner) -> list[Outgoing]:
+        room, fingerprint = event.room, event.fingerprint
         if self.room_book.take(room, fingerprint):
             self.store.set_room_owner(room, fingerprint)
         return []
 
-    def _apply_room_mode(self, event: Event) -> list[Outgoing]:
+    def _apply_room_mode(self, event: RoomMode) -> list[Outgoing]:
         """Invite-only (with the keys in it then as its members, and end-to-end encrypted for
         good), or open again (still encrypted)."""
-        room, invite_only, by = event["room"], bool(event["invite_only"]), event["by"]
+        room, invite_only, by = event.room, event.invite_only, event.by
         self.room_book.state(room).invite_only = invite_only
         self.store.set_invite_only(room, invite_only)
         actor = self._sender_of_event(event)
         exclude = actor.session_id if actor is not None else None
         if not invite_only:
             return self._tell_room(room, f"{by} opened {room} to everyone", exclude)
-        for fingerprint in event["members"]:
+        for fingerprint in event.members:
             self._grant(room, fingerprint, "admitted", True)
         out = self._tell_room(room, f"{by} made {room} invite-only", exclude)
         if room not in self.encrypted_rooms:
@@ -221,82 +235,83 @@ class ServerRoomRoles(ServerMessages):
             out += self._to_room(room, {"type": "encrypted", "room": room, "by": by})
         return out
 
-    def _apply_room_op(self, event: Event) -> list[Outgoing]:
-        self._grant(event["room"], event["fingerprint"], "operator", bool(event["operator"]))
-        return self._tell_key(event["fingerprint"], event["text"])
+    def _apply_room_op(self, event: RoomOp) -> list[Outgoing]:
+        self._grant(event.room, event.fingerprint, "operator", event.operator)
+        return self._tell_key(event.fingerprint, event.text)
 
-    def _apply_room_invite(self, event: Event) -> list[Outgoing]:
-        invited = bool(event["invited"])
-        self._grant(event["room"], event["fingerprint"], "admitted", invited)
-        return self._tell_key(event["fingerprint"], event["text"]) if invited else []
+    def _apply_room_invite(self, event: RoomInvite) -> list[Outgoing]:
+        self._grant(event.room, event.fingerprint, "admitted", event.invited)
+        return self._tell_key(event.fingerprint, event.text) if event.invited else []
 
-    def _apply_room_kick(self, event: Event) -> list[Outgoing]:
-        self._grant(event["room"], event["fingerprint"], "admitted", False)
+    def _apply_room_kick(self, event: RoomKick) -> list[Outgoing]:
+        self._grant(event.room, event.fingerprint, "admitted", False)
         return self._remove_from_room(event)
 
-    def _apply_room_ban(self, event: Event) -> list[Outgoing]:
-        room, fingerprint = event["room"], event["fingerprint"]
-        self._lift_expired(room, event)
-        ban = Ban(fingerprint, event["until"], event["reason"], event["by"])
+    def _apply_room_ban(self, event: RoomBan) -> list[Outgoing]:
+        room, fingerprint = event.room, event.fingerprint
+        self._lift_expired(room, bans=event.expired_bans)
+        ban = Ban(fingerprint, event.until, event.reason, event.by)
         self.room_book.state(room).bans[fingerprint] = ban
         self.store.set_room_ban(room, ban)
         self._grant(room, fingerprint, "admitted", False)
         self._grant(room, fingerprint, "operator", False)
         return self._remove_from_room(event)
 
-    def _apply_room_unban(self, event: Event) -> list[Outgoing]:
-        room, fingerprint = event["room"], event["fingerprint"]
+    def _apply_room_unban(self, event: RoomUnban) -> list[Outgoing]:
+        room, fingerprint = event.room, event.fingerprint
         self.room_book.state(room).bans.pop(fingerprint, None)
         self.store.lift_room_ban(room, fingerprint)
         return []
 
-    def _apply_room_mute(self, event: Event) -> list[Outgoing]:
-        room, fingerprint = event["room"], event["fingerprint"]
-        self._lift_expired(room, event)
-        self.room_book.state(room).mutes[fingerprint] = event["until"]
-        self.store.set_room_mute(room, fingerprint, event["until"])
-        return self._tell_key(fingerprint, event["text"])
+    def _apply_room_mute(self, event: RoomMute) -> list[Outgoing]:
+        room, fingerprint = event.room, event.fingerprint
+        self._lift_expired(room, mutes=event.expired_mutes)
+        self.room_book.state(room).mutes[fingerprint] = event.until
+        self.store.set_room_mute(room, fingerprint, event.until)
+        return self._tell_key(fingerprint, event.text)
 
-    def _apply_room_unmute(self, event: Event) -> list[Outgoing]:
-        room, fingerprint = event["room"], event["fingerprint"]
+    def _apply_room_unmute(self, event: RoomUnmute) -> list[Outgoing]:
+        room, fingerprint = event.room, event.fingerprint
         self.room_book.state(room).mutes.pop(fingerprint, None)
         self.store.lift_room_mute(room, fingerprint)
-        return self._tell_key(fingerprint, event["text"])
+        return self._tell_key(fingerprint, event.text)
 
     def _tell_key(self, fingerprint: str, text: str) -> list[Outgoing]:
         return [(s.session_id, notice_frame(text)) for s in self._sessions_of(fingerprint)]
 
-    def _remove_from_room(self, event: Event) -> list[Outgoing]:
+    def _remove_from_room(self, event: RoomKick | RoomBan) -> list[Outgoing]:
         """Every session of the key leaves the room (a join of it on its way is turned away when
         it comes: ``_turned_away``); the others in it are told it left, and why."""
-        room, fingerprint = event["room"], event["fingerprint"]
+        room, fingerprint = event.room, event.fingerprint
         out: list[Outgoing] = []
         gone: dict[str, str] = {}
         for session in self._sessions_of(fingerprint):
             if room in session.rooms:
                 session.rooms.remove(room)
                 gone = session.describe()
-                out.append((session.session_id, notice_frame(event["text"])))
+                out.append((session.session_id, notice_frame(event.text)))
                 out.append((session.session_id, {"type": "parted", "room": room}))
         for remote in self.remote.values():
             if remote.fingerprint == fingerprint and room in remote.rooms:
                 remote.rooms.remove(room)
                 gone = remote.describe()
         if gone:
-            leave = {"type": "leave", "room": room, **gone, "reason": event["leave"]}
+            leave = {"type": "leave", "room": room, **gone, "reason": event.leave}
             out += self._announce(room, fingerprint, leave)
         return out
 
 
-# The room events, by type (in the events layer's table: ``events.EVENT_HANDLERS``).
-ROOM_EVENTS: dict[str, Callable[[ServerRoomRoles, Event], list[Outgoing]]] = {
-    "room_owner": ServerRoomRoles._apply_room_owner,
-    "room_mode": ServerRoomRoles._apply_room_mode,
-    "room_op": ServerRoomRoles._apply_room_op,
-    "room_invite": ServerRoomRoles._apply_room_invite,
-    "room_kick": ServerRoomRoles._apply_room_kick,
-    "room_ban": ServerRoomRoles._apply_room_ban,
-    "room_unban": ServerRoomRoles._apply_room_unban,
-    "room_mute": ServerRoomRoles._apply_room_mute,
-    "room_unmute": ServerRoomRoles._apply_room_unmute,
-}
+# The room events, by class (in the events layer's table: ``events.EVENT_HANDLERS``).
+ROOM_EVENTS: HandlerTable[ServerRoomRoles, list[Outgoing]] = dict(
+    (
+        handler(RoomOwner, ServerRoomRoles._apply_room_owner),
+        handler(RoomMode, ServerRoomRoles._apply_room_mode),
+        handler(RoomOp, ServerRoomRoles._apply_room_op),
+        handler(RoomInvite, ServerRoomRoles._apply_room_invite),
+        handler(RoomKick, ServerRoomRoles._apply_room_kick),
+        handler(RoomBan, ServerRoomRoles._apply_room_ban),
+        handler(RoomUnban, ServerRoomRoles._apply_room_unban),
+        handler(RoomMute, ServerRoomRoles._apply_room_mute),
+        handler(RoomUnmute, ServerRoomRoles._apply_room_unmute),
+    )
+)

@@ -13,6 +13,7 @@ from ..frames import (
     field_str,
 )
 from ..limits import frame_cost, work_cost
+from .cluster_events import Offline
 from .commands import ServerCommands
 from .durations import describe_duration
 from .model import MAX_HELD, Outgoing, Session, TooFast
@@ -55,14 +56,11 @@ class ServerSessions(ServerCommands):
         if session is None or not session.said_hello:
             return []
         return self.publish(
-            {
-                "type": "offline",
-                "node": self.node,
-                "sid": session_id,
-                **session.describe(),
-                "rooms": [*session.rooms, *session.joining],
-                "reason": reason,
-            }
+            Offline(
+                **self._presence(session),
+                rooms=(*session.rooms, *session.joining),
+                reason=reason,
+            )
         )
 
     def tick(self, now: float) -> list[Outgoing]:

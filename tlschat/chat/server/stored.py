@@ -11,6 +11,8 @@ from typing import Any
 from ...store.base import StoredMessage
 from ..e2e_frames import EncryptedSay, MegolmLine, PrivateLine
 from ..frames import b64
+from .line_events import CommittedLine, RelayedLine
+from .typed_json import to_json
 
 
 def dumps(value: Any) -> str:
@@ -18,19 +20,19 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def stored_message(relayed: dict[str, Any]) -> StoredMessage:
-    """The room line a committed ``message`` frame carries."""
-    megolm = relayed.get("megolm")
+def stored_message(relayed: RelayedLine) -> StoredMessage:
+    """The room line a committed ``message`` event carries."""
+    megolm = relayed.megolm
     return StoredMessage(
-        relayed["target"],
-        relayed["sender"],
-        relayed["from"],
-        base64.b64decode(relayed["key"]),
-        int(relayed["counter"]),
-        int(relayed["ts"]),
-        relayed.get("body", ""),
-        base64.b64decode(relayed.get("sig", "")),
-        dumps(megolm) if megolm is not None else "",
+        relayed.target,
+        relayed.sender,
+        relayed.nick,
+        base64.b64decode(relayed.key),
+        relayed.counter,
+        relayed.ts,
+        relayed.body or "",
+        base64.b64decode(relayed.sig or ""),
+        dumps(to_json(megolm)) if megolm is not None else "",
     )
 
 
@@ -96,7 +98,6 @@ def stored_tag(message: StoredMessage) -> str:
     return megolm_tag(MegolmLine(str(megolm["session"]), str(megolm["ct"])))
 
 
-def event_tag(event: dict[str, Any]) -> str:
+def event_tag(event: CommittedLine) -> str:
     """The tag of the line an event commits: an encrypted line's event carries it."""
-    digest = event.get("digest")
-    return str(digest) if digest is not None else str(event["message"]["sig"])
+    return event.digest if event.digest is not None else event.message.sig or ""
