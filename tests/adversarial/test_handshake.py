@@ -636,7 +636,8 @@ def test_x25519_share_with_the_high_bit_set_is_accepted(arena: Arena) -> None:
 NEGOTIATION = {
     "version-1-client": ({"versions": (0x0001,)}, A.protocol_version, "no common version"),
     "version-2-client": ({"versions": (0x0002,)}, A.protocol_version, "no common version"),
-    "unknown-version": ({"versions": (0x0004,)}, A.protocol_version, "no common version"),
+    "version-3-client": ({"versions": (0x0003,)}, A.protocol_version, "no common version"),
+    "unknown-version": ({"versions": (0x0005,)}, A.protocol_version, "no common version"),
     "tls-versions": ({"versions": (0x0304, 0x0303)}, A.protocol_version, "no common version"),
     "unknown-suites": (
         {"cipher_suites": (0x1301, 0x1302)},
@@ -676,7 +677,7 @@ def test_record_version_other_than_one_is_protocol_version(arena: Arena, version
 def test_unknown_versions_and_suites_beside_ours_are_ignored(arena: Arena) -> None:
     evil = arena.evil()
     evil.to_wait_trust(
-        versions=(0x0304, 0x0001, 0x0003, 0x7F00), cipher_suites=(0x1301, 0x0002, 0xFAFA)
+        versions=(0x0304, 0x0001, 0x0004, 0x7F00), cipher_suites=(0x1301, 0x0002, 0xFAFA)
     )
     assert evil.conn.suite == CipherSuite.CHACHA20_POLY1305_SHA256
     evil.finish_handshake()

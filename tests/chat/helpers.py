@@ -140,11 +140,18 @@ def welcome(nick: str, key: IdentityKey, operator: bool = False) -> dict[str, An
         "burst": 10,
         "work_rate": 30.0,
         "work_burst": 300,
+        "large_room": 1000,
     }
 
 
 def joined(room: str, members: list[dict[str, str]], topic: str = "") -> dict[str, Any]:
-    return {"type": "joined", "room": room, "topic": topic, "members": members}
+    return {
+        "type": "joined",
+        "room": room,
+        "topic": topic,
+        "member_count": len(members),
+        "members": members,
+    }
 
 
 def fingerprint_tag(key: IdentityKey) -> str:

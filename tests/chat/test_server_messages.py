@@ -310,6 +310,7 @@ def test_history_limit(ed_alice: IdentityKey, ed_dave: IdentityKey) -> None:
         {
             "type": "history",
             "room": "#general",
+            "older": True,  # the first line is stored: scrollback reaches it
             "messages": [relayed(frame, "alice", ed_alice) for frame in frames[1:]],
         },
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from tlschat.chat.search_query import MAX_RESULTS
 from tlschat.chat.server.events import ChatServer
-from tlschat.chat.server.search import search_frame
+from tlschat.chat.server.search import search_frames
 from tlschat.protocol.identity import IdentityKey
 
 from .helpers import ALICE, BOB, CAROL, NOW, NOW_MS, command, error, relayed, say
@@ -82,12 +82,13 @@ def test_bounds_and_usage(room: ChatServer, ed_alice: IdentityKey) -> None:
     assert found(room, BOB, '" * NEAR( OR') == []
 
 
-def test_an_answer_too_big_for_one_frame_keeps_the_newest() -> None:
+def test_an_answer_too_big_for_one_frame_is_a_run_of_every_line_newest_first() -> None:
     items = [{"type": "message", "body": "x" * 20000, "counter": n} for n in range(10, 0, -1)]
-    frame = search_frame("x", items)
-    kept = frame["messages"]
-    assert 0 < len(kept) < 10
-    assert [m["counter"] for m in kept] == list(range(10, 10 - len(kept), -1))
+    frames = search_frames("x", items)
+    assert len(frames) > 1
+    assert all(frame["query"] == "x" for frame in frames)
+    counters = [m["counter"] for frame in frames for m in frame["messages"]]
+    assert counters == list(range(10, 0, -1))
 
 
 def test_a_cluster_server_searches_its_replica_by_substring(

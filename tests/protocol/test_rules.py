@@ -322,13 +322,15 @@ def test_server_choosing_an_unoffered_suite_is_illegal_parameter(
 
 
 @pytest.mark.parametrize(
-    "versions", [(1,), (2,), (4,)], ids=["version-1-client", "version-2-client", "unknown"]
+    "versions",
+    [(1,), (2,), (3,), (5,)],
+    ids=["version-1-client", "version-2-client", "version-3-client", "unknown"],
 )
 def test_client_offering_only_an_unknown_version_gets_protocol_version(
     keys: Keys, versions: tuple[int, ...]
 ) -> None:
-    # A version-1 client (before chat lines were bound to a network) or a version-2 one (before
-    # the end-to-end layer) gets a clear alert too.
+    # A version-1 client (before chat lines were bound to a network), a version-2 one (before
+    # the end-to-end layer) or a version-3 one (before runs and large rooms) gets a clear alert.
     client, server = make_pair(keys, client_options={"versions": versions})
     excinfo = expect_error(server.receive_data, client_hello(client))
     assert_failed(excinfo, server, AlertDescription.protocol_version)
@@ -338,14 +340,14 @@ def test_client_offering_only_an_unknown_version_gets_protocol_version(
 
 
 def test_client_offering_future_and_current_versions_gets_the_common_one(keys: Keys) -> None:
-    client, server = make_pair(keys, client_options={"versions": (7, 3, 2, 1)})
+    client, server = make_pair(keys, client_options={"versions": (7, 4, 3, 2, 1)})
     client_events, _ = handshake(client, server)
-    assert client.version == server.version == 3
-    assert isinstance(client_events[-1], HandshakeComplete) and client_events[-1].version == 3
+    assert client.version == server.version == 4
+    assert isinstance(client_events[-1], HandshakeComplete) and client_events[-1].version == 4
 
 
-def test_a_version_3_client_facing_a_version_2_server_gets_protocol_version(keys: Keys) -> None:
-    client, server = make_pair(keys, server_options={"versions": (2,)})
+def test_a_version_4_client_facing_a_version_3_server_gets_protocol_version(keys: Keys) -> None:
+    client, server = make_pair(keys, server_options={"versions": (3,)})
     excinfo = expect_error(server.receive_data, client_hello(client))
     assert_failed(excinfo, server, AlertDescription.protocol_version)
     data = assert_plaintext_alert_sent(server, AlertDescription.protocol_version)
@@ -353,14 +355,14 @@ def test_a_version_3_client_facing_a_version_2_server_gets_protocol_version(keys
     assert_failed(excinfo, client, AlertDescription.protocol_version, received=True)
 
 
-@pytest.mark.parametrize("forged_version", [b"\x00\x02", b"\x03\x04", b"\x00\x00"])
+@pytest.mark.parametrize("forged_version", [b"\x00\x03", b"\x03\x04", b"\x00\x00"])
 def test_server_selecting_an_unoffered_version_is_illegal_parameter(
     keys: Keys, forged_version: bytes
 ) -> None:
     client, server = make_pair(keys)
     server.receive_data(client_hello(client))
     flight = server.data_to_send()
-    assert flight[SH_VERSION : SH_VERSION + 2] == b"\x00\x03"
+    assert flight[SH_VERSION : SH_VERSION + 2] == b"\x00\x04"
     excinfo = expect_error(client.receive_data, replace_at(flight, SH_VERSION, forged_version))
     assert_failed(excinfo, client, AlertDescription.illegal_parameter)
     data = assert_plaintext_alert_sent(client, AlertDescription.illegal_parameter)

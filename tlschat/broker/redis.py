@@ -74,11 +74,16 @@ REDIS_TIMEOUT = 5.0
 PRESENCE = (Online, Offline, Join, Part, Snapshot, NodeUp)
 
 
+# Lines of each room a server's replica keeps (Redis keeps HISTORY_CAP).
+REPLICA_HISTORY = 1000
+
+
 class RedisBroker:
     def __init__(self, url: str, history_limit: int) -> None:
         self.url = url
         self.node = secrets.token_hex(6)
-        self.history_limit = history_limit
+        # What each room's replica keeps: scrollback ('history #room BEFORE') reaches that far.
+        self.history_kept = max(history_limit, REPLICA_HISTORY) if history_limit > 0 else 0
         self.connected = False
         # redis-py types its replies as unions of every possible reply; they are checked here by
         # use (decode_responses=True: strings), so the client is typed loosely.
@@ -238,7 +243,7 @@ class RedisBroker:
         return bool(await connection.xrange(f"{PREFIX}log", entry_id, entry_id))
 
     async def _load_state(self, connection: Any) -> MemoryStore:
-        store = MemoryStore(self.history_limit)
+        store = MemoryStore(self.history_kept)
         owners = await connection.hgetall(f"{PREFIX}nick_owner")
         nicks = await connection.hgetall(f"{PREFIX}nick")
         for fingerprint, nick in nicks.items():
@@ -251,10 +256,10 @@ class RedisBroker:
             store.add_ban(Ban(fingerprint, ban["until"], ban["reason"], ban["by"]))
         for room, topic in (await connection.hgetall(f"{PREFIX}topics")).items():
             store.set_topic(room, topic)
-        if self.history_limit > 0:
+        if self.history_kept > 0:
             for room in await connection.smembers(f"{PREFIX}rooms"):
                 entries = await connection.xrevrange(
-                    f"{PREFIX}history:{room}", count=self.history_limit
+                    f"{PREFIX}history:{room}", count=self.history_kept
                 )
                 for entry_id, fields in reversed(entries):
                     line = _history_line(room, entry_id, fields)

@@ -17,7 +17,12 @@ WORK_COSTS = {
     "rooms": 4,
     "whois": 4,
     "help": 4,
+    "members": 4,
+    "watch": 4,
+    "history": 4,
 }
+# What each further frame of a run an answer needs costs (tlschat/chat/runs.py).
+PAGE_WORK = 1
 DEFAULT_WORK = 2
 
 

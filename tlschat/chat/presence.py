@@ -4,8 +4,9 @@ Every join and leave used to reach every member at once, so a key that parts and
 (keys cost nothing to make) made each bystander's client print, and the server encrypt, one
 notice per flap per member. Here each room has its own budget of notices: while it lasts a change
 is announced at once; past it, changes wait, one entry per key holding its latest frame, and go
-out as the budget refills (``due``). A key whose waiting changes end where they began (a leave
-then a join) is not announced at all: its bystanders' member lists were right all along.
+out together, as one batch, each time the budget refills (``due``). A key whose waiting changes
+end where they began (a leave then a join) is not announced at all: its bystanders' member lists
+were right all along.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import TokenBucket
+from .runs import split_run
 
 DEFAULT_PRESENCE_RATE = 5.0
 DEFAULT_PRESENCE_BURST = 10
@@ -68,21 +70,30 @@ class PresenceLimiter:
         return False
 
     def due(self, now: float) -> list[Announcement]:
-        """The waiting changes the rooms' budgets allow now, oldest first; flaps are dropped."""
+        """The waiting changes of every room whose budget allows one more notice now, oldest
+        first; flaps are dropped. A room's waiting changes go out together, as one batch that
+        costs one notice: in a storm of arrivals each bystander gets a few notices a second, each
+        naming many keys, rather than one notice per key."""
         out: list[Announcement] = []
         for room, presence in list(self._rooms.items()):
             waiting = presence.waiting
-            while waiting:
-                fingerprint, change = next(iter(waiting.items()))
-                if change.was_present == (change.frame["type"] == "join"):
-                    del waiting[fingerprint]
-                    self.waiting -= 1
-                    continue
-                if presence.bucket.take(now) > 0:
-                    break
-                del waiting[fingerprint]
-                self.waiting -= 1
-                out.append(Announcement(room, fingerprint, change.frame))
+            if waiting and presence.bucket.take(now) == 0:
+                self.waiting -= len(waiting)
+                out += [
+                    Announcement(room, fingerprint, change.frame)
+                    for fingerprint, change in waiting.items()
+                    if change.was_present != (change.frame["type"] == "join")
+                ]
+                waiting.clear()
             if not waiting and presence.bucket.is_full(now):
                 del self._rooms[room]  # what is kept is what a quiet room would start with
         return out
+
+
+def presence_frames(room: str, changes: list[Announcement]) -> list[dict[str, Any]]:
+    """What tells a member of ``changes`` in ``room``: nothing, one change's own 'join' or
+    'leave' frame, or a 'presence' run listing them all, oldest first."""
+    if len(changes) <= 1:
+        return [change.frame for change in changes]
+    entries = [{k: v for k, v in c.frame.items() if k != "room"} for c in changes]
+    return split_run({"type": "presence", "room": room}, "changes", entries, ("room",))

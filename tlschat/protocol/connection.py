@@ -54,7 +54,7 @@ from .record import (
     plaintext_record,
 )
 
-PROTOCOL_VERSION = 0x0003
+PROTOCOL_VERSION = 0x0004
 SUPPORTED_VERSIONS = (PROTOCOL_VERSION,)
 DEFAULT_SUITES = (CipherSuite.AES_256_GCM_SHA256, CipherSuite.CHACHA20_POLY1305_SHA256)
 DEFAULT_SIGNATURE_ALGORITHMS = (SignatureScheme.rsa_pss_rsae_sha256, SignatureScheme.ed25519)

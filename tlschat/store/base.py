@@ -104,6 +104,12 @@ class Store(Protocol):
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of ``room``, oldest first."""
 
+    def messages_before(
+        self, room: str, anchor: tuple[str, int], limit: int
+    ) -> list[StoredMessage] | None:
+        """The last ``limit`` messages of ``room`` stored before the one ``anchor`` (its sender's
+        fingerprint and counter) names, oldest first; None if ``room`` holds no such message."""
+
     def nick_owner(self, nick: str) -> str | None:
         """The fingerprint that owns ``nick`` (case-insensitively), if any."""
 

@@ -47,6 +47,15 @@ class MemoryStore(MemoryDirectory, MemoryRooms, MemoryInvitations, MemorySearch)
         messages = list(self._messages.get(room, ()))
         return messages[-limit:] if limit > 0 else []
 
+    def messages_before(
+        self, room: str, anchor: tuple[str, int], limit: int
+    ) -> list[StoredMessage] | None:
+        messages = list(self._messages.get(room, ()))
+        for index, message in enumerate(messages):
+            if (message.sender, message.counter) == anchor:
+                return messages[max(0, index - limit) : index] if limit > 0 else []
+        return None
+
     def nick_owner(self, nick: str) -> str | None:
         return self._nick_owners.get(nick.casefold())
 

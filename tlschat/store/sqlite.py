@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (timestamp_ms);
+CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (sender, counter);
 CREATE TABLE IF NOT EXISTS nicks (
     nick_folded TEXT PRIMARY KEY,
     nick TEXT NOT NULL,
@@ -137,6 +138,22 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
             "SELECT room, sender, nick, key_der, counter, timestamp_ms, body, signature,"
             " encrypted FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
             (room, limit),
+        ).fetchall()
+        return [StoredMessage(*row) for row in reversed(rows)]
+
+    def messages_before(
+        self, room: str, anchor: tuple[str, int], limit: int
+    ) -> list[StoredMessage] | None:
+        found = self._db.execute(
+            "SELECT id FROM messages WHERE sender = ? AND counter = ? AND room = ?",
+            (*anchor, room),
+        ).fetchone()
+        if found is None:
+            return None
+        rows = self._db.execute(
+            "SELECT room, sender, nick, key_der, counter, timestamp_ms, body, signature,"
+            " encrypted FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (room, found[0], limit),
         ).fetchall()
         return [StoredMessage(*row) for row in reversed(rows)]
 

@@ -16,7 +16,7 @@ from ..frames import FrameError
 from .cluster_events import Allow, Release
 from .encrypted import ServerEncrypted
 from .model import FINGERPRINT_PATTERN, ChatSettings, Outgoing, Session
-from .replies import error_frame, info_frame, notice_frame
+from .replies import error_frame, info_frames, notice_frame, to_session
 
 
 def not_listed(fingerprint: str) -> str:
@@ -87,12 +87,10 @@ class ServerAdmin(ServerEncrypted):
         outcome = self.reloader(f"/reload by {session.nick} ({session.fingerprint})")
         if outcome.refused:
             text = f"{outcome.source} refused: {outcome.refused}; the old configuration stays"
-            reply = error_frame(f"{text} in force")
-        else:
-            reply = info_frame(
-                f"Reloaded {outcome.source}", list(outcome.changes or ["no changes"])
-            )
-        return [*outcome.out, (session.session_id, reply)]
+            return [*outcome.out, (session.session_id, error_frame(f"{text} in force"))]
+        changes = list(outcome.changes or ["no changes"])
+        reply = info_frames(f"Reloaded {outcome.source}", changes)
+        return [*outcome.out, *to_session(session.session_id, reply)]
 
     def _key_named(self, args: str) -> tuple[str, str]:
         """'NICK|FP' -> (fingerprint, how to name it in answers)."""

@@ -9,7 +9,8 @@ from ..frames import (
     FrameError,
 )
 from ..limits import TokenBucket
-from ..presence import PresenceLimiter
+from ..presence import Announcement, PresenceLimiter, presence_frames
+from ..runs import split_run
 from .cluster_events import ClusterEvent, ConfirmedOrigin, Origin, PresenceOrigin, SessionEvent
 from .model import (
     FINGERPRINT_PATTERN,
@@ -21,7 +22,7 @@ from .model import (
     Session,
     TooFast,
 )
-from .replies import bye_frame, fit_list
+from .replies import bye_frame
 from .stored import relayed_frame
 
 
@@ -68,6 +69,9 @@ class ServerBase:
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
         self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
+        # Of each large room, the keys its members saw speak (and so were told of): their leaves
+        # are told to every member (``_tell_presence``).
+        self.visible: dict[str, set[str]] = {}
         # The latest time passed in: events applied from a cluster's log carry none.
         self.now = 0.0
         self.swept_at = 0.0
@@ -97,10 +101,50 @@ class ServerBase:
         once the room's presence budget allows (``tick``)."""
         if not self.presence.announce(room, fingerprint, frame, self.now):
             return []
-        return self._to_bystanders(room, fingerprint, frame)
+        return self._tell_presence(room, [Announcement(room, fingerprint, frame)])
 
-    def _to_bystanders(self, room: str, fingerprint: str, frame: dict[str, Any]) -> list[Outgoing]:
-        return [(s.session_id, frame) for s in self._members(room) if s.fingerprint != fingerprint]
+    def _tell_presence(self, room: str, changes: list[Announcement]) -> list[Outgoing]:
+        """Tell ``room``'s members of ``changes``: one change as its own 'join' or 'leave' frame
+        (not to the key's own sessions), several as a 'presence' run. In a large room only the
+        changes of keys its members saw speak go to all; the others only to its watchers."""
+        large = self._is_large(room)
+        visible = self.visible.setdefault(room, set())
+        shown = [c for c in changes if not large or c.fingerprint in visible]
+        full, partial = presence_frames(room, changes), presence_frames(room, shown)
+        out: list[Outgoing] = []
+        for session in self._members(room):
+            told = changes if not large or room in session.watching else shown
+            if len(told) == 1 and told[0].fingerprint == session.fingerprint:
+                continue
+            out += [(session.session_id, frame) for frame in (full if told is changes else partial)]
+        for change in changes:
+            if change.frame["type"] == "leave":
+                visible.discard(change.fingerprint)
+        if not visible:
+            del self.visible[room]
+        return out
+
+    def _seen_speaking(self, room: str, member: Member) -> list[Outgoing]:
+        """A key speaks in a large room its members were not told it joined (IRC's delayed
+        join): they are told now, before its line."""
+        if member.fingerprint in self.visible.get(room, ()):
+            return []
+        if not self._is_large(room):
+            return []
+        self.visible.setdefault(room, set()).add(member.fingerprint)
+        join = {"type": "join", "room": room, **member.describe()}
+        return [
+            (s.session_id, join)
+            for s in self._members(room)
+            if room not in s.watching and s.fingerprint != member.fingerprint
+        ]
+
+    def _is_large(self, room: str) -> bool:
+        """Whether more than ``large_room`` keys are in ``room``."""
+        members = self._cluster_members(room)
+        if len(members) <= self.settings.large_room:
+            return False  # no more keys than sessions
+        return len({m.fingerprint for m in members}) > self.settings.large_room
 
     def _sessions_of(self, fingerprint: str) -> list[Session]:
         return [s for s in self.sessions.values() if s.said_hello and s.fingerprint == fingerprint]
@@ -129,18 +173,47 @@ class ServerBase:
 
     def _joined(self, session_id: int, room: str) -> list[Outgoing]:
         """What a session is told when its join took effect: the room, then its history."""
-        out: list[Outgoing] = [(session_id, {"type": "joined", **self._room_state(room)})]
-        return out + self._history(session_id, room)
+        return self._room_told(session_id, room) + self._history(session_id, room)
+
+    def _room_told(self, session_id: int, room: str) -> list[Outgoing]:
+        """'joined': the room and its members, over as many frames as they need; of a large
+        room only how many they are (the client asks for the list when it shows it)."""
+        members = self._room_members(room)
+        head = {"type": "joined", **self._room_state(room), "member_count": len(members)}
+        if len(members) > self.settings.large_room:
+            return [(session_id, {**head, "members": [], "lazy": True})]
+        frames = split_run(head, "members", members, ("room",), continuation="members")
+        return [(session_id, frame) for frame in frames]
+
+    def _room_members(self, room: str) -> list[dict[str, str]]:
+        """A room's members, one entry per key."""
+        return list({m.fingerprint: m.describe() for m in self._cluster_members(room)}.values())
 
     def _history(self, session_id: int, room: str) -> list[Outgoing]:
-        if self.settings.history_limit <= 0:
+        """The room's newest lines, with whether older ones are stored (scrollback)."""
+        limit = self.settings.history_limit
+        if limit <= 0:
             return []
-        history = self.store.recent_messages(room, self.settings.history_limit)
+        history = self.store.recent_messages(room, limit + 1)
         if not history:
             return []
-        frame: dict[str, Any] = {"type": "history", "room": room}
-        fit_list(frame, "messages", [self._stored_frame(m) for m in history], True)
-        return [(session_id, frame)]
+        return self._history_run(session_id, room, history[-limit:], len(history) > limit)
+
+    def _history_run(
+        self,
+        session_id: int,
+        room: str,
+        messages: list[StoredMessage],
+        older: bool,
+        before: str = "",
+    ) -> list[Outgoing]:
+        head: dict[str, Any] = {"type": "history", "room": room}
+        if before:
+            head["before"] = before
+        if older:
+            head["older"] = True
+        lines = [self._stored_frame(m) for m in messages]
+        return [(session_id, frame) for frame in split_run(head, "messages", lines, ("room",))]
 
     def _key_in_room(self, fingerprint: str, room: str, exclude: tuple[str, int]) -> bool:
         """Whether a session of ``fingerprint`` other than ``exclude`` (node, session id) is in
@@ -184,12 +257,10 @@ class ServerBase:
         return node, member.session_id
 
     def _room_state(self, room: str) -> dict[str, Any]:
-        """A room's topic and members, one entry per key, cut to fit one frame."""
-        members = {m.fingerprint: m.describe() for m in self._cluster_members(room)}
+        """What 'joined' says of a room besides its members."""
         state: dict[str, Any] = {"room": room, "topic": self.topics.get(room, "")}
         if room in self.encrypted_rooms:
             state["encrypted"] = True
-        fit_list(state, "members", list(members.values()))
         return state
 
     def _stored_frame(self, message: StoredMessage) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ..frames import (
     valid_nick,
     valid_room,
 )
+from ..runs import split_run
 from .cluster_events import (
     Away,
     Ban,
@@ -30,8 +31,9 @@ from .cluster_events import (
 from .durations import describe_duration, parse_duration
 from .invitations import ServerInvitations
 from .model import DEFAULT_ROOM, MAX_AWAY_BYTES, MAX_TOPIC_BYTES, Outgoing, Session
-from .replies import fit_list, info_frame, notice_frame
+from .replies import info_frames, notice_frame, to_session
 from .room_book import ROOM_OPERATOR
+from .room_lists import cmd_history, cmd_members, cmd_unwatch, cmd_watch
 from .search import cmd_search
 
 
@@ -51,9 +53,9 @@ class ServerCommands(ServerInvitations):
         lines = [
             f"{c.usage:<28} {c.summary}"
             for c in COMMANDS.values()
-            if operator or not c.operator_only
+            if c.listed and (operator or not c.operator_only)
         ]
-        return [(session.session_id, info_frame(HELP_TITLE, lines))]
+        return to_session(session.session_id, info_frames(HELP_TITLE, lines))
 
     def _cmd_nick(self, session: Session, args: str, now: float) -> list[Outgoing]:
         wanted = args
@@ -107,7 +109,7 @@ class ServerCommands(ServerInvitations):
             for room, count in sorted(counts.items())
             if self._may_see_room(session.fingerprint, room)
         ]
-        return [(session.session_id, info_frame("Rooms", lines))]
+        return to_session(session.session_id, info_frames("Rooms", lines))
 
     def _cmd_names(self, session: Session, args: str, now: float) -> list[Outgoing]:
         room = args or (session.rooms[0] if session.rooms else DEFAULT_ROOM)
@@ -121,7 +123,7 @@ class ServerCommands(ServerInvitations):
             + (f" (away: {m.away})" if m.away else "")
             for m in sorted(members, key=lambda m: m.nick.casefold())
         ]
-        return [(session.session_id, info_frame(f"Members of {room}", lines))]
+        return to_session(session.session_id, info_frames(f"Members of {room}", lines))
 
     def _cmd_whois(self, session: Session, args: str, now: float) -> list[Outgoing]:
         if not args:
@@ -148,9 +150,8 @@ class ServerCommands(ServerInvitations):
             }
             rooms = sorted({room for s in online for room in s.rooms})
             seen = [room for room in rooms if self._may_see_room(session.fingerprint, room)]
-            fit_list(reply, "rooms", seen)
-        else:
-            reply |= {"nick": self.store.nick_of(fingerprint) or args, "online": False}
+            return to_session(session.session_id, split_run(reply, "rooms", seen, ("query",)))
+        reply |= {"nick": self.store.nick_of(fingerprint) or args, "online": False}
         return [(session.session_id, reply)]
 
     def _cmd_topic(self, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -308,6 +309,8 @@ class Command:
     summary: str
     handler: Callable[[ServerCommands, Session, str, float], list[Outgoing]]
     operator_only: bool = False
+    # In /help: the commands the client sends by itself (lists, scrollback) are not.
+    listed: bool = True
 
 
 COMMANDS: dict[str, Command] = {
@@ -326,6 +329,10 @@ COMMANDS: dict[str, Command] = {
             "rooms", "/rooms", "list rooms with member counts and topics", ServerCommands._cmd_rooms
         ),
         Command("names", "/names [#room]", "list a room's members", ServerCommands._cmd_names),
+        Command("members", "/members #room", "", cmd_members, listed=False),
+        Command("watch", "/watch #room", "", cmd_watch, listed=False),
+        Command("unwatch", "/unwatch #room", "", cmd_unwatch, listed=False),
+        Command("history", "/history #room ID", "", cmd_history, listed=False),
         Command(
             "search",
             "/search TEXT [#room]",

@@ -281,7 +281,9 @@ class ChatServer(ServerSessions):
         if remote is not None:
             remote.last_active = relayed.ts / 1000
         sender = self._sender_of(event)
-        out = self._to_room(room, relayed.frame(), exclude=sender)
+        speaker = self.sessions.get(sender) if sender is not None else remote
+        out = self._seen_speaking(room, speaker) if speaker is not None else []
+        out += self._to_room(room, relayed.frame(), exclude=sender)
         if sender in self.sessions:
             out.append((event.sid, sent_frame(room, relayed.counter)))
         return out

@@ -131,6 +131,7 @@ class ServerHello(ServerDevices):
                     "burst": self.settings.burst,
                     "work_rate": self.settings.work_rate,
                     "work_burst": self.settings.work_burst,
+                    "large_room": self.settings.large_room,
                 },
             )
         ]
@@ -185,7 +186,7 @@ class ServerHello(ServerDevices):
 
     def _join(self, session: Session, room: str) -> list[Outgoing]:
         if room in session.rooms:
-            return [(session.session_id, {"type": "joined", **self._room_state(room)})]
+            return self._room_told(session.session_id, room)
         if room in session.joining:
             return []  # joined comes when the join already on its way takes effect
         if len(session.rooms) + len(session.joining) >= MAX_ROOMS_PER_USER:

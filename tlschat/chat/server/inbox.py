@@ -18,7 +18,6 @@ from .base import ServerBase
 from .cluster_events import ClusterEvent
 from .line_events import DeviceAck, E2EPrivate, InboxItem, ToDevice
 from .model import Outgoing, Session
-from .replies import FIT_MARGIN
 from .stored import dumps
 
 # What each device's inbox keeps (docs/PROTOCOL.md, "End-to-end layer").
@@ -29,6 +28,10 @@ NO_DEVICE = "upload your device keys first"
 
 
 MAX_INBOX_ID = (1 << 63) - 1
+
+
+# Room in a page for the frame's own fields around its items.
+PAGE_MARGIN = 256
 
 
 def inbox_payload(
@@ -162,7 +165,7 @@ class ServerInbox(ServerBase):
 
 def _page(items: list[tuple[int, str]]) -> list[dict[str, Any]]:
     """The first of ``items`` (id, payload) that fit one ``device_messages`` frame."""
-    budget = MAX_FRAME - FIT_MARGIN
+    budget = MAX_FRAME - PAGE_MARGIN
     page: list[dict[str, Any]] = []
     for item_id, payload in items:
         entry = {"id": item_id, **json.loads(payload)}

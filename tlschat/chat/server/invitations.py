@@ -45,7 +45,7 @@ from .cluster_events import (
 )
 from .durations import describe_duration, parse_duration
 from .model import DEGRADED_REJECTION, ChatSettings, Outgoing, Publish, Session
-from .replies import error_frame, info_frame, notice_frame
+from .replies import error_frame, info_frames, notice_frame, to_session
 
 # Open invitations at once: a hello that brings one is checked against one, by its id, but the
 # list operators read stays short enough to read.
@@ -200,7 +200,7 @@ class ServerInvitations(ServerAdmin):
 
     def _cmd_invitations(self, session: Session, args: str, now: float) -> list[Outgoing]:
         lines = [self._describe_invitation(i, now) for i in self.store.invitations()]
-        return [(session.session_id, info_frame("Invitations", lines or ["none"]))]
+        return to_session(session.session_id, info_frames("Invitations", lines or ["none"]))
 
     def _describe_invitation(self, invitation: StoredInvitation, now: float) -> str:
         def ago(then: float) -> str:

@@ -32,6 +32,17 @@ MAX_AWAY_BYTES = 200
 MAX_ROOMS_PER_USER = 20
 
 
+DEFAULT_LARGE_ROOM = 1000
+
+
+# Rooms a session may watch at once (every join and leave of a large room).
+MAX_WATCHED_ROOMS = 4
+
+
+# Lines in one page of scrollback ('history #room BEFORE').
+HISTORY_PAGE = 50
+
+
 FINGERPRINT_PATTERN = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
@@ -96,6 +107,10 @@ class ChatSettings:
     # Join and leave notices per room per second (after a burst) to its bystanders.
     presence_rate: float = DEFAULT_PRESENCE_RATE
     presence_burst: int = DEFAULT_PRESENCE_BURST
+    # Rooms of more keys than this are large: 'joined' gives only how many members they have,
+    # and only the keys that speak, and the changes a watcher asked for, are announced
+    # (docs/PROTOCOL.md, "Large rooms").
+    large_room: int = DEFAULT_LARGE_ROOM
 
     def connection_budget(self) -> TokenBucket:
         """The frame budget of one connection (see CONNECTION_HEADROOM_RATE)."""
@@ -148,6 +163,8 @@ class Session:
     # lets it in (chat/server/invitations.py). That hello, and when it came, while the
     # invitation's use is on its way through the cluster's log.
     invited_only: bool = False
+    # Large rooms whose every join and leave it asked to hear ('watch', MAX_WATCHED_ROOMS).
+    watching: set[str] = field(default_factory=set)
     invitation_hello: tuple[dict[str, Any], float] | None = None
 
     @property

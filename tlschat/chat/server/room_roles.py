@@ -38,7 +38,7 @@ from .model import (
     Publish,
     Session,
 )
-from .replies import error_frame, fit_list, notice_frame
+from .replies import error_frame, notice_frame
 from .room_book import INVITE_ONLY_REFUSAL, MAX_OWNED_ROOMS, OWNER, ROOM_OPERATOR, RoomBook
 
 
@@ -140,7 +140,6 @@ class ServerRoomRoles(ServerMessages):
     def _room_state(self, room: str) -> dict[str, Any]:
         """'joined' also names the room's owner and operators, and says it is invite-only."""
         state = super()._room_state(room)
-        members = state.pop("members")
         roles = self.room_book.get(room)
         if roles is not None:
             if roles.owner is not None:
@@ -149,7 +148,6 @@ class ServerRoomRoles(ServerMessages):
                 state["operators"] = sorted(roles.operators)
             if roles.invite_only:
                 state["invite_only"] = True
-        fit_list(state, "members", members)
         return state
 
     def _check_room(self, session: Session, room: str) -> None:

@@ -11,19 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..frames import FrameError
+from ..runs import split_run
 from ..search_query import MAX_QUERY_BYTES, MAX_RESULTS, USAGE, split_search
 from .model import Outgoing, Session
-from .replies import fit_list
+from .replies import to_session
 
 if TYPE_CHECKING:
     from .commands import ServerCommands
 
 
-def search_frame(query: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The answer, newest first; as many lines as one frame carries."""
-    frame: dict[str, Any] = {"type": "search", "query": query}
-    fit_list(frame, "messages", messages)
-    return frame
+def search_frames(query: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answer, newest first: a run of as many frames as the lines need."""
+    return split_run({"type": "search", "query": query}, "messages", messages, ("query",))
 
 
 def cmd_search(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -40,5 +39,5 @@ def cmd_search(server: ServerCommands, session: Session, args: str, now: float) 
             raise FrameError(f"you are not in {room}")
         rooms = [room]
     found = server.store.search_messages(rooms, query, MAX_RESULTS)
-    frame = search_frame(query, [server._stored_frame(m) for m in found])
-    return [(session.session_id, frame)]
+    frames = search_frames(query, [server._stored_frame(m) for m in found])
+    return to_session(session.session_id, frames)

@@ -13,6 +13,7 @@ from ..frames import (
     field_str,
 )
 from ..limits import frame_cost, work_cost
+from ..presence import Announcement
 from .cluster_events import Offline
 from .commands import ServerCommands
 from .durations import describe_duration
@@ -73,17 +74,20 @@ class ServerSessions(ServerCommands):
             for buckets in (self.buckets, self.work_buckets):
                 for fingerprint in [f for f, b in buckets.items() if b.is_full(self.now)]:
                     del buckets[fingerprint]
-        out: list[Outgoing] = []
+        by_room: dict[str, list[Announcement]] = {}
         for announcement in self.presence.due(self.now):
             room, fingerprint = announcement.room, announcement.fingerprint
-            frame = announcement.frame
-            if frame["type"] == "join":
+            if announcement.frame["type"] == "join":
                 # As the key is now: a nick or away change since was told to fewer people.
                 present = [m for m in self._cluster_members(room) if m.fingerprint == fingerprint]
                 if not present:
                     continue
-                frame = {**frame, **present[0].describe()}
-            out += self._to_bystanders(room, fingerprint, frame)
+                frame = {**announcement.frame, **present[0].describe()}
+                announcement = Announcement(room, fingerprint, frame)
+            by_room.setdefault(room, []).append(announcement)
+        out: list[Outgoing] = []
+        for room, changes in by_room.items():
+            out += self._tell_presence(room, changes)
         return out
 
     @property
