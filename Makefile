@@ -2,24 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs, each with its stamp: what the server and the client need to run (`make server`,
+# `make client`), and that plus the development tools (`make test` and the rest; `setup`).
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
 .PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos bench-encrypted
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# setuptools announces an editable install with a warning banner about import paths, which
+# says nothing to someone starting the server: PYTHONWARNINGS keeps it out.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 setup: $(STAMP)
 
-server: $(STAMP)
+server: $(RUNTIME_STAMP)
 	$(BIN)/tlschat server $(ARGS)
 
-client: $(STAMP)
+client: $(RUNTIME_STAMP)
 	$(BIN)/tlschat client $(ARGS)
 
 lint: $(STAMP)

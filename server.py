@@ -1,7 +1,11 @@
-"""`python server.py` as in the seed: same as `tlschat server`."""
+"""`python server.py` as in the seed: `tlschat server`, printing every handshake's six steps as
+the seed did (`-vv`) unless a -q or -v flag says otherwise."""
 
 import sys
 
 from tlschat.cli import main
 
-sys.exit(main(["server", *sys.argv[1:]]))
+args = sys.argv[1:]
+if not any(arg in ("-q", "--quiet", "--verbose") or arg.startswith("-v") for arg in args):
+    args.insert(0, "-vv")
+sys.exit(main(["server", *args]))

@@ -1,11 +1,10 @@
-"""`tlschat server|client|invite|keygen|fingerprint`."""
+"""`tlschat server|client|invite|cluster-import|keygen|fingerprint`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import re
 import shlex
@@ -20,6 +19,7 @@ from .cli_flags import (
     fingerprint_flag_problem,
     server_flag_problem,
 )
+from .cluster_import_command import add_cluster_import_parser, run_cluster_import
 from .invite_command import add_invite_parser, run_invite
 from .local_files import (
     IDENTITY_FILE,
@@ -32,6 +32,10 @@ from .local_files import (
 from .protocol.identity import KEY_TYPES, InsecureFileError
 
 DEFAULT_PORT = 8443
+AUTO_PLAIN = (
+    "[*] Input is not a terminal: line mode, as with --plain "
+    "(one message per input line; a new server's key is refused, not asked about)"
+)
 
 
 def default_home() -> Path:
@@ -55,7 +59,9 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "server",
         help="run the chat server",
         description="Every option may also be set in a TOML file given with --config; "
-        "flags win over the file.",
+        "flags win over the file. The log (stdout) shows start and stop, warnings, errors and a "
+        "summary of connections once a minute; -v adds each connection's lines, -vv each "
+        "handshake's six steps, -vvv every refused connection alone; -q shows errors only.",
     )
     server.add_argument("--config", type=Path, help="TOML file of settings")
     server.add_argument("--host", help="address to listen on (127.0.0.1)")
@@ -125,6 +131,15 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--handshake-burst", type=int, help="handshakes one address block may start at once (40)"
     )
     server.add_argument(
+        "--handshake-rate",
+        type=float,
+        help="handshakes per second for the whole server, after the burst; "
+        "the rest wait their turn, unread (400)",
+    )
+    server.add_argument(
+        "--handshake-rate-burst", type=int, help="handshakes the server may start at once (100)"
+    )
+    server.add_argument(
         "--hello-timeout", type=float, help="seconds after the handshake to send hello (10)"
     )
     server.add_argument(
@@ -134,6 +149,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     server.add_argument(
         "--presence-burst", type=int, help="join and leave notices one room may send at once (10)"
+    )
+    server.add_argument(
+        "--large-room",
+        type=int,
+        help="rooms of more keys are large: lazy member lists, quiet presence (1000)",
     )
     server.add_argument(
         "--max-unauthenticated",
@@ -164,7 +184,15 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=("auto", "asyncio", "uvloop"),
         help="asyncio (default), uvloop (pip install 'tlschat[uvloop]'), auto: uvloop if installed",
     )
-    server.add_argument("-v", "--verbose", action="store_true", help="log protocol details")
+    server.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: each connection (from where, with which key, how it ended); -vv: and each "
+        "handshake's six steps; -vvv: and every refused connection alone (debug)",
+    )
+    server.add_argument("-q", "--quiet", action="store_true", help="log errors only")
 
 
 def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -180,7 +208,11 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--port", type=int, help=f"port of a HOST given without one ({DEFAULT_PORT})"
     )
     client.add_argument("--nick", default=default_nick(), help="the nick to ask for")
-    client.add_argument("--plain", action="store_true", help="line mode: stdin in, stdout out")
+    client.add_argument(
+        "--plain",
+        action="store_true",
+        help="line mode: stdin in, stdout out (the default when stdin is not a terminal)",
+    )
     client.add_argument(
         "--line",
         action="store_true",
@@ -200,6 +232,12 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="join with an invitation (tlschat-invite:…): it names the server and pins its key",
     )
     client.add_argument("--quiet", action="store_true", help="no handshake trace")
+    client.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the technical detail of connection failures, and every reconnect attempt",
+    )
     client.add_argument(
         "--no-reconnect",
         action="store_false",
@@ -232,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(commands)
     _add_client(commands)
     add_invite_parser(commands)
+    add_cluster_import_parser(commands)
     keygen = commands.add_parser("keygen", help="create your identity key if you have none")
     _add_home(keygen)
     _add_key_type(keygen)
@@ -244,15 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_server(args: argparse.Namespace) -> int:
+    from .server import logs
     from .server.app import serve
     from .server.config import ConfigError, event_loop_factory, load_settings
     from .server.reload import ConfigSource
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stdout,
-    )
+    logs.configure(args.verbose, args.quiet)
     overrides = {
         "host": args.host,
         "port": args.port,
@@ -276,9 +312,12 @@ def _run_server(args: argparse.Namespace) -> int:
         "max_sessions_per_key": args.max_sessions_per_key,
         "handshakes_per_block": args.handshakes_per_block,
         "handshake_burst": args.handshake_burst,
+        "handshake_rate": args.handshake_rate,
+        "handshake_rate_burst": args.handshake_rate_burst,
         "hello_timeout": args.hello_timeout,
         "presence_rate": args.presence_rate,
         "presence_burst": args.presence_burst,
+        "large_room": args.large_room,
         "max_unauthenticated": args.max_unauthenticated,
         "idle_timeout": args.idle_timeout,
         "ping_timeout": args.ping_timeout,
@@ -328,10 +367,16 @@ def _run_client(args: argparse.Namespace) -> int:
     except AddressError as error:
         print(f"[!] Bad --host: {error}", file=sys.stderr)
         return 2
-    problem = client_flag_problem(args, hosts)
+    stdin_terminal = sys.stdin.isatty()
+    # Piped or redirected input is a script's: line mode, never the prompt (whose trust
+    # question would take the first line as its answer).
+    auto_plain = not (args.plain or args.line or stdin_terminal)
+    problem = client_flag_problem(args, hosts, auto_plain)
     if problem is not None:
         print(f"[!] {problem}", file=sys.stderr)
         return 2
+    if auto_plain:
+        print(AUTO_PLAIN, file=sys.stderr)
     invitation = None
     if args.invite is not None:
         try:
@@ -346,15 +391,18 @@ def _run_client(args: argparse.Namespace) -> int:
         port=servers[0].port,
         servers=tuple(servers),
         nick=args.nick,
-        plain=args.plain,
+        plain=args.plain or auto_plain,
         json=args.json,
         pin=args.pin,
         quiet=args.quiet,
         key_type=args.key_type,
         reconnect=args.reconnect,
-        fullscreen=not (args.plain or args.line) and sys.stdin.isatty() and sys.stdout.isatty(),
+        fullscreen=not (args.plain or args.line) and stdin_terminal and sys.stdout.isatty(),
         bell=args.bell,
         invitation=invitation,
+        # Only --plain says to trust a new server on first use without a question.
+        refuse_new_keys=not (args.plain or stdin_terminal),
+        verbose=args.verbose,
     )
     try:
         return asyncio.run(run_client(settings))
@@ -402,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         "keygen": _keygen,
         "fingerprint": _fingerprint,
         "invite": run_invite,
+        "cluster-import": run_cluster_import,
     }
     try:
         return runners[args.command](args)

@@ -8,15 +8,23 @@ import argparse
 from .client.addresses import takes_default_port
 
 
-def client_flag_problem(args: argparse.Namespace, hosts: list[str]) -> str | None:
+def client_flag_problem(
+    args: argparse.Namespace, hosts: list[str], auto_plain: bool = False
+) -> str | None:
     """Why ``tlschat client``'s flags do not go together, or None. ``hosts``: the --host values
-    (already parsed without error)."""
+    (already parsed without error); ``auto_plain``: line mode, as --plain, because stdin is not
+    a terminal."""
     if args.plain and args.line:
         return "--plain and --line are two line modes: give one"
-    if args.json and not args.plain:
+    if args.json and not (args.plain or auto_plain):
         return "--json does nothing without --plain (it makes --plain print JSON lines)"
     if not args.bell and (args.plain or args.line):
         return "--no-bell does nothing with --plain or --line (it is for the full-screen UI)"
+    if not args.bell and auto_plain:
+        return (
+            "--no-bell does nothing when stdin is not a terminal (line mode, as --plain; "
+            "it is for the full-screen UI)"
+        )
     if args.invite is not None and (args.host or args.port is not None or args.pin):
         return "--invite names the server and pins its key: give no --host, --port or --pin with it"
     if args.port is not None and not takes_default_port(hosts):
@@ -30,6 +38,8 @@ def server_flag_problem(args: argparse.Namespace) -> str | None:
         return "--history and --no-history: give one"
     if args.motd is not None and args.motd_file is not None:
         return "--motd-file replaces --motd: give one"
+    if args.quiet and args.verbose:
+        return "-q (errors only) and -v (more detail): give one"
     return None
 
 

@@ -25,6 +25,7 @@ from tlschat.client.addresses import (
     sweep_order,
 )
 from tlschat.client.session import ChatClientSession
+from tlschat.client.sessions import Attempt
 from tlschat.client.settings import (
     EXIT_CONNECTION_FAILED,
     EXIT_OK,
@@ -168,6 +169,9 @@ class Recorder:
     def status(self, state: str, detail: str = "") -> None:
         self.states.append((state, detail))
 
+    def outage(self, text: str, first: bool, changed: bool) -> None:
+        raise AssertionError(f"the sweep says nothing of an outage: {text}")
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ClientSettings:
@@ -182,8 +186,9 @@ def _connect_all_refused(
     monkeypatch: pytest.MonkeyPatch,
     last: Endpoint | None,
     addresses: dict[str, list[Any]] | None = None,
-) -> tuple[list[tuple[str, int]], Recorder, ChatClientSession | None, int]:
-    """One sweep in which no server answers: whom it tried, in which order, and what it said."""
+) -> tuple[list[tuple[str, int]], Recorder, Attempt]:
+    """One sweep in which no server answers: whom it tried, in which order, what it said, and
+    the attempt (with its trouble: what the session loop tells the user)."""
     tried: list[tuple[str, int]] = []
 
     async def refuse(host: str, port: int, **_: Any) -> Any:
@@ -194,7 +199,7 @@ def _connect_all_refused(
     output = Recorder()
     chat = ChatClient(IdentityKey.generate("ed25519"))
 
-    async def sweep() -> tuple[ChatClientSession | None, int]:
+    async def sweep() -> Attempt:
         if addresses is not None:
             loop = asyncio.get_running_loop()
 
@@ -206,34 +211,41 @@ def _connect_all_refused(
             monkeypatch.setattr(loop, "getaddrinfo", resolve)
         return await client_sessions.connect_any(settings, chat.identity, chat, None, output, last)
 
-    session, code = asyncio.run(sweep())
-    return tried, output, session, code
+    return tried, output, asyncio.run(sweep())
 
 
 def test_first_connection_tries_every_server_in_the_order_given(
     settings: ClientSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tried, output, session, code = _connect_all_refused(settings, monkeypatch, None)
+    tried, output, attempt = _connect_all_refused(settings, monkeypatch, None)
     assert tried == [("127.0.0.1", 8443), ("127.0.0.2", 8444), ("::1", 8445)]
-    assert output.warnings == [
-        "[!] Cannot connect to 127.0.0.1:8443: [Errno 111] Connect call failed ('127.0.0.1', 8443)",
-        "[!] Cannot connect to 127.0.0.2:8444: [Errno 111] Connect call failed ('127.0.0.2', 8444)",
-        "[!] Cannot connect to [::1]:8445: [Errno 111] Connect call failed ('::1', 8445)",
-    ]
+    assert output.warnings == []  # the session loop says it, once for the attempt
+    assert attempt.trouble is not None
+    assert attempt.trouble.words == (
+        "No server answered: "
+        "Can't reach 127.0.0.1:8443 (nothing is listening there); "
+        "Can't reach 127.0.0.2:8444 (nothing is listening there); "
+        "Can't reach [::1]:8445 (nothing is listening there)"
+    )
+    assert attempt.trouble.detail == (
+        "[Errno 111] Connect call failed ('127.0.0.1', 8443); "
+        "[Errno 111] Connect call failed ('127.0.0.2', 8444); "
+        "[Errno 111] Connect call failed ('::1', 8445)"
+    )
     assert [state for state in output.states if state[0] == "connecting"] == [
         ("connecting", "127.0.0.1:8443"),
         ("connecting", "127.0.0.2:8444"),
         ("connecting", "[::1]:8445"),
     ]
-    assert code == EXIT_CONNECTION_FAILED
-    assert session is not None and session.lost  # worth reconnecting to
+    assert attempt.code == EXIT_CONNECTION_FAILED
+    assert attempt.session is not None and attempt.session.lost  # worth reconnecting to
 
 
 def test_after_a_loss_the_sweep_starts_at_the_next_server(
     settings: ClientSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lost = Endpoint(settings.addresses[1], "127.0.0.2")
-    tried, _, _, _ = _connect_all_refused(settings, monkeypatch, lost)
+    tried, _, _ = _connect_all_refused(settings, monkeypatch, lost)
     assert tried == [("::1", 8445), ("127.0.0.1", 8443), ("127.0.0.2", 8444)]
 
 
@@ -242,16 +254,17 @@ def test_a_name_with_several_addresses_counts_as_several_servers(
 ) -> None:
     settings = ClientSettings(home=tmp_path, host="chat.example", port=8443)
     addresses = {"chat.example": ["192.0.2.1", "192.0.2.2", "192.0.2.1"]}
-    tried, output, _, _ = _connect_all_refused(settings, monkeypatch, None, addresses)
+    tried, _, attempt = _connect_all_refused(settings, monkeypatch, None, addresses)
     assert tried == [("192.0.2.1", 8443), ("192.0.2.2", 8443)]
-    # One line for the name, as asyncio reports a name none of whose addresses answered.
-    assert output.warnings == [
-        "[!] Cannot connect to chat.example:8443: Multiple exceptions: "
+    # One trouble for the name, the reason once, the detail of each address.
+    assert attempt.trouble is not None
+    assert attempt.trouble.words == "Can't reach chat.example:8443 (nothing is listening there)"
+    assert attempt.trouble.detail == (
         "[Errno 111] Connect call failed ('192.0.2.1', 8443), "
         "[Errno 111] Connect call failed ('192.0.2.2', 8443)"
-    ]
+    )
     lost = Endpoint(ServerAddress("chat.example", 8443), "192.0.2.1")
-    tried, _, _, _ = _connect_all_refused(settings, monkeypatch, lost, addresses)
+    tried, _, _ = _connect_all_refused(settings, monkeypatch, lost, addresses)
     assert tried == [("192.0.2.2", 8443), ("192.0.2.1", 8443)]
 
 
@@ -261,22 +274,25 @@ def test_a_name_that_does_not_resolve_is_reported_and_skipped(
     servers = (ServerAddress("gone.example", 8443), ServerAddress("chat.example", 8443))
     settings = ClientSettings(home=tmp_path, servers=servers)
     addresses = {"chat.example": ["192.0.2.1"]}
-    tried, output, _, _ = _connect_all_refused(settings, monkeypatch, None, addresses)
+    tried, _, attempt = _connect_all_refused(settings, monkeypatch, None, addresses)
     assert tried == [("192.0.2.1", 8443)]
-    assert output.warnings[0] == (
-        "[!] Cannot connect to gone.example:8443: [Errno -2] Name or service not known"
+    assert attempt.trouble is not None
+    assert attempt.trouble.words == (
+        "No server answered: "
+        "Can't find the server gone.example for gone.example:8443 (no such name); "
+        "Can't reach chat.example:8443 (nothing is listening there)"
     )
+    assert "[Errno -2] Name or service not known" in attempt.trouble.detail
 
 
 def test_one_server_alone_is_not_announced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = ClientSettings(home=tmp_path, host="127.0.0.1", port=8443)
-    tried, output, session, _ = _connect_all_refused(settings, monkeypatch, None)
+    tried, output, attempt = _connect_all_refused(settings, monkeypatch, None)
     assert tried == [("127.0.0.1", 8443)]
-    assert session is not None and session.announce is False
-    # The single-server line, word for word as before several servers existed.
-    assert output.warnings == [
-        "[!] Cannot connect to 127.0.0.1:8443: [Errno 111] Connect call failed ('127.0.0.1', 8443)"
-    ]
+    assert attempt.session is not None and attempt.session.announce is False
+    assert output.traces == [] and output.warnings == []
+    assert attempt.trouble is not None
+    assert attempt.trouble.words == "Can't reach 127.0.0.1:8443 (nothing is listening there)"
 
 
 def test_the_server_that_answers_is_announced_when_there_were_several(
@@ -308,9 +324,9 @@ def test_the_server_that_answers_is_announced_when_there_were_several(
     monkeypatch.setattr(asyncio, "open_connection", open_connection)
     output = Recorder()
     chat = ChatClient(IdentityKey.generate("ed25519"))
-    session, _ = asyncio.run(
+    session = asyncio.run(
         client_sessions.connect_any(settings, chat.identity, chat, None, output, None)
-    )
+    ).session
     assert "[+] Connected to 127.0.0.2:8444" in output.traces
     # Reset during its handshake, the second counts as lost too: the sweep went on to the third.
     assert tried == ["127.0.0.1", "127.0.0.2", "::1"]
@@ -393,6 +409,6 @@ def test_two_names_of_one_address_are_one_server(
         "www.example": ["192.0.2.2"],
         "192.0.2.1": ["192.0.2.1"],
     }
-    tried, _, _, _ = _connect_all_refused(settings, monkeypatch, None, addresses)
+    tried, _, _ = _connect_all_refused(settings, monkeypatch, None, addresses)
     # www.example and 192.0.2.1 add nothing; another port is another server.
     assert tried == [("192.0.2.1", 8443), ("192.0.2.2", 8443), ("192.0.2.1", 9), ("192.0.2.2", 9)]

@@ -214,7 +214,9 @@ def test_verify_needs_a_known_nick(net: E2eNet) -> None:
     alice = net.sessions[ALICE]
     assert alice.texts("error")[-1] == "unknown nick zed; /whois zed first"
     net.type(ALICE, "/verify", NOW)
-    assert alice.texts("error")[-1] == "usage: /verify NICK, then /verify yes or /verify no"
+    assert alice.texts("error")[-1] == (
+        "usage: /verify NICK|yes|no — compare emoji with NICK to verify their key"
+    )
 
 
 def test_help_lists_the_end_to_end_commands(net: E2eNet) -> None:

@@ -288,11 +288,14 @@ class Harness:
         name: str = "server",
         extra: tuple[str, ...] = (),
     ) -> Server:
-        """A server that is listening; ``extra`` are more `tlschat server` flags."""
+        """A server that is listening; ``extra`` are more `tlschat server` flags. It logs each
+        connection and its handshake's steps (-vv), which the tests read; with ``--verbose`` in
+        ``extra``, every refused connection and failed handshake alone too."""
         data_dir = data_dir if data_dir is not None else self.root / name
         argv = self.command(
-            "server", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), *extra
+            "server", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), "-vv"
         )
+        argv += extra
         server = Server(name, argv, self.env, self.root)
         self.processes.append(server)
         return server

@@ -11,9 +11,10 @@ import signal
 from .harness import CLOCK, Harness, stop
 
 REFUSED_BY_SERVER = 3
-LOST = "[*] Connection lost; reconnecting in 1 s (attempt 1)"
-CLOSED = "[*] Server closed the connection"
-RECONNECT_WAIT = 20.0  # the backoff (1, 2, 4 s) while the server restarts, and the rejoin
+# One line: what happened, and what the client does (issue 20); "." when it does nothing more.
+CLOSED = "[*] The server closed the connection"
+LOST = "[*] The server closed the connection; reconnecting "
+RECONNECT_WAIT = 20.0  # the backoff (jittered, up to 1, 2, 4 s) while the server restarts
 
 
 def said(nick: str, text: str) -> re.Pattern[str]:

@@ -322,3 +322,30 @@ def test_event_loop_uvloop_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert event_loop_factory("auto") is None
     with pytest.raises(ConfigError, match=r"pip install 'tlschat\[uvloop\]'"):
         event_loop_factory("uvloop")
+
+
+def test_the_handshake_rate_of_the_whole_server(tmp_path: Path) -> None:
+    defaults = load_settings(None, {})
+    assert (defaults.handshake_rate, defaults.handshake_rate_burst) == (400.0, 100)
+    loaded = load_settings(
+        toml_file(tmp_path, "handshake_rate = 25\nhandshake_rate_burst = 5\n"),
+        {"handshake_rate": 30.5},
+    )
+    assert (loaded.handshake_rate, loaded.handshake_rate_burst) == (30.5, 5)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "handshake_rate = 0",
+        "handshake_rate = -1.0",
+        "handshake_rate = nan",
+        "handshake_rate = inf",
+        "handshake_rate_burst = 0",
+        'handshake_rate = "fast"',
+        "handshake_rate_burst = 1.5",
+    ],
+)
+def test_a_handshake_rate_that_makes_no_sense_is_refused(tmp_path: Path, line: str) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(toml_file(tmp_path, line + "\n"), {})

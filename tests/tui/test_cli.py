@@ -36,30 +36,69 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[ClientSettings]:
 
 
 @pytest.mark.parametrize(
-    ("args", "stdin_tty", "stdout_tty", "fullscreen"),
+    ("args", "stdin_tty", "stdout_tty", "fullscreen", "plain", "refuse_new_keys"),
     [
-        ((), True, True, True),
-        (("--plain",), True, True, False),
-        (("--line",), True, True, False),
-        ((), False, True, False),
-        ((), True, False, False),
+        ((), True, True, True, False, False),
+        (("--plain",), True, True, False, True, False),
+        (("--line",), True, True, False, False, False),
+        # Input from a pipe or a file: line mode (said on stderr), and no trust question.
+        ((), False, True, False, True, True),
+        ((), False, False, False, True, True),
+        (("--line",), False, True, False, False, True),
+        # --plain trusts a new server on first use, as documented, piped or not.
+        (("--plain",), False, True, False, True, False),
+        # Output to a pipe, input from the terminal: the prompt, which can ask.
+        ((), True, False, False, False, False),
     ],
 )
 def test_full_screen_by_default_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch,
     captured: list[ClientSettings],
+    capsys: Any,
     args: tuple[str, ...],
     stdin_tty: bool,
     stdout_tty: bool,
     fullscreen: bool,
+    plain: bool,
+    refuse_new_keys: bool,
 ) -> None:
     monkeypatch.setattr("sys.stdin", FakeStream(stdin_tty))
     monkeypatch.setattr("sys.stdout", FakeStream(stdout_tty))
     assert cli.main(["client", "--home", "/nonexistent", *args]) == 0
     (settings,) = captured
     assert settings.fullscreen is fullscreen
-    assert settings.plain is ("--plain" in args)
+    assert settings.plain is plain
+    assert settings.refuse_new_keys is refuse_new_keys
     assert settings.bell is True
+    chosen_for_the_user = plain and "--plain" not in args
+    assert capsys.readouterr().err == (f"{cli.AUTO_PLAIN}\n" if chosen_for_the_user else "")
+
+
+def test_json_goes_with_the_line_mode_chosen_for_piped_input(
+    monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]
+) -> None:
+    monkeypatch.setattr("sys.stdin", FakeStream(False))
+    assert cli.main(["client", "--home", "/nonexistent", "--json"]) == 0
+    assert captured[0].plain and captured[0].json
+
+
+def test_no_bell_is_refused_with_piped_input(
+    monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings], capsys: Any
+) -> None:
+    monkeypatch.setattr("sys.stdin", FakeStream(False))
+    assert cli.main(["client", "--home", "/nonexistent", "--no-bell"]) == 2
+    assert captured == []
+    assert capsys.readouterr().err.startswith(
+        "[!] --no-bell does nothing when stdin is not a terminal"
+    )
+
+
+def test_verbose(monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]) -> None:
+    monkeypatch.setattr("sys.stdin", FakeStream(False))
+    cli.main(["client", "--home", "/nonexistent"])
+    cli.main(["client", "--home", "/nonexistent", "-v"])
+    cli.main(["client", "--home", "/nonexistent", "--verbose"])
+    assert [settings.verbose for settings in captured] == [False, True, True]
 
 
 def test_no_bell(monkeypatch: pytest.MonkeyPatch, captured: list[ClientSettings]) -> None:

@@ -73,7 +73,7 @@ def test_trust_on_first_use_then_send_and_receive_verified(
             await until(pilot, lambda: " ms" in status(app), "a latency measurement")
             await pilot.press("ctrl+q")
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
-        assert app.return_code == 0
+        assert app.return_value == 0
 
     asyncio.run(scenario())
     bob.close_stdin()
@@ -260,7 +260,7 @@ def test_a_paste_arrives_as_one_message_with_its_lines(harness: Harness, server:
             assert "NOT SENT" not in pane(app)
             await pilot.press("ctrl+q")
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
-        assert app.return_code == 0
+        assert app.return_value == 0
 
     asyncio.run(scenario())
     assert len([line for line in bob.snapshot() if "pasted line" in line]) == 1

@@ -56,7 +56,7 @@ def test_the_full_screen_client_joins_with_an_invitation_without_a_question(
             )
             await pilot.press("ctrl+q")
             await until(pilot, lambda: app.return_code is not None, "a clean exit")
-        assert app.return_code == 0
+        assert app.return_value == 0
 
     asyncio.run(scenario())
     assert (home / "known_hosts").read_text().splitlines() == [

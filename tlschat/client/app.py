@@ -13,7 +13,7 @@ from .home_files import open_device
 from .sessions import run_sessions
 from .settings import ClientSettings
 from .terminal import Terminal
-from .user_input import UserInput, ask_interactively
+from .user_input import PROMPT_KEYS, UserInput, ask_interactively
 
 
 async def run_client(settings: ClientSettings) -> int:
@@ -31,12 +31,19 @@ async def run_client(settings: ClientSettings) -> int:
     if created:
         terminal.warn(f"[KEY] Created your identity key {identity.fingerprint} in {settings.home}")
     ask = None if settings.plain else ask_interactively
+    if not settings.plain:
+        chat.keys_help = list(PROMPT_KEYS)
     quit_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, quit_requested.set)
     user_input = UserInput(settings.plain, None if settings.plain else quit_requested)
+
+    def interrupted() -> None:
+        if not user_input.clear_half_typed():
+            quit_requested.set()
+
+    loop = asyncio.get_running_loop()
+    for signum, handler in ((signal.SIGINT, interrupted), (signal.SIGTERM, quit_requested.set)):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, handler)
     if settings.plain:
         return await run_sessions(settings, identity, chat, ask, user_input, quit_requested)
     from prompt_toolkit.patch_stdout import patch_stdout

@@ -36,7 +36,13 @@ from .settings import (
     ClientSettings,
 )
 from .terminal import Output, Terminal
-from .trust import decide, decide_invited
+from .trouble import (
+    Trouble,
+    closed_while_connecting,
+    lost_while_chatting,
+    server_full,
+)
+from .trust import NOT_TRUSTED, decide, decide_invited, no_terminal_to_ask
 
 READ_SIZE = 65536
 
@@ -64,6 +70,8 @@ class ChatClientSession:
         # Why the TCP connection could not be opened, if it could not; the sweep over the
         # servers reports it (once per server, not per IP address of one).
         self.connect_error: OSError | None = None
+        # Why a connection worth reconnecting ended (``lost``): the session loop says it once.
+        self.trouble: Trouble | None = None
         self.known_hosts = KnownHosts(settings.home / "known_hosts")
         self.connection = ClientConnection(
             ConnectionConfig(identity=identity, max_message=MAX_FRAME), now=time.monotonic()
@@ -116,13 +124,20 @@ class ChatClientSession:
             raise
         except ProtocolError as error:
             self._flush()
-            self.lost = error.alert in (AlertDescription.truncated, AlertDescription.server_busy)
-            self.terminal.warn(f"[!] Handshake failed: {error}")
+            where = str(endpoint)
+            if error.alert == AlertDescription.truncated:
+                self.lose(closed_while_connecting(where, error))
+            elif error.alert == AlertDescription.server_busy:
+                self.lose(server_full(where, error))
+            else:  # the server or someone between broke the protocol: not worth another try
+                self.terminal.warn(f"[!] Handshake failed: {error}")
             return EXIT_CONNECTION_FAILED
         except (ConnectionError, OSError) as error:
-            self.lost = True
-            self.terminal.warn(f"[!] Connection lost during the handshake: {error}")
+            self.lose(closed_while_connecting(str(endpoint), error))
             return EXIT_CONNECTION_FAILED
+
+    def lose(self, trouble: Trouble) -> None:
+        self.lost, self.trouble = True, trouble
 
     async def _finish_handshake(self, ask: Callable[[str], Awaitable[bool]] | None) -> int:
         assert self.reader is not None
@@ -163,8 +178,8 @@ class ChatClientSession:
                     self._handle_events(pending)
                     return EXIT_OK
                 elif isinstance(event, ConnectionClosed):
-                    self.lost = True  # e.g. a server shutting down: another may answer
-                    self.terminal.warn("[!] Server closed the connection during the handshake")
+                    # E.g. a server shutting down: another may answer.
+                    self.lose(closed_while_connecting(str(self.endpoint), "close_notify"))
                     return EXIT_CONNECTION_FAILED
             if not data:  # the end of the stream: never read it again (it would return at once)
                 raise ConnectionError("the server closed the connection")
@@ -183,16 +198,21 @@ class ChatClientSession:
             decision = decide(self.known_hosts, host, port, fingerprint, self.settings.pin)
         trusted = decision.trusted
         if decision.is_new:
-            if ask is None:
+            if self.settings.refuse_new_keys:
+                # Never an answer read from a pipe: that would be the first line to send.
+                self.terminal.warn(no_terminal_to_ask(f"{host}:{port}", fingerprint))
+                trusted = False
+            elif ask is None:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}: accepted and recorded")
             else:
                 self.terminal.warn(f"[KNOWN_HOSTS] {decision.message}")
                 answer = await self._ask(ask, "Trust this server and remember its key? [y/N] ")
                 if answer is None:
-                    self.lost = True
-                    self.terminal.warn("[!] Server closed the connection during the handshake")
+                    self.lose(closed_while_connecting(str(self.endpoint), "close_notify"))
                     return EXIT_CONNECTION_FAILED
                 trusted, self.asked_user = answer, True
+                if not trusted:
+                    self.terminal.warn(NOT_TRUSTED)
             if trusted:
                 self.known_hosts.add(host, port, fingerprint)
                 if self.connection.error is not None:  # the server gave up while the user read
@@ -245,7 +265,10 @@ class ChatClientSession:
                 if answer.done():
                     return answer.result()
         finally:
+            # The question's prompt is gone before anything else is printed: a line printed
+            # while it is still leaving goes to it, and is lost if the client ends right then.
             answer.cancel()
+            await asyncio.wait({answer})
             if arrived is not None and not arrived.done():
                 arrived.cancel()
                 await asyncio.wait({arrived})  # the next read must find no reader waiting
@@ -324,12 +347,13 @@ class ChatClientSession:
                     break
         except ProtocolError as error:
             self._flush()
-            self.lost = error.alert == AlertDescription.truncated
-            self.terminal.warn(f"[!] Connection closed: {error}")
+            if error.alert == AlertDescription.truncated:
+                self.lose(lost_while_chatting(error))
+            else:  # a record that does not check out: an attack, not worth another try
+                self.terminal.warn(f"[!] Connection closed: {error}")
             return EXIT_CONNECTION_FAILED
         except (ConnectionError, OSError) as error:
-            self.lost = True
-            self.terminal.warn(f"[!] Connection lost: {error}")
+            self.lose(lost_while_chatting(error))
             return EXIT_CONNECTION_FAILED
         return EXIT_REFUSED_BY_SERVER if self.chat.dismissed else EXIT_OK
 

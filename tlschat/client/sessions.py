@@ -1,5 +1,5 @@
 """The session loop of every mode: connect to one of the servers, chat, and after a lost
-connection reconnect with backoff, rejoining the rooms.
+connection (or a failed first attempt) try again with jittered backoff, rejoining the rooms.
 
 The line modes (:mod:`tlschat.client.app`) and the full-screen client (:mod:`tlschat.client.tui`)
 both run :func:`run_sessions`, each with its own output and input.
@@ -9,29 +9,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..chat.client.receiving import ChatClient
 from ..protocol import IdentityKey
 from .addresses import Endpoint, ServerAddress, sweep_order
+from .backoff import backoff_delay, describe_delay
 from .home_files import HomeFiles
 from .outcomes import await_outcomes, report_undelivered, still_owed
 from .session import CLOSE_GRACE, ChatClientSession
-from .settings import EXIT_CONNECTION_FAILED, EXIT_OK, ClientSettings
+from .settings import EXIT_CONNECTION_FAILED, EXIT_OK, EXIT_UNTRUSTED_SERVER, ClientSettings
 from .terminal import Output, Terminal
+from .trouble import (
+    Trouble,
+    cannot_reach,
+    cannot_resolve,
+    closed_by_server,
+    detail_line,
+    final_line,
+    of_sweep,
+    retry_line,
+)
+from .trust import NOT_TRUSTED
 from .user_input import UserInput
 
-FIRST_BACKOFF = 1.0
+# The server neither answered the client's close_notify nor closed within CLOSE_GRACE.
+CLOSE_UNANSWERED = "[!] The server did not confirm the end of the connection in time; left anyway"
 
 
-MAX_BACKOFF = 30.0
+@dataclass
+class Attempt:
+    """One sweep over the servers: the last session tried, its exit code, and, if none could
+    be used, why."""
+
+    session: ChatClientSession | None
+    code: int
+    trouble: Trouble | None = None
 
 
-async def _resolve(addresses: tuple[ServerAddress, ...], terminal: Output) -> list[Endpoint]:
+async def _resolve(addresses: tuple[ServerAddress, ...], troubles: list[Trouble]) -> list[Endpoint]:
     """Every IP address of every server, in the order given, each once (two names of one
-    address are one server); a name that does not resolve is reported and skipped."""
+    address are one server); a name that does not resolve is added to ``troubles``."""
     loop = asyncio.get_running_loop()
     endpoints: list[Endpoint] = []
     seen: set[tuple[str, int]] = set()
@@ -39,7 +61,7 @@ async def _resolve(addresses: tuple[ServerAddress, ...], terminal: Output) -> li
         try:
             found = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
         except OSError as error:
-            terminal.warn(f"[!] Cannot connect to {address}: {error}")
+            troubles.append(cannot_resolve(str(address), address.host, error))
             continue
         for *_, sockaddr in found:
             ip = str(sockaddr[0])
@@ -57,12 +79,13 @@ async def connect_any(
     terminal: Output,
     last: Endpoint | None,
     files: HomeFiles | None = None,
-) -> tuple[ChatClientSession | None, int]:
+) -> Attempt:
     """Try each server once, from the one after ``last``: the session of the first to answer.
 
     A server refused for its key ends the sweep: the others present the same key.
     """
-    endpoints = await _resolve(settings.addresses, terminal)
+    troubles: list[Trouble] = []
+    endpoints = await _resolve(settings.addresses, troubles)
     # One --host (even a name of several addresses) keeps the trace it always had.
     announce = len(settings.addresses) > 1
     order = sweep_order(endpoints, last)
@@ -86,19 +109,59 @@ async def connect_any(
         if session.connect_error is not None:
             errors = refusals.setdefault(endpoint.address, [])
             errors.append(session.connect_error)
-            # Like asyncio for one name: one line once every IP address of the server failed.
+            # One trouble once every IP address of the server failed, as asyncio words it.
             if all(later.address != endpoint.address for later in order[index + 1 :]):
-                terminal.warn(f"[!] Cannot connect to {endpoint.address}: {_described(errors)}")
+                troubles.append(cannot_reach(str(endpoint.address), errors))
+        elif session.lost and session.trouble is not None:
+            troubles.append(session.trouble)
         if code == EXIT_OK or not session.lost:
             break
-    return session, code
+    unusable = session is None or (code != EXIT_OK and session.lost)
+    return Attempt(session, code, of_sweep(troubles) if unusable else None)
 
 
-def _described(errors: list[OSError]) -> str:
-    """As asyncio words the failure of every address of one name."""
-    if len(errors) == 1:
-        return str(errors[0])
-    return "Multiple exceptions: " + ", ".join(str(error) for error in errors)
+class TrustQuestion:
+    """The trust question, knowing whether it is open: a quit while it is leaves the key
+    untrusted (EXIT_UNTRUSTED_SERVER), like a no."""
+
+    def __init__(self, ask: Callable[[str], Awaitable[bool]]) -> None:
+        self._ask = ask
+        self.open = False
+
+    async def ask(self, question: str) -> bool:
+        # Left open when the question is cancelled: the quit that cancelled it looks.
+        self.open = True
+        answer = await self._ask(question)
+        self.open = False
+        return answer
+
+
+class OutageNotice:
+    """Says what is wrong while the client has no connection, once per outage: the line modes
+    print a line when what happened changes (every attempt with -v); the full-screen client
+    keeps one line per outage, updated in place."""
+
+    def __init__(self, terminal: Output, verbose: bool) -> None:
+        self.terminal = terminal
+        self.verbose = verbose
+        self._said = ""
+
+    def retrying(self, trouble: Trouble, delay: float, attempt: int, after_loss: bool) -> None:
+        first = not self._said
+        changed = self.verbose or trouble.words != self._said
+        self._said = trouble.words
+        self.terminal.outage(retry_line(trouble, delay, attempt, after_loss), first, changed)
+        if self.verbose and trouble.detail:
+            self.terminal.warn(detail_line(trouble))
+
+    def final(self, trouble: Trouble | None) -> None:
+        if trouble is not None:
+            self.terminal.warn(final_line(trouble))
+            if self.verbose and trouble.detail:
+                self.terminal.warn(detail_line(trouble))
+
+    def over(self) -> None:
+        self._said = ""
 
 
 async def run_sessions(
@@ -109,45 +172,61 @@ async def run_sessions(
     user_input: UserInput,
     quit_requested: asyncio.Event,
     output: Output | None = None,
+    jitter: Callable[[], float] = random.random,
 ) -> int:
-    """Connect, chat, and after a lost connection reconnect with backoff, rejoining rooms.
+    """Connect, chat, and after a lost connection (or a failed first attempt) try again with
+    backoff, rejoining rooms.
 
     Each attempt tries the servers round robin, from the one after the server that was lost.
     """
     terminal: Output = output if output is not None else Terminal(settings)
+    question = TrustQuestion(ask) if ask is not None else None
+    notice = OutageNotice(terminal, settings.verbose)
     attempt = 0
-    chatted = False
+    chatted = after_loss = False
     last: Endpoint | None = None
     files = HomeFiles(settings.home)
-    code = EXIT_CONNECTION_FAILED
     while True:
         connecting = asyncio.ensure_future(
-            connect_any(settings, identity, chat, ask, terminal, last, files)
+            connect_any(
+                settings, identity, chat, question.ask if question else None, terminal, last, files
+            )
         )
         if not await _unless_quit(connecting, quit_requested):
-            terminal.status("disconnected")
-            return code
-        session, code = connecting.result()
+            if question is not None and question.open:
+                terminal.warn(NOT_TRUSTED)
+                terminal.status("disconnected")
+                return EXIT_UNTRUSTED_SERVER
+            return _finish(chat, terminal, EXIT_OK)
+        if question is not None:
+            question.open = False
+        tried = connecting.result()
+        session, code, trouble = tried.session, tried.code, tried.trouble
         if session is not None and code == EXIT_OK:
             if not chatted:
                 await user_input.start()
             chatted, attempt, last = True, 0, session.endpoint
+            notice.over()
             code = await _chat(session, user_input, quit_requested)
+            trouble, after_loss = session.trouble, True
         if session is not None:
             session.shutdown_transport()
+        if quit_requested.is_set():  # the user left: whatever the connection did meanwhile
+            return _finish(chat, terminal, code if chat.dismissed else EXIT_OK)
         # No session: no name resolved. A kick or a ban is final, however the connection ended.
         lost = (session is None or session.lost) and not chat.dismissed
-        if not (settings.reconnect and chatted and lost):
-            return _finish(chat, terminal, code)
-        if quit_requested.is_set() or (
-            user_input.ended and not still_owed(chat, user_input.ended_at)
-        ):
+        input_over = user_input.ended and not still_owed(chat, user_input.ended_at)
+        if not (settings.reconnect and lost) or input_over:
+            notice.final(trouble)
             return _finish(chat, terminal, code)
         chat.prepare_reconnect()
-        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt)
+        delay = backoff_delay(attempt, jitter)
         attempt += 1
-        terminal.warn(f"[*] Connection lost; reconnecting in {delay:.0f} s (attempt {attempt})")
-        terminal.status("reconnecting", f"in {delay:.0f} s (attempt {attempt})")
+        if trouble is not None:
+            notice.retrying(trouble, delay, attempt, after_loss)
+        after_loss = False
+        state = "reconnecting" if chatted else "retrying"
+        terminal.status(state, f"{describe_delay(delay)} (attempt {attempt})")
         # What the user types meanwhile is queued (and shown as waiting) for the next session.
         typing = (
             asyncio.ensure_future(user_input.feed(session))
@@ -157,7 +236,7 @@ async def run_sessions(
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(quit_requested.wait(), delay)
-                return _finish(chat, terminal, code)
+                return _finish(chat, terminal, EXIT_OK)
         finally:
             if typing is not None:
                 typing.cancel()
@@ -181,9 +260,8 @@ async def _chat(
     if not receiving.done() and not quit_requested.is_set():
         await await_outcomes(session.chat, receiving, quit_requested)
     if receiving.done():
-        if session.closed_cleanly:
-            session.terminal.warn("[*] Server closed the connection")
-            session.lost = True  # a clean shutdown or restart: reconnect as after a crash
+        if session.closed_cleanly:  # a clean shutdown or restart: reconnect as after a crash
+            session.lose(closed_by_server())
         return receiving.result()
     await session.close()
     # A while for the server's close_notify (or its end of stream). A signal after a quit from
@@ -192,7 +270,7 @@ async def _chat(
     if await _unless_quit(receiving, interrupt, CLOSE_GRACE):
         return receiving.result()
     if not interrupt.is_set():
-        session.terminal.warn("[!] Server did not answer close_notify in time")
+        session.terminal.warn(CLOSE_UNANSWERED)
     return EXIT_OK
 
 

@@ -8,15 +8,18 @@ from pathlib import Path
 from ..chat.invitation import Invitation
 from .addresses import ServerAddress
 
+# How the client ended (README, "Client"). A quit the user asked for (/quit, the end of input,
+# Ctrl-C, Ctrl+Q, SIGINT, SIGTERM) is EXIT_OK, whatever the connection was doing, unless a line
+# was not delivered (outcomes.EXIT_NOT_DELIVERED) or the trust question was open: then the key
+# was not trusted.
 EXIT_OK = 0
-
-
+# The connection failed or was lost, and the client does not try again (--no-reconnect, an
+# attack on the protocol, the end of --plain input while disconnected).
 EXIT_CONNECTION_FAILED = 1
-
-
+# The server's key was not trusted: changed, not the pinned one, refused at the question, or new
+# with no terminal to ask on.
 EXIT_UNTRUSTED_SERVER = 2
-
-
+# Kicked or banned.
 EXIT_REFUSED_BY_SERVER = 3
 
 
@@ -38,6 +41,11 @@ class ClientSettings:
     servers: tuple[ServerAddress, ...] = ()
     # --invite: the server's address and key come from it, and its secret goes in the hello.
     invitation: Invitation | None = None
+    # stdin is not a terminal (and no --plain): a new server's key cannot be asked about, and
+    # is refused rather than trusted on the say-so of the first line piped in.
+    refuse_new_keys: bool = False
+    # -v: the technical detail of what went wrong, and every reconnect attempt.
+    verbose: bool = False
 
     @property
     def addresses(self) -> tuple[ServerAddress, ...]:

@@ -22,7 +22,11 @@ class Output(Protocol):
 
     def status(self, state: str, detail: str = "") -> None:
         """The connection's state changed: connecting, connected (detail: the server's
-        fingerprint), reconnecting (detail: when), or disconnected."""
+        fingerprint), reconnecting or retrying (detail: when), or disconnected."""
+
+    def outage(self, text: str, first: bool, changed: bool) -> None:
+        """What is wrong while there is no connection and what the client does next:
+        ``first`` of this outage, or ``changed`` from the last one said (or -v)."""
 
 
 class Terminal:
@@ -56,3 +60,9 @@ class Terminal:
 
     def status(self, state: str, detail: str = "") -> None:
         """Line modes say it all in trace and warning lines already."""
+
+    def outage(self, text: str, first: bool, changed: bool) -> None:
+        """A line when something new happened: an output that cannot rewrite a line it
+        printed does not repeat the same news at every attempt."""
+        if first or changed:
+            self.warn(text)

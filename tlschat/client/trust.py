@@ -8,6 +8,19 @@ from dataclasses import dataclass
 from ..protocol.identity import HostKeyChanged, KnownHosts, fingerprints_equal
 from .settings import ClientSettings
 
+# The user said no to a new server's key (or left while asked): the client sent nothing of its
+# own, not even who it is, and exits with EXIT_UNTRUSTED_SERVER.
+NOT_TRUSTED = "[!] Not trusted; nothing was sent."
+
+
+def no_terminal_to_ask(where: str, fingerprint: str) -> str:
+    """Why a new server's key is refused when stdin is not a terminal, and how to trust it."""
+    return (
+        f"[!] Not trusted: {where} is a new server (key {fingerprint}) and stdin is not a "
+        "terminal to ask you on; nothing was sent. If this is its key, give "
+        f"--pin {fingerprint} (or connect once from a terminal and answer y)."
+    )
+
 
 @dataclass(frozen=True)
 class TrustDecision:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
+import sys
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -29,14 +32,16 @@ from ..protocol import IdentityKey
 from .session import CLOSE_GRACE
 from .sessions import run_sessions
 from .settings import EXIT_OK, ClientSettings
-from .trust import trust_report
+from .trust import NOT_TRUSTED, trust_report
 from .tui_messages import MessageLog
+from .tui_output import ScreenOutput
 from .tui_panes import Server, members_pane, room_options, side_panes, status_line
 from .tui_widgets import ChatInput, ConfirmScreen, TuiInput
 from .view import (
     PASTE_CONFIRM_LINES,
     SERVER_BUFFER,
     UI_COMMANDS,
+    UI_KEYS,
     Buffers,
     Completer,
     command_help,
@@ -52,39 +57,16 @@ KEYS_HELP = (
 )
 
 
-class ScreenOutput:
-    """The sessions' :class:`~tlschat.client.terminal.Output`: everything goes to the app."""
-
-    def __init__(self, app: ChatApp) -> None:
-        self.app = app
-
-    def trace(self, text: str) -> None:
-        if not self.app.settings.quiet:
-            self.app.add_trace(text)
-
-    def warn(self, text: str) -> None:
-        self.app.add_trace(text)
-        now = time.time()
-        if text.startswith("[KNOWN_HOSTS]"):
-            self.app.trust_message = text
-        kind = "error" if text.startswith(("[!]", "@")) or "WARNING" in text else "notice"
-        for part in text.splitlines():
-            self.app.add_line(Line(kind, now, part))
-
-    def show(self, line: Line, current_room: str = "") -> None:
-        self.app.add_line(line)
-
-    def status(self, state: str, detail: str = "") -> None:
-        self.app.set_state(state, detail)
-
-
 class ChatApp(App[int]):
     """Rooms on the left, messages in the middle, members on the right, status and input below."""
 
     TITLE = "tlschat"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit_chat", "quit", priority=True),
+        # Not priority bindings: the input line takes Ctrl+Q and Ctrl+C itself, after the keys
+        # typed before them (tui_widgets.ChatInput); these are for when it does not have focus.
+        Binding("ctrl+q", "quit_chat", "quit"),
+        Binding("ctrl+c", "quit_chat", "quit", show=False),
         Binding("ctrl+n", "step_buffer(1)", "next room", priority=True),
         Binding("ctrl+p", "step_buffer(-1)", "previous room", priority=True),
         Binding("pageup", "page(-1)", "scroll up", priority=True),
@@ -128,6 +110,7 @@ class ChatApp(App[int]):
         self.chat = chat
         # /help lists the commands this UI answers itself, with the chat client's own.
         chat.ui_commands = dict(UI_COMMANDS)
+        chat.keys_help = list(UI_KEYS)
         self.connect = connect
         self.output = ScreenOutput(self)
         self.user_input = TuiInput()
@@ -154,6 +137,11 @@ class ChatApp(App[int]):
         self._view_ready = False
         # The side panes the user showed or hid (F2, F3), by id: kept whatever the width.
         self.panes_chosen: dict[str, bool] = {}
+        # The answer the trust dialog waits for, while it is open; whether the user refused.
+        self._trust_answer: asyncio.Future[bool] | None = None
+        self.refused_trust = False
+        # The random source of the reconnect backoff's jitter.
+        self.jitter: Callable[[], float] = random.random
 
     # ----- layout -----
 
@@ -167,7 +155,7 @@ class ChatApp(App[int]):
             yield Static(id="members")
         yield Static(id="status")
         yield Static(KEYS_HELP, id="hint")
-        yield ChatInput(self.complete_input, id="input", placeholder="Type a message or /help")
+        yield ChatInput(self, id="input", placeholder="Type a message or /help")
 
     def on_mount(self) -> None:
         self.query_one("#rooms", OptionList).border_title = "Rooms"
@@ -197,9 +185,11 @@ class ChatApp(App[int]):
             self.user_input,
             self.quit_requested,
             self.output,
+            self.jitter,
         )
         self.exit_code, self.finished = code, True
-        if self.chat.quit_requested or self.user_input.ended or self.quit_requested.is_set():
+        leaving = self.chat.quit_requested or self.user_input.ended or self.quit_requested.is_set()
+        if leaving or self.refused_trust:
             self.exit(code)
             return
         self.add_line(Line("error", time.time(), "Disconnected; press Ctrl+Q to leave."))
@@ -213,10 +203,17 @@ class ChatApp(App[int]):
                 answer.set_result(bool(result))
 
         message = self.trust_message.removeprefix("[KNOWN_HOSTS] ")
+        self._trust_answer = answer
         self.push_screen(
             ConfirmScreen(message, question.strip(), "Trust (y)", "Refuse (n)"), callback=done
         )
-        return await answer
+        try:
+            trusted = await answer
+        finally:
+            self._trust_answer = None
+        # A refused key leaves nothing to do here: the client ends (run_tui says why).
+        self.refused_trust = not trusted
+        return trusted
 
     def ping(self) -> None:
         session = self.user_input.session
@@ -360,14 +357,6 @@ class ChatApp(App[int]):
 
     # ----- input -----
 
-    @on(Input.Submitted, "#input")
-    def submitted(self, event: Input.Submitted) -> None:
-        field = self.query_one("#input", ChatInput)
-        text = field.take_message(event.value)
-        field.value = ""
-        field.history.add(event.value)
-        self.submit(text)
-
     @on(Input.Changed, "#input")
     def changed(self, event: Input.Changed) -> None:
         draft = self.query_one("#input", ChatInput).draft
@@ -377,11 +366,9 @@ class ChatApp(App[int]):
             hint = command_help(event.value, self.commands) or KEYS_HELP
         self.query_one("#hint", Static).update(Text(hint))
 
-    @on(ChatInput.Pasted)
-    def pasted(self, event: ChatInput.Pasted) -> None:
+    def paste(self, text: str) -> None:
         """A multi-line paste is one message (up to the size limit, checked as it is sent); a
         long one is confirmed first."""
-        text = event.text
         lines = text.split("\n")
         if len(lines) <= PASTE_CONFIRM_LINES:
             self.submit(text)
@@ -474,7 +461,11 @@ class ChatApp(App[int]):
         box.collapsed = not box.collapsed
 
     def action_quit_chat(self) -> None:
-        """Leave cleanly: close_notify if connected; give up after the close grace."""
+        """Leave cleanly: close_notify if connected; give up after the close grace. Leaving
+        while the trust dialog is open is a no to it."""
+        if self._trust_answer is not None and not self._trust_answer.done():
+            self._trust_answer.set_result(False)
+            return
         if self.finished or not self.connect:
             self.exit(self.exit_code)
             return
@@ -495,4 +486,6 @@ async def run_tui(
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, app.action_quit_chat)
     code = await app.run_async()
+    if app.refused_trust:  # said in the app too, but its screen is gone
+        print(NOT_TRUSTED, file=sys.stderr)
     return app.exit_code if code is None else code

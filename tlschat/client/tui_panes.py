@@ -19,6 +19,7 @@ STATE_STYLES = {
     "connecting": "bold yellow",
     "connected": "bold green",
     "reconnecting": "bold yellow",
+    "retrying": "bold yellow",
     "disconnected": "bold red",
 }
 

@@ -3,15 +3,13 @@ the app fills."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -36,36 +34,72 @@ class TuiInput(UserInput):
         await super().feed(session)
 
 
+class InputOwner(Protocol):
+    """What the input line asks of the app, at once and in the order the keys came."""
+
+    def complete_input(self) -> None:
+        """Complete the word before the cursor (Tab)."""
+
+    def submit(self, text: str) -> None:
+        """One message or command the user sent."""
+
+    def paste(self, text: str) -> None:
+        """A paste of several lines: one message."""
+
+    def action_quit_chat(self) -> None:
+        """Leave."""
+
+
 class ChatInput(Input):
     """The input line: history on Up/Down, completion on Tab, Shift+Enter for another line of
-    the same message, a multi-line paste as one message."""
+    the same message, a multi-line paste as one message, Ctrl+C to clear it (or to quit when
+    it is empty).
+
+    Every key is acted on here, in the order typed. Textual runs a priority binding (the app's)
+    as the key arrives, ahead of the keys still queued for this widget, and a binding of this
+    widget only once the key has bubbled up to the app, after the keys behind it: a Tab that a
+    slow link delivers with the keys before and after it ("b", Tab, "ping", Enter in one read)
+    would complete too early, or Enter send too late, and "bping" go out instead of "bob: ping".
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history_previous", "previous line", show=False),
         Binding("down", "history_next", "next line", show=False),
-        Binding("tab", "complete", "complete", show=False, priority=True),
-        Binding("shift+enter", "new_line", "new line", show=False, priority=True),
+        Binding("tab", "complete", "complete", show=False),
+        Binding("shift+enter", "new_line", "new line", show=False),
+        Binding("ctrl+c", "interrupt", "clear or quit", show=False),
+        Binding("ctrl+q", "leave", "quit", show=False),
     ]
 
-    class Pasted(Message):
-        """A paste of several lines: one message."""
-
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
-    def __init__(self, complete: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, owner: InputOwner, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.history = History()
-        self.complete = complete  # the app's completion of what is typed
+        self.owner = owner
         # The lines of a multi-line message typed so far (Shift+Enter), before the field's.
         self.draft: list[str] = []
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable:
+            return  # Input inserts it, next in this same dispatch
+        for binding in self._bindings.key_to_bindings.get(event.key, []):
+            if await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
 
     def take_message(self, last: str) -> str:
         """The message the user sends now: the draft's lines, then ``last``."""
         text = "\n".join([*self.draft, last])
         self.draft = []
         return text
+
+    async def action_submit(self) -> None:
+        """Enter: the message goes out, and the field is empty for what comes next."""
+        value = self.value
+        text = self.take_message(value)
+        self.value = ""
+        self.history.add(value)
+        self.owner.submit(text)
 
     def action_new_line(self) -> None:
         self.draft.append(self.value)
@@ -80,13 +114,26 @@ class ChatInput(Input):
         self.cursor_position = len(self.value)
 
     def action_complete(self) -> None:
-        self.complete()
+        self.owner.complete_input()
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: copy a selection, else clear what is typed, else quit."""
+        if self.selected_text:
+            self.app.copy_to_clipboard(self.selected_text)
+        elif self.value or self.draft:
+            self.draft, self.value = [], ""
+            self.app.notify("Cleared. Ctrl+C again (or Ctrl+Q) quits.", timeout=3)
+        else:
+            self.owner.action_quit_chat()
+
+    def action_leave(self) -> None:
+        self.owner.action_quit_chat()
 
     def _on_paste(self, event: events.Paste) -> None:
         text = event.text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
         if "\n" in text:
             event.stop()
-            self.post_message(self.Pasted(text))
+            self.owner.paste(text)
             return
         super()._on_paste(event)
 
@@ -96,7 +143,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "yes"),
-        Binding("n,escape", "answer(False)", "no"),
+        Binding("n,escape,ctrl+c", "answer(False)", "no"),
+        # The app's Ctrl+Q does not reach past a modal screen.
+        Binding("ctrl+q", "app.quit_chat", "quit"),
     ]
 
     def __init__(self, message: str, question: str, yes: str, no: str) -> None:

@@ -7,9 +7,21 @@ import io
 import sys
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..chat.operations import unescape_newlines
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.key_binding import KeyBindings
+
+# The keys of the `You:` prompt, for /help.
+PROMPT_KEYS = [
+    "Ctrl-C   clear the line you are typing; on an empty line, quit",
+    "Ctrl-D   quit",
+]
+CLEARED = "[*] Line cleared (not sent). Ctrl-C on an empty line quits."
 
 
 class InputHandler(Protocol):
@@ -51,6 +63,7 @@ class UserInput:
         self.ended = False
         self.ended_at = 0.0
         self._prompting: asyncio.Future[None] | None = None
+        self._prompt_session: PromptSession[str] | None = None
 
     async def start(self) -> None:
         if self.plain:
@@ -61,10 +74,12 @@ class UserInput:
     async def _prompt(self) -> None:
         from prompt_toolkit import PromptSession
 
-        prompt: PromptSession[str] = PromptSession()
+        prompt: PromptSession[str] = PromptSession(key_bindings=_prompt_keys())
+        self._prompt_session = prompt
         while True:
             try:
-                # SIGINT stays with run_client's handler (Ctrl-C typed here is still an interrupt).
+                # SIGINT stays with run_client's handler (Ctrl-C typed here is a key: it clears
+                # a half-typed line, and quits on an empty one).
                 line = await prompt.prompt_async("You: ", handle_sigint=False)
             except (EOFError, KeyboardInterrupt):
                 self.lines.put_nowait(None)
@@ -72,6 +87,17 @@ class UserInput:
                     self.quit_requested.set()
                 return
             self.lines.put_nowait(unescape_newlines(line))
+
+    def clear_half_typed(self) -> bool:
+        """Ctrl-C that came as a SIGINT (the terminal was out of raw mode for a moment, while
+        a line was printed above the prompt): as the key does, a half-typed line is cleared,
+        and True; False when there is none (the user means to quit)."""
+        prompt = self._prompt_session
+        if prompt is None or not prompt.app.is_running or not prompt.default_buffer.text:
+            return False
+        _clear(prompt.default_buffer)
+        prompt.app.invalidate()
+        return True
 
     async def feed(self, session: InputHandler) -> None:
         """Hand lines to ``session`` until the input ends or the user quits."""
@@ -87,6 +113,31 @@ class UserInput:
     def stop(self) -> None:
         if self._prompting is not None:
             self._prompting.cancel()
+
+
+def _prompt_keys() -> KeyBindings:
+    """Ctrl-C at the prompt: a half-typed line is cleared, with a word that it was (never sent,
+    never dropped unsaid); on an empty line it quits, as Ctrl-D does."""
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def interrupt(event: KeyPressEvent) -> None:
+        if event.app.current_buffer.text:
+            _clear(event.app.current_buffer)
+        else:
+            event.app.exit(exception=KeyboardInterrupt())
+
+    return keys
+
+
+def _clear(buffer: Buffer) -> None:
+    from prompt_toolkit import print_formatted_text
+    from prompt_toolkit.application import run_in_terminal
+
+    buffer.reset()
+    run_in_terminal(lambda: print_formatted_text(CLEARED))
 
 
 async def ask_interactively(question: str) -> bool:

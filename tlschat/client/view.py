@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..chat.client.commands import own_commands
+from ..chat.client.commands import every_command
+from ..chat.client.searching import FOUND
 from ..chat.frames import neutralize
 from ..chat.lines import CONTINUATION, DELIVERED, PENDING, REFUSED, Line, body_lines
-from ..chat.server.commands import COMMANDS as SERVER_COMMANDS
 
 SERVER_BUFFER = "tlschat"
 PASTE_CONFIRM_LINES = 3
@@ -48,6 +48,25 @@ WAITING_MARK = "waiting for the key"
 UNVERIFIED_STYLE = "bold white on red"
 # Commands the full-screen client answers itself, on top of the chat client's and the server's.
 UI_COMMANDS = {"trust": ("/trust", "the server's fingerprint and its known_hosts entry")}
+# Its keys, for /help (the README's table of keys says the same).
+UI_KEYS = [
+    "Enter        send the line (a message, or a /command)",
+    "Shift+Enter  another line of the same message",
+    "Tab          complete a nick, a /command or a #room; again to cycle",
+    "Up, Down     the lines you entered before",
+    "Ctrl+N/P     next and previous room or conversation",
+    "PgUp/PgDn    scroll the messages",
+    "Ctrl+T       show or hide the handshake trace",
+    "F2, F3       show or hide the rooms, the members",
+    "Ctrl+C       clear what you are typing; with nothing typed, quit",
+    "Ctrl+Q       quit",
+]
+
+
+def is_search_result(line: Line) -> bool:
+    """A line /search found: a copy, shown with the search's other results, never in place of
+    (or as) the line it copies."""
+    return line.note == FOUND
 
 
 def nick_colour(fingerprint: str) -> str:
@@ -96,7 +115,7 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
     """One line of the message pane: time, verified mark, coloured nick, and loud warnings."""
     clock = time.strftime("%H:%M:%S", time.localtime(line.timestamp))
     text = Text(f"{clock} ", style="dim")
-    if show_room and line.room:
+    if (show_room or is_search_result(line)) and line.room:
         text.append(f"{neutralize(line.room)} ", style="dim")
     body, nick = neutralize(line.text), neutralize(line.nick)
     if line.kind in MESSAGE_KINDS:
@@ -181,9 +200,7 @@ def _state_mark(line: Line) -> Text:
 def command_table() -> dict[str, tuple[str, str]]:
     """Every slash command, with usage and help: the server's, and the client's own (the chat
     client's and the UI's), whose syntax wins as it does in /help."""
-    table = {name: (command.usage, command.summary) for name, command in SERVER_COMMANDS.items()}
-    table.update(own_commands(UI_COMMANDS))
-    return dict(sorted(table.items()))
+    return dict(sorted(every_command(UI_COMMANDS).items()))
 
 
 def command_help(text: str, table: dict[str, tuple[str, str]]) -> str:
@@ -256,7 +273,10 @@ class Buffers:
 
         A private conversation is named after the other person: ``@nick`` in the user's own
         lines (the room they were sent to), the sender's nick in received ones (no room).
+        The results of a /search stay together, with their heading, where the user is.
         """
+        if is_search_result(line):
+            return self.current
         if line.kind in MESSAGE_KINDS:
             if line.room.startswith("@") and len(line.room) > 1:
                 return self.find_private(line.room[1:])
@@ -279,6 +299,8 @@ class Buffers:
 
     def find(self, line: Line) -> tuple[str, int] | None:
         """Where an earlier version of ``line`` is: same ``ref``, or same ``id``."""
+        if is_search_result(line):
+            return None
         found = self.locate(line.ref)
         if found is not None or not line.id:
             return found
@@ -314,9 +336,10 @@ class Buffers:
             name = self.current
         buffer = self.get(name)
         buffer.lines.append(line)
-        if line.ref:
+        # A search result is a copy: later versions go to the line it copies.
+        if line.ref and not is_search_result(line):
             self._refs[line.ref] = name
-        if line.id:
+        if line.id and not is_search_result(line):
             self._ids[line.id] = name
         own = is_own(line, own_nick)
         mention = is_mention(line, own_nick)

@@ -36,20 +36,22 @@ from ..store import SQLiteStore
 from ..store.base import Store
 from ..store.memory import MemoryStore
 from .config import ServerSettings
+from .handshake_queue import HandshakeQueue
 from .keys import load_or_create_server_identity
 from .limits import (
+    LEFT_WAITING,
     LIMIT_LOG_INTERVAL,
-    NOFILE_RESERVE,
     HandshakeBuckets,
     LimitLog,
     address_block,
     failed_handshake,
-    fit_max_connections,
-    open_file_limit,
+    fit_to_open_file_limit,
 )
 from .link import UNKNOWN_PEER, ClientLink
+from .logs import CONNECTION, HANDSHAKE, ConnectionSummary
 from .reload import ConfigSource, Reloader
 from .retention import RetentionTimer
+from .standalone_history import warn_of_standalone_history
 
 log = logging.getLogger("tlschat.server")
 
@@ -123,15 +125,25 @@ class ChatService:
         self._config: ConnectionConfig | None = None
         self._all_gone = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        # The whole server's handshakes per second: in a reconnect storm the rest wait their
+        # turn, unread, instead of taking the CPU that users already online need.
+        self.handshake_queue = HandshakeQueue(
+            self, settings.handshake_rate, settings.handshake_rate_burst
+        )
         self.port = settings.port
+        self.summary = ConnectionSummary(self.loop.time())
 
     async def start(self) -> None:
         key, certificate = self.key, self.certificate
         action = "Created" if self.key_created else "Loaded"
         log.info("[KEY] %s server key %s", action, self.settings.data_dir / "server_key.pem")
         log.info("[KEY] Server fingerprint %s", key.fingerprint)
-        self._fit_open_file_limit()
+        self.settings = fit_to_open_file_limit(self.settings)
         await self.broker.start(self.chat, self.deliver)
+        if self.settings.broker:
+            await warn_of_standalone_history(
+                self.settings.data_dir / DATABASE_FILE, self.settings.broker
+            )
         self.retention = RetentionTimer(self.chat.store, self.settings.retention(), self.loop)
         self.retention.start()
         self._config = ConnectionConfig(
@@ -149,33 +161,12 @@ class ChatService:
         log.info("[LISTENING] Server on %s:%d", self.settings.host, self.port)
         self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
 
-    def _fit_open_file_limit(self) -> None:
-        """Keep max_connections under the open-file limit (raised first, if it may be)."""
-        soft, _ = open_file_limit()
-        configured = self.settings.max_connections
-        fitted = fit_max_connections(configured, soft)
-        if fitted < configured:
-            log.warning(
-                "[LIMIT] max_connections lowered from %d to %d: the open-file limit is %d and "
-                "%d files are kept for the listening socket, the database, logs and the broker",
-                configured,
-                fitted,
-                soft,
-                NOFILE_RESERVE,
-            )
-            self.settings = dataclasses.replace(self.settings, max_connections=fitted)
-
     def apply_settings(self, settings: ServerSettings, chat: ChatSettings) -> list[Outgoing]:
         """A reloaded configuration's settings (those that need a restart as they were): used
         from now on, by new connections and by the chat; the frames the chat sends for them."""
-        self.settings = settings
-        self._fit_open_file_limit()
-        self.handshakes.rate, self.handshakes.burst = (
-            settings.handshakes_per_block,
-            settings.handshake_burst,
-        )
-        for bucket in self.handshakes.buckets.values():
-            bucket.resize(settings.handshakes_per_block, settings.handshake_burst)
+        self.settings = fit_to_open_file_limit(settings)
+        self.handshakes.resize(settings.handshakes_per_block, settings.handshake_burst)
+        self.handshake_queue.resize(settings.handshake_rate, settings.handshake_rate_burst)
         if self._config is not None:
             self._config = dataclasses.replace(
                 self._config, handshake_timeout=settings.handshake_timeout
@@ -185,9 +176,11 @@ class ChatService:
         return self.chat.reconfigure(chat)
 
     def _on_tick(self) -> None:
-        """Every LIMIT_LOG_INTERVAL: the per-block summaries, and idle blocks forgotten."""
+        """Every LIMIT_LOG_INTERVAL: the per-block summaries, and idle blocks forgotten; the
+        connections summary when it is due."""
         now = self.loop.time()
         self.limit_log.flush(now)
+        self.summary.flush(now, self.online())
         self.handshakes.evict_idle(now)
         self.deliver(self.chat.tick(time.time()))
         self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
@@ -199,6 +192,8 @@ class ChatService:
         for timer in (self._tick, self._presence_tick):
             if timer is not None:
                 timer.cancel()
+        for waiting in self.handshake_queue.close():
+            self.refuse(waiting, "the server is shutting down")
         # What clients send from now on is not acted on (their clients send it again to the
         # server they reconnect to, as nothing acknowledged it); what they sent before is
         # committed and acknowledged (a cluster's server waits for its log), and only then does
@@ -229,7 +224,12 @@ class ChatService:
             self.retention.stop()
         self.chat.store.close()
         self.limit_log.flush(self.loop.time())
+        self.summary.flush(self.loop.time(), self.online(), every=0)
         log.info("[SHUTDOWN] Server stopped")
+
+    def online(self) -> int:
+        """Sessions whose handshake completed and that their key's cap admitted."""
+        return sum(self.per_key.values())
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
         encoded: dict[int, bytes] = {}
@@ -308,11 +308,16 @@ class ChatService:
             return "too many connections from your address"
         if self.per_block[link.block] >= settings.max_connections_per_block:
             return "too many connections from your address block"
+        unauthenticated = len(self.pending) + len(self.handshake_queue)
+        if self.handshake_queue.must_wait() and unauthenticated >= settings.max_unauthenticated:
+            # Those waiting are no slowloris (they wait for us): the newcomer is refused, and
+            # handshakes in progress plus those waiting stay within max_unauthenticated.
+            return "too many handshakes waiting"
         if not self.handshakes.admit(link.block, self.loop.time()):
             return "handshake rate"
         return ""
 
-    def _refuse(self, link: ClientLink, reason: str) -> None:
+    def refuse(self, link: ClientLink, reason: str) -> None:
         """End a connection that is not served, with server_busy (plaintext before keys). It is
         counted in its block's periodic summary, and logged alone only at debug level."""
         log.debug("[!] %s: refused: %s", link.peer, reason)
@@ -339,18 +344,31 @@ class ChatService:
         link.active_at = self.loop.time()
         refusal = self._refusal(link)
         if refusal:
-            self._refuse(link, refusal)
+            self.refuse(link, refusal)
             return
         link.note(f"[+] Client connected from {link.peer}")
         link.registered = True
         self.links[link.session_id] = link
         self.per_address[link.address] += 1
         self.per_block[link.block] += 1
+        if self.handshake_queue.admit(link):
+            self._begin_handshake(link)
+
+    def start_handshake(self, link: ClientLink, now: float) -> None:
+        """A connection that waited for its turn (handshake_queue.py): its handshake starts now,
+        and its handshake_timeout counts from now."""
+        assert self._config is not None
+        link.connection = ServerConnection(self._config, now=now)
+        link.active_at = now
+        self._begin_handshake(link)
+        link.take_turn()
+
+    def _begin_handshake(self, link: ClientLink) -> None:
         self.pending[link.session_id] = link
         if len(self.pending) > self.settings.max_unauthenticated:
             oldest = next(iter(self.pending.values()))
             self.pending.pop(oldest.session_id)
-            self._refuse(oldest, "too many handshakes in progress")
+            self.refuse(oldest, "too many handshakes in progress")
         link.arm_timer()
 
     def forget(self, link: ClientLink) -> None:
@@ -361,6 +379,7 @@ class ChatService:
         reason = link.bye_reason or link.end_reason
         self.links.pop(link.session_id, None)
         self.pending.pop(link.session_id, None)
+        self.handshake_queue.leave(link)
         self._unflushed.pop(link.session_id, None)
         self.queued_total -= self.queued.pop(link.session_id, 0)
         self.per_address[link.address] -= 1
@@ -370,11 +389,13 @@ class ChatService:
         if not self.per_block[link.block]:
             del self.per_block[link.block]
         if link.fingerprint:
+            self.summary.left += 1
             self.per_key[link.fingerprint] -= 1
             if not self.per_key[link.fingerprint]:
                 del self.per_key[link.fingerprint]
         elif not link.handshaken and not link.bye_reason.startswith("refused"):
-            self.limit_log.count(link.block, failed_handshake(reason), self.loop.time())
+            what = LEFT_WAITING if reason == LEFT_WAITING else failed_handshake(reason)
+            self.limit_log.count(link.block, what, self.loop.time())
         self.deliver(self.chat.disconnect(link.session_id, reason))
         link.note(f"[-] Client {link.peer} disconnected ({reason})")
         if not self.links:
@@ -382,15 +403,17 @@ class ChatService:
 
     def handle_events(self, link: ClientLink, events: list[Event]) -> None:
         # The trace lines of one read are logged in one call: logging costs as much per call as
-        # a good part of the handshake's own crypto.
+        # a good part of the handshake's own crypto. Lines the log's level hides are not made.
         trace: list[str] = []
         for event in events:
             if isinstance(event, HandshakeStep):
-                prefix = f"Step {event.step}: " if event.step else ""
-                trace.append(f"[TLS] {prefix}{event.text}")
+                if log.isEnabledFor(HANDSHAKE):
+                    prefix = f"Step {event.step}: " if event.step else ""
+                    trace.append(f"[TLS] {prefix}{event.text}")
                 continue
             if isinstance(event, HandshakeComplete):
-                trace.append(f"[TLS] Client {link.peer} identity {event.peer.fingerprint}")
+                if log.isEnabledFor(CONNECTION):
+                    trace.append(f"[TLS] Client {link.peer} identity {event.peer.fingerprint}")
                 link.handshake_completed(trace)
                 trace = []
                 self.pending.pop(link.session_id, None)
@@ -398,7 +421,7 @@ class ChatService:
                 link.rearm_timer()  # from the handshake's deadline to the hello or idle timeout
                 continue
             if trace:
-                link.note("\n".join(trace))
+                link.note("\n".join(trace), HANDSHAKE)
                 trace = []
             if isinstance(event, DataReceived):
                 self.deliver(self._on_frame(link, event.data, time.time()))
@@ -410,7 +433,7 @@ class ChatService:
                     event.generation,
                 )
         if trace:
-            link.note("\n".join(trace))
+            link.note("\n".join(trace), HANDSHAKE)
 
     def _admit_session(self, link: ClientLink, identity: PeerIdentity) -> None:
         """A handshake completed: a session of this key, unless the key has too many."""
@@ -421,6 +444,7 @@ class ChatService:
             return
         link.fingerprint = identity.fingerprint
         self.per_key[identity.fingerprint] += 1
+        self.summary.connected += 1
         link.hello_due = self.loop.time() + self.settings.hello_timeout
         self.deliver(self.chat.connect(link.session_id, identity, link.peer, time.time()))
 
@@ -449,13 +473,15 @@ def attach_reloader(
 async def serve(settings: ServerSettings, source: ConfigSource | None = None) -> None:
     """Run until SIGINT or SIGTERM, then shut down cleanly; SIGHUP (and an operator's /reload)
     reloads the configuration file of ``source``."""
-    service = ChatService(settings)
-    await service.start()
-    reloader = attach_reloader(service, settings, source or ConfigSource())
+    # Before the start (and its [LISTENING] line): a signal that comes as the server starts stops
+    # it cleanly once it has started.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    service = ChatService(settings)
+    await service.start()
+    reloader = attach_reloader(service, settings, source or ConfigSource())
     loop.add_signal_handler(
         signal.SIGHUP, lambda: service.deliver(list(reloader.reload("SIGHUP").out))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -11,7 +12,7 @@ from typing import Any
 
 from ..chat.envelope import MAX_BODY_BYTES
 from ..chat.presence import DEFAULT_PRESENCE_BURST, DEFAULT_PRESENCE_RATE
-from ..chat.server.model import FINGERPRINT_PATTERN, ChatSettings
+from ..chat.server.model import DEFAULT_LARGE_ROOM, FINGERPRINT_PATTERN, ChatSettings
 from ..protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT
 from ..store.base import Retention
 
@@ -24,6 +25,11 @@ DEFAULT_MAX_TOTAL_WRITE_BUFFER = 32 * 1024 * 1024
 # right after connecting is logged without its address.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+# Handshakes started per second by the whole server, after a burst; past it new connections wait
+# their turn, unread (server/pacing.py). A handshake costs the server about 1.1 ms of CPU (a
+# signature, a key exchange: docs/BENCHMARKS.md), so 400 a second take at most about half a core.
+DEFAULT_HANDSHAKE_RATE = 400.0
+DEFAULT_HANDSHAKE_RATE_BURST = 100
 # History retention (issue 13): per room, by age (seconds; "30d", "12h", "90m" or "45s" in TOML
 # and flags), and by the database's size in bytes. 0 turns a bound off.
 DAY = 86400.0
@@ -64,9 +70,12 @@ class ServerSettings:
     max_sessions_per_key: int = 8
     handshakes_per_block: float = 20.0
     handshake_burst: int = 40
+    handshake_rate: float = DEFAULT_HANDSHAKE_RATE
+    handshake_rate_burst: int = DEFAULT_HANDSHAKE_RATE_BURST
     hello_timeout: float = 10.0
     presence_rate: float = DEFAULT_PRESENCE_RATE
     presence_burst: int = DEFAULT_PRESENCE_BURST
+    large_room: int = DEFAULT_LARGE_ROOM
     max_unauthenticated: int = 256
     idle_timeout: float = 300.0
     ping_timeout: float = 60.0
@@ -100,16 +109,20 @@ class ServerSettings:
             self.max_connections_per_block,
             self.max_sessions_per_key,
             self.handshake_burst,
+            self.handshake_rate_burst,
             self.max_unauthenticated,
         )
         if min(limits) < 1 or self.max_write_buffer < 65536:
             raise ConfigError("connection limits must be >= 1 and max_write_buffer >= 65536")
         if self.max_total_write_buffer < 65536:
             raise ConfigError("max_total_write_buffer must be >= 65536")
-        if self.handshakes_per_block <= 0:
-            raise ConfigError("handshakes_per_block must be > 0")
+        # Not (x > 0) refuses NaN too; an infinite rate would make the pacer's arithmetic NaN.
+        if not (self.handshakes_per_block > 0 and 0 < self.handshake_rate < math.inf):
+            raise ConfigError("handshakes_per_block and handshake_rate must be > 0 (and finite)")
         if self.presence_rate <= 0 or self.presence_burst < 1:
             raise ConfigError("presence_rate must be > 0 and presence_burst >= 1")
+        if self.large_room < 1:
+            raise ConfigError("large_room must be >= 1")
         if not 0 <= self.block_prefix_v4 <= 32 or not 0 <= self.block_prefix_v6 <= 128:
             raise ConfigError("block_prefix_v4 must be in [0, 32] and block_prefix_v6 in [0, 128]")
         timeouts = (
@@ -161,6 +174,7 @@ class ServerSettings:
             max_body_bytes=self.max_message_bytes,
             presence_rate=self.presence_rate,
             presence_burst=self.presence_burst,
+            large_room=self.large_room,
         )
 
 
@@ -190,9 +204,12 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_sessions_per_key": int,
     "handshakes_per_block": (int, float),
     "handshake_burst": int,
+    "handshake_rate": (int, float),
+    "handshake_rate_burst": int,
     "hello_timeout": (int, float),
     "presence_rate": (int, float),
     "presence_burst": int,
+    "large_room": int,
     "max_unauthenticated": int,
     "idle_timeout": (int, float),
     "ping_timeout": (int, float),

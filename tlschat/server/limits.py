@@ -5,10 +5,12 @@ per connection)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import ipaddress
 import logging
 
 from ..chat.limits import TokenBucket
+from .config import ServerSettings
 
 log = logging.getLogger("tlschat.server")
 
@@ -26,6 +28,8 @@ OTHER_BLOCKS = "other blocks"
 # What a summary counts, besides refusals (whose reasons are counted as they are).
 FAILED_HANDSHAKE = "failed handshake"
 NO_HELLO = "no hello"
+# A connection whose peer hung up while it waited for its handshake's turn (handshake_queue.py).
+LEFT_WAITING = "left while waiting"
 
 
 def failed_handshake(reason: str) -> str:
@@ -67,6 +71,12 @@ class HandshakeBuckets:
                 del self.buckets[next(iter(self.buckets))]  # the least recently used
         self.buckets[block] = bucket  # the most recently used last
         return bucket.take(now) == 0.0
+
+    def resize(self, rate: float, burst: int) -> None:
+        """New settings (a reloaded configuration), for new blocks and the blocks seen."""
+        self.rate, self.burst = rate, burst
+        for bucket in self.buckets.values():
+            bucket.resize(rate, burst)
 
     def evict_idle(self, now: float) -> None:
         """Forget the blocks whose bucket has filled up again: they are as if never seen."""
@@ -122,6 +132,10 @@ def describe(counts: collections.Counter[str]) -> str:
             parts.append(_plural(count, "failed handshake", "failed handshakes") + reason)
         elif what == NO_HELLO:
             parts.append(_plural(count, "session", "sessions") + " closed without hello")
+        elif what == LEFT_WAITING:
+            parts.append(
+                _plural(count, "connection", "connections") + " closed while waiting to handshake"
+            )
         else:
             parts.append(_plural(count, "connection", "connections") + f" refused ({what})")
     return ", ".join(parts)
@@ -130,6 +144,25 @@ def describe(counts: collections.Counter[str]) -> str:
 def fit_max_connections(configured: int, soft_limit: int) -> int:
     """The most connections that fit under an open-file limit, ``NOFILE_RESERVE`` kept free."""
     return max(1, min(configured, soft_limit - NOFILE_RESERVE))
+
+
+def fit_to_open_file_limit(settings: ServerSettings) -> ServerSettings:
+    """``settings`` with max_connections under the open-file limit (raised first, if it may
+    be), and a warning when that lowered it."""
+    soft, _ = open_file_limit()
+    configured = settings.max_connections
+    fitted = fit_max_connections(configured, soft)
+    if fitted == configured:
+        return settings
+    log.warning(
+        "[LIMIT] max_connections lowered from %d to %d: the open-file limit is %d and "
+        "%d files are kept for the listening socket, the database, logs and the broker",
+        configured,
+        fitted,
+        soft,
+        NOFILE_RESERVE,
+    )
+    return dataclasses.replace(settings, max_connections=fitted)
 
 
 def open_file_limit() -> tuple[int, int]:

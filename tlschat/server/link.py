@@ -11,13 +11,19 @@ from ..chat.server.model import Outgoing
 from ..chat.server.replies import bye_frame
 from ..protocol import ConnectionClosed, Event, ProtocolError, ServerConnection
 from ..protocol.alerts import AlertDescription
+from ..protocol.record import MAX_PLAINTEXT, RECORD_HEADER_LENGTH
 from .config import ServerSettings
-from .limits import NO_HELLO, LimitLog
+from .limits import LEFT_WAITING, NO_HELLO, LimitLog
+from .logs import CONNECTION
 
 log = logging.getLogger("tlschat.server")
 
 # How long a closing connection may take to write what is left before it is cut off.
 CLOSE_GRACE = 1.0
+# What a connection waiting for its handshake's turn may have read before its reading stopped
+# (uvloop starts reading after connection_made, whatever it asked): a ClientHello fits in one
+# record, and a client sends nothing else before the server answers.
+MAX_HELD_WHILE_WAITING = RECORD_HEADER_LENGTH + MAX_PLAINTEXT
 UNKNOWN_PEER = "(unknown)"
 
 
@@ -30,6 +36,7 @@ class LinkOwner(Protocol):
 
     def accept(self, link: ClientLink) -> None: ...
     def forget(self, link: ClientLink) -> None: ...
+    def refuse(self, link: ClientLink, reason: str) -> None: ...
     def handle_events(self, link: ClientLink, events: list[Event]) -> None: ...
     def deliver(self, outgoing: list[Outgoing]) -> None: ...
     def account_output(self, link: ClientLink) -> None: ...
@@ -60,8 +67,11 @@ class ClientLink(asyncio.Protocol):
         self.active_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._ending = False
+        # While it waits for its handshake's turn (handshake_queue.py): what was read meanwhile.
+        self.held: bytearray | None = None
         # Its log lines until its handshake completes: a connection that never completes one (a
         # replayed ClientHello, a port scan) is only counted in its block's periodic summary.
+        # Only lines the log's level shows are held.
         self.held_log: list[str] = []
 
     # ----- asyncio's calls -----
@@ -74,18 +84,25 @@ class ClientLink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._ending:
             return
+        if self.held is not None:
+            self._hold(data)
+            return
         self.active_at = self.service.loop.time()
         self.pinged_at = None
         self._guard(lambda: self.connection.receive_data(data))
 
     def eof_received(self) -> bool:
+        if self.held is not None:
+            return False  # it left while it waited: connection_lost says so
         # After our bye or our own end, the peer hanging up is no truncation.
         if not self.bye_reason and not self._ending:
             self._guard(self.connection.receive_eof)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None and not self._ending:
+        if self.held is not None and not self._ending:
+            self.end_reason = LEFT_WAITING
+        elif exc is not None and not self._ending:
             self.end_reason = "connection lost"
             self.note(f"[!] {self.peer}: connection lost ({exc})")
         self._ending = True
@@ -106,20 +123,48 @@ class ClientLink(asyncio.Protocol):
 
     # ----- ours -----
 
-    def note(self, line: str) -> None:
-        """Log a line about this connection: held until its handshake completes, unless the log
-        shows debug detail, where everything is shown as it happens."""
+    def note(self, line: str, level: int = CONNECTION) -> None:
+        """Log a line about this connection at ``level`` (logs.py), if the log shows that level:
+        held until its handshake completes, unless the log shows debug detail, where
+        everything is shown as it happens."""
+        if not log.isEnabledFor(level):
+            return
         if self.handshaken or log.isEnabledFor(logging.DEBUG):
-            log.info("%s", line)
+            log.log(level, "%s", line)
         else:
             self.held_log.append(line)
 
+    def wait_for_turn(self) -> None:
+        """Its handshake waits for a turn: what the client sends stays in the kernel."""
+        self.held = bytearray()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def take_turn(self) -> None:
+        """Its turn came (its connection is new, its handshake timer armed): what was read while
+        it waited first, then the socket."""
+        held, self.held = self.held, None
+        if held:
+            self.data_received(bytes(held))
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _hold(self, data: bytes) -> None:
+        held = self.held
+        assert held is not None
+        if self.transport is not None:
+            self.transport.pause_reading()
+        held += data
+        if len(held) > MAX_HELD_WHILE_WAITING:
+            self.service.refuse(self, "too much data before its handshake")
+
     def handshake_completed(self, trace: list[str]) -> None:
-        """Log what was held, then ``trace``: from now on, lines are logged as they come."""
+        """Log what was held, then ``trace`` (lines the log's level shows): from now on, lines
+        are logged as they come."""
         self.handshaken = True
         lines, self.held_log = [*self.held_log, *trace], []
         if lines:
-            log.info("%s", "\n".join(lines))
+            log.log(CONNECTION, "%s", "\n".join(lines))
 
     def _guard(self, step: Callable[[], list[Event]]) -> None:
         """Run one step of the protocol; any failure ends this connection, never the server."""

@@ -47,6 +47,8 @@ class ClientBase:
         # Commands the glue answers before this client sees them (the full-screen client's
         # /trust), by name: usage and summary, for /help.
         self.ui_commands: dict[str, tuple[str, str]] = {}
+        # The keys of the glue's input (Ctrl-C, Ctrl-D...), one line each, for /help.
+        self.keys_help: list[str] = []
         self.dismissed = ""
         self.outbox: list[dict[str, Any]] = []
         self._counter = 0

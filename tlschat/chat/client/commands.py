@@ -2,21 +2,29 @@
 
 Each handler gets the client (through the :class:`CommandClient` interface, so this module does
 not depend on the client's) and the command's arguments, and returns the lines to show.
+
+A command's usage line says which arguments it needs (those not in brackets): typed without
+them, any command, the client's or the server's, shows its usage and sends nothing
+(:func:`without_argument`), so no handler checks for that itself.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..lines import Line
+from ..server.commands import COMMANDS as SERVER_COMMANDS
 
 ACTION_PREFIX = "/me "
 
 
 class CommandClient(Protocol):
     ui_commands: dict[str, tuple[str, str]]
+    keys_help: list[str]
+    nick: str
     directory: dict[str, str]
     ignored: set[str]
     last_private: tuple[str, str] | None
@@ -66,6 +74,50 @@ def own_commands(ui_commands: dict[str, tuple[str, str]]) -> dict[str, tuple[str
     return table | ui_commands
 
 
+def every_command(ui_commands: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Every command a user types, by name, usage and summary: the server's (those its /help
+    lists: not those the client sends by itself), and the client's own, whose syntax wins as it
+    does in /help."""
+    table = {
+        name: (command.usage, command.summary)
+        for name, command in SERVER_COMMANDS.items()
+        if command.listed
+    }
+    return table | own_commands(ui_commands)
+
+
+def needs_argument(usage: str) -> bool:
+    """Whether a usage line ("/kick NICK [REASON]") names an argument that is not optional."""
+    _, _, arguments = usage.partition(" ")
+    return bool(re.sub(r"\[[^\]]*\]", "", arguments).strip())
+
+
+def usage_error(usage: str, summary: str, now: float) -> list[Line]:
+    return error(f"usage: {usage} — {summary}", now)
+
+
+def usage_of(name: str, now: float) -> list[Line]:
+    """The usage of one of the client's own commands, as an error."""
+    command = CLIENT_COMMANDS[name]
+    return usage_error(command.usage, command.summary, now)
+
+
+# What a command typed without its argument shows beside its usage: what it would change.
+_CURRENT: dict[str, Callable[[CommandClient], str]] = {
+    "nick": lambda client: f"Your nick is {client.nick}" if client.nick else "",
+}
+
+
+def without_argument(client: CommandClient, name: str, now: float) -> list[Line] | None:
+    """The answer to command ``name`` typed with no argument when it needs one: its usage
+    (and, for /nick, the current nick); None when it needs none, or is not known here."""
+    known = every_command(client.ui_commands).get(name)
+    if known is None or not needs_argument(known[0]):
+        return None
+    current = _CURRENT[name](client) if name in _CURRENT else ""
+    return (notice(current, now) if current else []) + usage_error(*known, now)
+
+
 def command_name(help_line: str) -> str:
     """The command a line of the server's help is about: its first word, "/name"."""
     first = help_line.split(maxsplit=1)[0] if help_line.strip() else ""
@@ -81,19 +133,21 @@ def _help(client: CommandClient, args: str, now: float) -> list[Line]:
         Line("info", now, f"  {usage:<28} {summary}")
         for usage, summary in own_commands(client.ui_commands).values()
     ]
+    if client.keys_help:
+        lines += [Line("info", now, "Keys:")] + [
+            Line("info", now, f"  {keys}") for keys in client.keys_help
+        ]
     return lines + client.send_command(server_command("help", ""), "/help", now)
 
 
 def _me(client: CommandClient, args: str, now: float) -> list[Line]:
-    if not args:
-        return error("usage: /me ACTION", now)
     return client.say(ACTION_PREFIX + args, now)
 
 
 def _msg(client: CommandClient, args: str, now: float) -> list[Line]:
     nick, _, body = args.partition(" ")
-    if not nick or not body.strip():
-        return error("usage: /msg NICK TEXT", now)
+    if not body.strip():
+        return usage_of("msg", now)
     # Signed for the recipient's key: looked up first when not known.
     fingerprint = client.directory.get(nick.casefold())
     return client.say(body, now, "@" + fingerprint if fingerprint else "", nick)
@@ -102,8 +156,6 @@ def _msg(client: CommandClient, args: str, now: float) -> list[Line]:
 def _reply(client: CommandClient, args: str, now: float) -> list[Line]:
     if client.last_private is None:
         return error("nobody has sent you a private message yet", now)
-    if not args:
-        return error("usage: /reply TEXT", now)
     nick, fingerprint = client.last_private
     return client.say(args, now, "@" + fingerprint, nick)
 
@@ -152,8 +204,6 @@ def _encrypt(client: CommandClient, args: str, now: float) -> list[Line]:
 
 
 def _verify(client: CommandClient, args: str, now: float) -> list[Line]:
-    if not args:
-        return error("usage: /verify NICK, then /verify yes or /verify no", now)
     return client.verify_command(args, now)
 
 

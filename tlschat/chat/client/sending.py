@@ -15,7 +15,13 @@ from ..frames import (
 )
 from ..lines import DELIVERED, PENDING, REFUSED, Line
 from .base import ClientBase
-from .commands import ACTION_PREFIX, CLIENT_COMMANDS, CommandClient, error
+from .commands import (
+    ACTION_PREFIX,
+    CLIENT_COMMANDS,
+    CommandClient,
+    error,
+    without_argument,
+)
 
 NO_DEVICE_FOR_PRIVATE = (
     "not sent: private messages are end-to-end encrypted, and this client has no device keys"
@@ -36,11 +42,16 @@ class ClientSending(ClientBase):
             return error("not sent: the line is not valid UTF-8", now)
         if text.startswith("/") and not text.startswith("//"):
             name, _, args = text[1:].partition(" ")
-            command = CLIENT_COMMANDS.get(name.lower())
+            name, args = name.lower(), args.strip()
+            # Every ClientSending is the base of a ChatClient, which has all it asks for.
+            client = cast("CommandClient", self)
+            missing = None if args else without_argument(client, name, now)
+            if missing is not None:
+                return missing
+            command = CLIENT_COMMANDS.get(name)
             if command is not None:
-                # Every ClientSending is the base of a ChatClient, which has all it asks for.
-                return command.handler(cast("CommandClient", self), args.strip(), now)
-            frame = {"type": "command", "name": name.lower(), "args": args.strip()}
+                return command.handler(client, args, now)
+            frame = {"type": "command", "name": name, "args": args}
             return self.send_command(frame, text, now)
         return self.say(text[1:] if text.startswith("//") else text, now)
 
