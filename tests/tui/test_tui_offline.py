@@ -264,7 +264,10 @@ def test_a_paste_is_one_message_and_a_long_one_asks_first(tmp_path: Path) -> Non
     asyncio.run(scenario())
 
 
-def test_shift_enter_adds_a_line_to_the_same_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("new_line", ["shift+enter", "ctrl+j"])
+def test_shift_enter_or_ctrl_j_adds_a_line_to_the_same_message(
+    tmp_path: Path, new_line: str
+) -> None:
     app = scene_app(tmp_path)
 
     async def scenario() -> None:
@@ -272,7 +275,7 @@ def test_shift_enter_adds_a_line_to_the_same_message(tmp_path: Path) -> None:
             play(app)
             field = app.query_one("#input", ChatInput)
             field.focus()
-            await pilot.press(*"first", "shift+enter", *"second")
+            await pilot.press(*"first", new_line, *"second")
             await pilot.pause()
             assert field.draft == ["first"] and field.value == "second"
             assert "Line 2 of one message" in str(app.query_one("#hint", Static).render())

@@ -67,6 +67,9 @@ class ChatInput(Input):
         Binding("down", "history_next", "next line", show=False),
         Binding("tab", "complete", "complete", show=False),
         Binding("shift+enter", "new_line", "new line", show=False),
+        # Every terminal sends Ctrl+J as its own key (a line feed, where Enter is a carriage
+        # return); only some report Shift+Enter.
+        Binding("ctrl+j", "new_line", "new line", show=False),
         Binding("ctrl+c", "interrupt", "clear or quit", show=False),
         Binding("ctrl+q", "leave", "quit", show=False),
     ]
