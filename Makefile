@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos bench-encrypted
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos bench-encrypted bench-storm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +115,12 @@ bench-cluster: $(BENCH_STAMP)
 # 18 minutes here (medians of 5 runs, 10 s windows). ARGS="--repeat 1 --seconds 5": one run each.
 bench-encrypted: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --encrypted --repeat 5 --seconds 10 $(ARGS)
+
+# Issue 18's join storms (docs/BENCHMARKS.md, "Join storms"): N = 1,000 and 5,000 clients join
+# #general of one server at once, then again after a restart (jittered reconnects); about 5
+# minutes. Prints the table and writes benchmarks/results/storm-DATE.json. ARGS="--n 1500".
+bench-storm: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.join_storm --n 1000,5000 --restart --json $(ARGS)
 
 # The attacks of issue 13 (docs/BENCHMARKS.md, "Under attack"): each against the tree before that
 # issue (a git worktree of f146120, made in ATTACK_BEFORE_TREE when missing) and against this one,
