@@ -3,9 +3,10 @@
 
 For each N: a fresh server (SQLite, default settings except the load limits
 :func:`benchmarks.servers.start_server` lifts; its admission of handshakes is the default one:
-400 a second after a burst of 100, at most 256 in progress or waiting), the live user (:mod:`benchmarks.join_storm_live`)
-in #general, then ``--workers`` processes of storm users (:mod:`benchmarks.join_storm_clients`),
-each from its own /24 block of 127/8 and reading all it is sent.
+400 a second after a burst of 100, at most 256 in progress or waiting), the live user
+(:mod:`benchmarks.join_storm_live`) in #general, then ``--workers`` processes of storm users
+(:mod:`benchmarks.join_storm_clients`), each from its own /24 block of 127/8 and reading all it
+is sent.
 
 - **storm**: N - 1 users connect, handshake, say hello and land in #general, ``--concurrency``
   connects in flight; then the last joiner (user N - 1) joins and counts #general's members from

@@ -74,7 +74,7 @@ def _message(
 def test_client_command_table() -> None:
     assert list(CLIENT_COMMANDS) == [
         "help", "me", "msg", "reply", "re", "edit", "delete", "react", "ignore", "unignore",
-        "part", "topic", "names", "search", "encrypt", "verify", "devices", "quit",
+        "part", "topic", "names", "more", "search", "encrypt", "verify", "devices", "quit",
     ]  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def test_frame_handler_table() -> None:
             "welcome", "joined", "parted", "join", "leave", "nick", "notice", "motd", "error",
             "info", "topic", "whois", "bye", "history", "message", "ping", "pong", "away",
             "sent", "keys", "claimed", "keys_changed", "keys_uploaded", "encrypted",
-            "device_messages", "search", "invitation",
+            "device_messages", "search", "invitation", "members", "presence",
         ]
     )  # fmt: skip
 

@@ -213,3 +213,13 @@ def test_in_a_cluster_a_member_list_of_every_server_arrives_whole(
     assert all(m["away"] == AWAY for m in whole["members"] if m["nick"] != "last")
     listed = frames_to(command(log.servers["b"], 100, "members", "#general"), 100)
     assert len(assemble(listed, "members")["members"]) == 301
+
+
+def test_an_encrypted_room_is_never_large(keys: list[IdentityKey]) -> None:
+    server = make_server(large_room=2, presence_burst=1000)
+    server.encrypted_rooms.add("#general")
+    crowd(server, keys, 5)
+    out = hello(server, 1, keys[5], "late")
+    [joined] = [f for f in frames_to(out, 1) if f["type"] == "joined"]
+    assert "lazy" not in joined and len(joined["members"]) == 6
+    assert [f["type"] for f in frames_to(out, 100)] == ["join"]

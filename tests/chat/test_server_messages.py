@@ -305,14 +305,17 @@ def test_history_limit(ed_alice: IdentityKey, ed_dave: IdentityKey) -> None:
     for frame in frames:
         server.receive(ALICE, frame, NOW)
     out = hello(server, DAVE, ed_dave, "dave")
-    assert out[2] == (
-        DAVE,
-        {
-            "type": "history",
-            "room": "#general",
-            "older": True,  # the first line is stored: scrollback reaches it
-            "messages": [relayed(frame, "alice", ed_alice) for frame in frames[1:]],
-        },
+    assert (
+        out[2]
+        == (
+            DAVE,
+            {
+                "type": "history",
+                "room": "#general",
+                "older": True,  # the first line is stored: scrollback reaches it
+                "messages": [relayed(frame, "alice", ed_alice) for frame in frames[1:]],
+            },
+        )
     )
 
 

@@ -9,6 +9,7 @@ in what a server that joins later loads, and the device a ninth replaces is the 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -95,6 +96,11 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+# A whole scenario, its servers' starts and stops included, ends within this (it fails
+# otherwise, naming what every task was waiting for).
+SCENARIO_BOUND = 120.0
+
+
 def run(scenario: Callable[[list[Node]], Coroutine[Any, Any, None]], nodes: list[Node]) -> None:
     async def main() -> None:
         for node in nodes:
@@ -105,7 +111,20 @@ def run(scenario: Callable[[list[Node]], Coroutine[Any, Any, None]], nodes: list
             for node in nodes:
                 await node.broker.stop()
 
-    asyncio.run(main())
+    async def bounded() -> None:
+        task = asyncio.create_task(main())
+        done, _ = await asyncio.wait([task], timeout=SCENARIO_BOUND)
+        if not done:
+            stacks = io.StringIO()
+            for each in asyncio.all_tasks():
+                each.print_stack(file=stacks)
+            task.cancel()
+            raise AssertionError(
+                f"scenario still running after {SCENARIO_BOUND} s:\n{stacks.getvalue()}"
+            )
+        task.result()
+
+    asyncio.run(bounded())
 
 
 def test_no_one_time_key_is_claimed_twice_across_two_servers(

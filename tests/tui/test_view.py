@@ -16,8 +16,6 @@ from tlschat.client.view import (
     SERVER_BUFFER,
     Buffer,
     Buffers,
-    Completer,
-    History,
     command_help,
     command_table,
     is_mention,
@@ -26,6 +24,7 @@ from tlschat.client.view import (
     render_line,
     short_fingerprint,
 )
+from tlschat.client.view_input import Completer, History
 
 FP_A = "SHA256:AAAAbbbbCCCCddddEEEEffffGGGGhhhhIIIIjjjjKKK"
 FP_B = "SHA256:zzzzyyyyxxxxwwwwvvvvuuuuttttssssrrrrqqqqppp"

@@ -26,6 +26,16 @@ REFUSED = "refused"
 
 
 @dataclass(frozen=True)
+class PresenceChange:
+    """One join or leave of a batch the server sent together, as a summary line lists it."""
+
+    kind: str  # "join" or "leave"
+    nick: str
+    fingerprint: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Line:
     """One thing to show the user. ``verified`` is None for lines that carry no signature.
 
@@ -41,6 +51,10 @@ class Line:
 
     ``id`` is ``SENDER:COUNTER`` (section 21.1); ``edited``, ``deleted`` and ``reactions`` say
     what later operations did to the line, ``reply_to`` and ``quote`` what a reply answers.
+
+    ``earlier`` marks the lines of a page of older history (scrollback): they go above the lines
+    shown already. ``changes`` are the joins and leaves a summary line (kind "presence") stands
+    for.
     """
 
     kind: str
@@ -64,6 +78,8 @@ class Line:
     reactions: tuple[tuple[str, int], ...] = ()
     reply_to: str = ""
     quote: str = ""
+    earlier: bool | None = None
+    changes: tuple[PresenceChange, ...] = ()
 
     def render(self, current_room: str = "") -> str:
         """One terminal line; nothing from the network can add lines or escape sequences.
@@ -121,12 +137,22 @@ class Line:
         return text
 
     def to_json(self) -> dict[str, Any]:
-        # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
-        return {
-            key: _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+        shown = {
+            key: _printable(value) if isinstance(value, str) else value
             for key, value in asdict(self).items()
             if value not in ("", None, ()) and not (key == "ref" and value == 0)
         }
+        if self.changes:  # one object per change, without its empty fields
+            shown["changes"] = [
+                {key: _printable(value) for key, value in asdict(change).items() if value}
+                for change in self.changes
+            ]
+        return shown
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate from the network (JSON "\ud800") would make printing the JSON raise.
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def body_lines(text: str) -> list[str]:

@@ -280,8 +280,10 @@ class ChatClientSession:
 
     def _handle_events(self, events: list[Event]) -> None:
         now = time.time()
+        received = False
         for event in events:
             if isinstance(event, DataReceived):
+                received = True
                 try:
                     frame = decode_frame(event.data)
                 except FrameError as error:
@@ -290,6 +292,8 @@ class ChatClientSession:
                 self._show(self.chat.handle(frame, now))
             elif isinstance(event, ConnectionClosed):
                 self.closed_cleanly = True
+        if received:
+            self.terminal.changed()
         # Once for all the frames one read brought: their answers in order, one append to the
         # seen file.
         self._send_outbox()
@@ -324,6 +328,12 @@ class ChatClientSession:
     def ping(self) -> None:
         """Ask the server for a pong; the chat client measures the round trip (its latency)."""
         self.chat.ping(time.time())
+        self._send_outbox()
+
+    def act(self, action: Callable[[float], list[Line]]) -> None:
+        """A chat action the UI takes by itself (loading older lines, watching the room whose
+        members it shows): its lines shown, what it queued sent."""
+        self._show(action(time.time()))
         self._send_outbox()
 
     def handle_input(self, text: str) -> bool:

@@ -28,6 +28,10 @@ class Output(Protocol):
         """What is wrong while there is no connection and what the client does next:
         ``first`` of this outage, or ``changed`` from the last one said (or -v)."""
 
+    def changed(self) -> None:
+        """The chat client's state may have changed without a line to show (a member list
+        came whole, someone went away): what shows it is drawn again."""
+
 
 class Terminal:
     """Where output goes: line mode splits data (stdout) from trace (stderr)."""
@@ -60,6 +64,9 @@ class Terminal:
 
     def status(self, state: str, detail: str = "") -> None:
         """Line modes say it all in trace and warning lines already."""
+
+    def changed(self) -> None:
+        """Line modes show only lines."""
 
     def outage(self, text: str, first: bool, changed: bool) -> None:
         """A line when something new happened: an output that cannot rewrite a line it

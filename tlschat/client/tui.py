@@ -36,6 +36,7 @@ from .trust import NOT_TRUSTED, trust_report
 from .tui_messages import MessageLog
 from .tui_output import ScreenOutput
 from .tui_panes import Server, members_pane, room_options, side_panes, status_line
+from .tui_scrollback import Scrollback, sync_watch
 from .tui_widgets import ChatInput, ConfirmScreen, TuiInput
 from .view import (
     PASTE_CONFIRM_LINES,
@@ -43,12 +44,12 @@ from .view import (
     UI_COMMANDS,
     UI_KEYS,
     Buffers,
-    Completer,
     command_help,
     command_table,
     day_of,
     pane_rows,
 )
+from .view_input import Completer
 
 PING_INTERVAL = 10.0
 KEYS_HELP = (
@@ -71,6 +72,7 @@ class ChatApp(App[int]):
         Binding("ctrl+p", "step_buffer(-1)", "previous room", priority=True),
         Binding("pageup", "page(-1)", "scroll up", priority=True),
         Binding("pagedown", "page(1)", "scroll down", priority=True),
+        Binding("ctrl+home", "top", "top of the messages", priority=True),
         Binding("ctrl+t", "toggle_trace", "handshake trace", priority=True),
         Binding("f2", "toggle_pane('rooms')", "rooms", priority=True),
         Binding("f3", "toggle_pane('members')", "members", priority=True),
@@ -132,8 +134,10 @@ class ChatApp(App[int]):
         # missing later was left (/part). Reset while not connected (a reconnect rejoins).
         self._rooms_in: set[str] = set()
         # Where the read marker of the current buffer went when it was shown.
-        self._marker_at: int | None = None
+        self.marker_at: int | None = None
         self._pending: list[Line] = []
+        # Pages of older lines, put above the lines shown.
+        self.scrollback = Scrollback(self)
         self._view_ready = False
         # The side panes the user showed or hid (F2, F3), by id: kept whatever the width.
         self.panes_chosen: dict[str, bool] = {}
@@ -234,6 +238,9 @@ class ChatApp(App[int]):
         if not self._view_ready:
             self._pending.append(line)
             return
+        if line.earlier:
+            self.scrollback.take(line)
+            return
         self.forget_left_rooms()
         if self.chat.room in self.chat.rooms and self.chat.room != self._chat_room:
             # A join (or a part, or a rejoin after reconnecting) moved the chat: follow it.
@@ -265,6 +272,10 @@ class ChatApp(App[int]):
         self.refresh_rooms()
         self.refresh_members()
         self.refresh_status()
+
+    @on(MessageLog.ReachedTop)
+    def reached_top(self) -> None:
+        self.scrollback.reached_top()
 
     def forget_left_rooms(self) -> None:
         """A room the user left (/part) leaves the room list; private conversations stay."""
@@ -307,13 +318,14 @@ class ChatApp(App[int]):
         shown = side_panes(self.size.width if width is None else width, self.panes_chosen)
         for pane, display in shown.items():
             self.query_one(f"#{pane}").display = display
+        sync_watch(self)
 
     def switch_to(self, name: str) -> None:
         buffer = self.buffers.switch(name)
         if name.startswith("#") and name in self.chat.rooms:
             self.chat.room = name
             self._chat_room = name
-        self._marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
+        self.marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
         log = self.messages
         # Text, never a str: a str title is read as markup, and a conversation is named after a
         # nick from the network ("@[b]eve").
@@ -331,12 +343,12 @@ class ChatApp(App[int]):
         """Line ``index`` of the current buffer changed: the pane from that line on is written
         again, keeping the read marker, the day lines and the scroll."""
         buffer = self.buffers.get(self.buffers.current)
-        self.messages.rewrite_rows_from(pane_rows(buffer, self._marker_at), index, self.chat.nick)
+        self.messages.rewrite_rows_from(pane_rows(buffer, self.marker_at), index, self.chat.nick)
 
     def write_buffer(self) -> None:
         """The message pane afresh: the current buffer's lines, day changes, the read marker."""
         buffer = self.buffers.get(self.buffers.current)
-        self.messages.show_rows(pane_rows(buffer, self._marker_at), self.chat.nick)
+        self.messages.show_rows(pane_rows(buffer, self.marker_at), self.chat.nick)
 
     def refresh_rooms(self) -> None:
         rooms = self.query_one("#rooms", OptionList)
@@ -349,6 +361,7 @@ class ChatApp(App[int]):
         server = Server(str(self.settings.known_as), self.server_name, self.server_fingerprint)
         members.border_title, text = members_pane(self.chat, self.buffers.current, server)
         members.update(text)
+        sync_watch(self)
 
     def refresh_status(self) -> None:
         server = Server(str(self.settings.known_as), self.server_name, self.server_fingerprint)
@@ -448,9 +461,12 @@ class ChatApp(App[int]):
     def action_page(self, direction: int) -> None:
         log = self.messages
         if direction < 0:
-            log.scroll_page_up(animate=False)
+            log.page_up()
         else:
             log.scroll_page_down(animate=False)
+
+    def action_top(self) -> None:
+        self.messages.to_top()
 
     def action_toggle_pane(self, pane: str) -> None:
         self.panes_chosen[pane] = not self.query_one(f"#{pane}").display

@@ -2,21 +2,28 @@
 lines, day changes and the read marker), each line rendered for the user's nick.
 
 A RichLog only appends. A line that changes after it was shown (a delivery state) is written
-again from its first row on, so the pane keeps where each line starts.
+again from its first row on, so the pane keeps where each line starts; older lines put above
+(scrollback) write the pane afresh, scrolled so that what the user looked at stays in place. The
+pane says when the user scrolls to its top (or on past it): :class:`MessageLog.ReachedTop`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.geometry import Size
+from textual.message import Message
 from textual.widgets import RichLog
 
 from ..chat.lines import Line
-from .view import day_line, read_marker, render_line
+from .view import day_line, read_marker, render_line, start_marker
 
 
 class MessageLog(RichLog):
+    class ReachedTop(Message):
+        """The user scrolled to the top of the pane, or on past it."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Where each line of the buffer shown starts (its first row of the log), by its index in
@@ -28,6 +35,41 @@ class MessageLog(RichLog):
     @property
     def at_end(self) -> bool:
         return self.scroll_y >= self.max_scroll_y
+
+    def page_up(self) -> None:
+        """One page up (PageUp), at once."""
+        height = self.scrollable_content_region.height
+        self.scroll_to(y=self.scroll_y - height, animate=False, immediate=True)
+        self._tell_if_at_top()
+
+    def to_top(self) -> None:
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._tell_if_at_top()
+
+    def action_scroll_home(self) -> None:
+        self.to_top()
+
+    def action_scroll_up(self) -> None:
+        self.scroll_to(y=self.scroll_y - 1, animate=False, immediate=True)
+        self._tell_if_at_top()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        super()._on_mouse_scroll_up(event)
+        self._tell_if_at_top()
+
+    def _tell_if_at_top(self) -> None:
+        if self.scroll_target_y <= 0:
+            self.post_message(self.ReachedTop())
+
+    def insert_above(self, rows: list[Line | str], added: int, nick: str) -> None:
+        """``added`` older lines went in at the top of the buffer shown (``rows``: its rows as
+        they are now): the pane afresh, with what the user looked at where it was."""
+        first = self.line_starts.get(0) if self.starts_known else None
+        scrolled = self.scroll_y
+        self.show_rows(rows, nick)
+        moved = self.line_starts.get(added) if self.starts_known else None
+        if first is not None and moved is not None:
+            self.scroll_to(y=scrolled + moved - first, animate=False, immediate=True)
 
     def show_rows(self, rows: list[Line | str], nick: str) -> None:
         """The pane afresh: all the ``rows`` of a buffer."""
@@ -65,6 +107,8 @@ class MessageLog(RichLog):
                 self.write(render_line(row, nick), scroll_end=scroll_end)
             elif row == "marker":
                 self.write(read_marker(), scroll_end=scroll_end)
+            elif row == "start":
+                self.write(start_marker(), scroll_end=scroll_end)
             else:
                 self.write(day_line(float(row.removeprefix("day:"))), scroll_end=scroll_end)
             trimmed = self.max_lines is not None and len(self.lines) >= self.max_lines

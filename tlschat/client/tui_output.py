@@ -23,6 +23,8 @@ class Screen(Protocol):
 
     def set_state(self, state: str, detail: str = "") -> None: ...
 
+    def refresh_members(self) -> None: ...
+
 
 class ScreenOutput:
     """The sessions' :class:`~tlschat.client.terminal.Output`: everything goes to the app."""
@@ -51,6 +53,9 @@ class ScreenOutput:
 
     def status(self, state: str, detail: str = "") -> None:
         self.app.set_state(state, detail)
+
+    def changed(self) -> None:
+        self.app.refresh_members()
 
     def outage(self, text: str, first: bool, changed: bool) -> None:
         """One line per outage, updated in place: a line of its own for the first news."""

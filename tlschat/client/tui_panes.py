@@ -15,6 +15,8 @@ from .view import Buffers, nick_colour, short_fingerprint
 # (F2, F3): narrower, the message pane keeps most of the width (58 of 80 columns, not 24).
 ROOMS_MIN_WIDTH = 60
 MEMBERS_MIN_WIDTH = 110
+# Members listed in the pane at most: more do not fit a screen (the count says how many there are).
+MAX_MEMBERS_SHOWN = 200
 STATE_STYLES = {
     "connecting": "bold yellow",
     "connected": "bold green",
@@ -58,12 +60,17 @@ def members_pane(chat: ChatClient, current: str, server: Server) -> tuple[str, T
     """The right pane's title and text: a room's members, a conversation's peer, or the server."""
     text = Text()
     if current.startswith("#"):
-        present = sorted(chat.members.get(current, {}).values(), key=lambda m: m.nick)
+        listed = chat.members.get(current, {})
+        present = sorted(listed.values(), key=lambda m: m.nick)[:MAX_MEMBERS_SHOWN]
         for member in present:
             text.append("z " if member.away else "  ", style="dim")
             text.append(f"{member.nick:<15}", style=f"bold {nick_colour(member.fingerprint)}")
             text.append(f" {short_fingerprint(member.fingerprint)}\n", style="dim")
-        return f"Members ({len(present)})", text
+        if len(listed) > len(present):
+            text.append(f"… and {len(listed) - len(present)} more", style="dim")
+        elif not listed and current in chat.lazy_rooms:
+            text.append("loading the member list…", style="dim")
+        return f"Members ({chat.member_count(current)})", text
     if current.startswith("@"):
         nick = current[1:]
         fingerprint = chat.directory.get(nick.casefold(), "")

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Static
 
 from .session import ChatClientSession
 from .user_input import InputHandler, UserInput
-from .view import History
+from .view_input import History
 
 
 class TuiInput(UserInput):

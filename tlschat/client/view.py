@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -38,6 +37,8 @@ NICK_COLOURS = (
     "#67cdcc",
 )
 MESSAGE_KINDS = ("message", "action", "private")
+# Joins, leaves, nick changes and batches of many joins and leaves, each after its mark.
+PRESENCE_MARKS = {"join": "→ ", "leave": "← ", "nick": "~ ", "presence": "⇄ "}
 # The marks of the user's own lines: waiting for the server, taken by it, or refused by it.
 PENDING_MARK, PENDING_STYLE = "⋯", "dim"
 DELIVERED_MARK, DELIVERED_STYLE = "✓", "green"
@@ -55,7 +56,8 @@ UI_KEYS = [
     "Tab          complete a nick, a /command or a #room; again to cycle",
     "Up, Down     the lines you entered before",
     "Ctrl+N/P     next and previous room or conversation",
-    "PgUp/PgDn    scroll the messages",
+    "PgUp/PgDn    scroll the messages (at the top: load earlier ones)",
+    "Ctrl+Home    the top of the messages, and earlier ones",
     "Ctrl+T       show or hide the handshake trace",
     "F2, F3       show or hide the rooms, the members",
     "Ctrl+C       clear what you are typing; with nothing typed, quit",
@@ -111,6 +113,10 @@ def read_marker() -> Text:
     return Text("──────── new since you last looked ────────", style="bold yellow")
 
 
+def start_marker() -> Text:
+    return Text("— start of history —", style="dim")
+
+
 def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text:
     """One line of the message pane: time, verified mark, coloured nick, and loud warnings."""
     clock = time.strftime("%H:%M:%S", time.localtime(line.timestamp))
@@ -152,8 +158,8 @@ def render_line(line: Line, own_nick: str = "", show_room: bool = False) -> Text
         text.append(f"!!! {body}", style="bold red")
     elif "[WARNING:" in body:
         text.append(f"⚠ {body}", style="bold white on red")
-    elif line.kind in ("join", "leave", "nick"):
-        text.append("→ " if line.kind == "join" else "← " if line.kind == "leave" else "~ ")
+    elif line.kind in PRESENCE_MARKS:
+        text.append(PRESENCE_MARKS[line.kind])
         text.append(body, style="dim")
     elif line.kind in ("topic", "motd"):
         text.append(f"*** {body}", style="italic")
@@ -228,6 +234,8 @@ class Buffer:
     mentioned: bool = False
     # Index of the first line not yet seen: where the read marker goes.
     read_upto: int = 0
+    # The server stores no line before the first one here: the pane says so at its top.
+    at_start: bool = False
 
     @property
     def is_private(self) -> bool:
@@ -371,6 +379,29 @@ class Buffers:
         index = names.index(self.current) if self.current in names else 0
         return names[(index + offset) % len(names)]
 
+    def prepend(self, name: str, lines: list[Line]) -> int:
+        """Put a page of older ``lines`` (oldest first) above what ``name`` holds; how many went
+        in. A line whose id is in the page already is a later version of it (an operation of
+        the page), in its place; one whose id is held already stays out."""
+        buffer = self.get(name)
+        page: list[Line] = []
+        where: dict[str, int] = {}
+        for line in lines:
+            if line.id and line.id in where:
+                page[where[line.id]] = line
+            elif not (line.id and line.id in self._ids):
+                if line.id:
+                    where[line.id] = len(page)
+                page.append(line)
+        buffer.lines[:0] = page
+        buffer.read_upto += len(page)
+        for line in page:
+            if line.ref:
+                self._refs.setdefault(line.ref, name)
+            if line.id:
+                self._ids[line.id] = name
+        return len(page)
+
     def close(self, name: str) -> None:
         if name != SERVER_BUFFER:
             self.buffers.pop(name, None)
@@ -380,8 +411,8 @@ class Buffers:
 
 def pane_rows(buffer: Buffer, marker_at: int | None) -> list[Line | str]:
     """The lines of a buffer with day-change rows ("day:<timestamp>") and the read marker
-    ("marker") inserted where they belong."""
-    rows: list[Line | str] = []
+    ("marker") inserted where they belong, after "start" when its history starts there."""
+    rows: list[Line | str] = ["start"] if buffer.at_start else []
     last_day = ""
     for index, line in enumerate(buffer.lines):
         if marker_at is not None and index == marker_at and index > 0:
@@ -393,88 +424,3 @@ def pane_rows(buffer: Buffer, marker_at: int | None) -> list[Line | str]:
             last_day = day
         rows.append(line)
     return rows
-
-
-class Completer:
-    """Tab completion of nicks, commands and rooms; pressing Tab again cycles the candidates."""
-
-    def __init__(self) -> None:
-        self._candidates: list[str] = []
-        self._index = 0
-        self._start = 0
-        self._last: tuple[str, int] | None = None
-
-    def complete(
-        self,
-        text: str,
-        cursor: int,
-        nicks: Iterable[str],
-        commands: Iterable[str],
-        rooms: Iterable[str],
-    ) -> tuple[str, int] | None:
-        """The text and cursor after completing the word before ``cursor``, or None."""
-        if self._last == (text, cursor) and self._candidates:
-            self._index = (self._index + 1) % len(self._candidates)
-            return self._apply(text, cursor)
-        start = cursor
-        while start > 0 and not text[start - 1].isspace():
-            start -= 1
-        word = text[start:cursor]
-        if not word:
-            return None
-        pool: Sequence[str]
-        if word.startswith("/") and start == 0:
-            pool = [f"/{c}" for c in commands]
-        elif word.startswith("#"):
-            pool = list(rooms)
-        else:
-            pool = list(nicks)
-        found = sorted({c for c in pool if c.casefold().startswith(word.casefold())}, key=str.lower)
-        if not found:
-            return None
-        self._candidates, self._index, self._start = found, 0, start
-        return self._apply(text, cursor)
-
-    def _apply(self, text: str, cursor: int) -> tuple[str, int]:
-        candidate = self._candidates[self._index]
-        # A nick at the start of the line addresses someone: "bob: ".
-        first_nick = self._start == 0 and not candidate.startswith(("/", "#"))
-        suffix = (":" if first_nick else "") + ("" if text[cursor:].startswith(" ") else " ")
-        before = text[: self._start]
-        new = before + candidate + suffix + text[cursor:]
-        new_cursor = len(before + candidate + suffix)
-        self._last = (new, new_cursor)
-        return new, new_cursor
-
-    def reset(self) -> None:
-        self._last = None
-        self._candidates = []
-
-
-class History:
-    """Lines the user entered, browsed with Up and Down like a shell."""
-
-    def __init__(self, limit: int = 500) -> None:
-        self.entries: list[str] = []
-        self.limit = limit
-        self._position = 0
-        self._draft = ""
-
-    def add(self, text: str) -> None:
-        if text and (not self.entries or self.entries[-1] != text):
-            self.entries.append(text)
-            del self.entries[: -self.limit]
-        self._position = len(self.entries)
-        self._draft = ""
-
-    def previous(self, current: str) -> str:
-        if self._position == len(self.entries):
-            self._draft = current
-        self._position = max(0, self._position - 1)
-        return self.entries[self._position] if self.entries else current
-
-    def next(self) -> str:
-        self._position = min(len(self.entries), self._position + 1)
-        if self._position == len(self.entries):
-            return self._draft
-        return self.entries[self._position]

@@ -43,6 +43,8 @@ class CommandClient(Protocol):
 
     def search_command(self, args: str, now: float) -> list[Line]: ...
 
+    def load_older(self, room: str, now: float) -> list[Line]: ...
+
 
 Handler = Callable[[CommandClient, str, float], list[Line]]
 
@@ -194,6 +196,13 @@ def _names(client: CommandClient, args: str, now: float) -> list[Line]:
     return client.send_command(frame, f"/names {args}".strip(), now)
 
 
+def _more(client: CommandClient, args: str, now: float) -> list[Line]:
+    room = args.split(" ", 1)[0]
+    if room and not room.startswith("#"):
+        return usage_of("more", now)
+    return client.load_older(room, now)
+
+
 def _search(client: CommandClient, args: str, now: float) -> list[Line]:
     return client.search_command(args, now)
 
@@ -252,6 +261,9 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
         ClientCommand("part", "/part [#room]", "leave a room (the current one by default)", _part),
         ClientCommand("topic", "/topic [#room] [TEXT]", "show or set a topic", _topic),
         ClientCommand("names", "/names [#room]", "who is in a room", _names),
+        ClientCommand(
+            "more", "/more [#room]", "the page of a room's history before what is shown", _more
+        ),
         ClientCommand(
             "search",
             "/search TEXT [#room]",

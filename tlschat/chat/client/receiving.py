@@ -8,23 +8,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ...protocol.identity import fingerprints_equal
-from ..e2e_frames import is_encrypted
+from ...protocol.identity import IdentityKey, fingerprints_equal
 from ..envelope import MAX_COUNTER
-from ..frames import (
-    HELP_TITLE,
-    MAX_KEY_B64,
-    FrameError,
-    field_b64,
-    field_int,
-    field_str,
-    parse_signed_message,
-)
+from ..frames import HELP_TITLE, FrameError, field_int, field_str
 from ..lines import Line
-from .base import REPLAYED_COUNTER, Member
+from .base import REPLAYED_COUNTER
 from .commands import command_name, error, notice, own_commands
+from .crypto import ClientCrypto
 from .invitations import on_invitation
-from .searching import ClientSearching
+from .run_feed import RunFeed
+from .scrollback import ClientScrollback
 
 # Bounds a server-sent time or duration so that it converts and renders (year 5138 at most).
 MAX_SECONDS = 10**11
@@ -33,11 +26,35 @@ MAX_SECONDS = 10**11
 MAX_RETRY_AFTER = 3600.0
 
 
-class ChatClient(ClientSearching):
+class ChatClient(ClientScrollback):
     """The client's chat logic: what the user sends (``sending``, ``encrypting``) and what the
-    server sends (here, ``decrypting``, ``inbox``), and verification (``verifying``)."""
+    server sends (here, ``decrypting``, ``inbox``, ``rosters``, ``scrollback``), and verification
+    (``verifying``)."""
+
+    def __init__(
+        self, identity: IdentityKey, nick: str = "", crypto: ClientCrypto | None = None
+    ) -> None:
+        super().__init__(identity, nick, crypto)
+        self.runs = RunFeed()
+
+    def prepare_reconnect(self) -> None:
+        super().prepare_reconnect()
+        self.runs = RunFeed()  # a run is one connection's
 
     def handle(self, frame: dict[str, Any], now: float) -> list[Line]:
+        """One frame from the server: the lines to show. A reply that comes as a run is acted
+        on once whole; a run that another frame breaks is dropped, with an error line."""
+        kind = frame["type"]
+        try:
+            fed = self.runs.feed(frame)
+        except FrameError as problem:
+            return error(f"malformed {kind!r} frame from server: {problem}", now)
+        lines = error(fed.dropped, now) if fed.dropped else []
+        if fed.frame is None:
+            return lines
+        return lines + self._act_on(fed.frame, now)
+
+    def _act_on(self, frame: dict[str, Any], now: float) -> list[Line]:
         kind = frame["type"]
         handler = FRAME_HANDLERS.get(kind)
         if handler is None:
@@ -47,6 +64,7 @@ class ChatClient(ClientSearching):
         except FrameError as problem:
             return error(f"malformed {kind!r} frame from server: {problem}", now)
         self.decrypted.keep(lines)  # for /search: what the end-to-end layer decrypted
+        self._hold(lines)
         return lines
 
     def _on_welcome(self, frame: dict[str, Any], now: float) -> list[Line]:
@@ -67,71 +85,6 @@ class ChatClient(ClientSearching):
         role = " (operator)" if frame.get("operator") is True else ""
         return notice(f"Welcome to {server}, {self.nick}{role}", now) + self._rejoined(now)
 
-    def _on_joined(self, frame: dict[str, Any], now: float) -> list[Line]:
-        room = field_str(frame, "room", 64)
-        if room not in self.rooms:
-            self.rooms.append(room)
-        self.room = room
-        self._awaiting_rejoin.discard(room)
-        members = frame.get("members")
-        others = []
-        present: dict[str, Member] = {}
-        for member in members if isinstance(members, list) else []:
-            if isinstance(member, dict):
-                nick, fingerprint = member.get("nick"), member.get("fingerprint")
-                if isinstance(nick, str) and isinstance(fingerprint, str):
-                    away = member.get("away")
-                    present[nick.casefold()] = Member(
-                        nick, fingerprint, away if isinstance(away, str) else ""
-                    )
-                    self._learn(nick, fingerprint)
-                    self._key_changed(nick, fingerprint)
-                    if nick != self.nick:
-                        others.append(nick)
-        self.members[room] = present
-        if frame.get("encrypted") is True:
-            self._room_is_encrypted(room)
-        company = f"with {', '.join(others)}" if others else "(nobody else is here)"
-        text = f"You are {self.nick} in {room} {company}"
-        lines = [Line("joined", now, text, self.nick, room=room)]
-        topic = frame.get("topic")
-        if isinstance(topic, str) and topic:
-            lines.append(Line("topic", now, f"Topic of {room}: {topic}", room=room))
-        return lines + self._rejoined(now)
-
-    def _on_parted(self, frame: dict[str, Any], now: float) -> list[Line]:
-        room = field_str(frame, "room", 64)
-        if room in self.rooms:
-            self.rooms.remove(room)
-        self.members.pop(room, None)
-        if self.room == room:
-            self.room = self.rooms[-1] if self.rooms else ""
-        now_in = f"; now talking in {self.room}" if self.room else "; /join a room to talk"
-        return notice(f"You left {room}{now_in}", now)
-
-    def _on_presence(self, frame: dict[str, Any], now: float) -> list[Line]:
-        kind = frame["type"]
-        nick, room = field_str(frame, "nick", 64), field_str(frame, "room", 64)
-        fingerprint = field_str(frame, "fingerprint", 64)
-        verb = "joined" if kind == "join" else "left"
-        reason = frame.get("reason")
-        suffix = f" ({reason})" if kind == "leave" and isinstance(reason, str) else ""
-        present = self.members.get(room)
-        if present is not None:
-            if kind == "join":
-                away = frame.get("away")
-                away = away if isinstance(away, str) else ""
-                present[nick.casefold()] = Member(nick, fingerprint, away)
-            else:
-                present.pop(nick.casefold(), None)
-        if kind == "leave":
-            self._member_gone(room, fingerprint)
-        if kind == "join":
-            self._learn(nick, fingerprint)
-            if self._key_changed(nick, fingerprint):
-                suffix = f" [WARNING: not the key {nick} had before; now {fingerprint}]"
-        return [Line(kind, now, f"{nick} {verb} {room}{suffix}", nick, fingerprint, room)]
-
     def _on_nick(self, frame: dict[str, Any], now: float) -> list[Line]:
         old, new = field_str(frame, "old", 64), field_str(frame, "new", 64)
         fingerprint = field_str(frame, "fingerprint", 64)
@@ -150,7 +103,8 @@ class ChatClient(ClientSearching):
         degraded = frame.get("degraded")
         if isinstance(degraded, bool):
             self.degraded = degraded
-        return notice(field_str(frame, "text", 8192), now)
+        text = field_str(frame, "text", 8192)
+        return [] if self._quiet_answer(text) else notice(text, now)
 
     def _on_error(self, frame: dict[str, Any], now: float) -> list[Line]:
         """An error; one naming a counter is the outcome of that message."""
@@ -177,6 +131,9 @@ class ChatClient(ClientSearching):
             # Only 'sent' proves delivery: the server acknowledges a line it committed before
             # a lost connection when it comes again, so a refusal is one.
             return [self._refuse(item, text, now), *self.tick(now)]
+        self._page_refused(text)
+        if self._quiet_answer(text):
+            return []
         if self._awaiting_rejoin:
             # A rejoin was refused (a ban, say): wait no longer. The server handles a session's
             # frames in order, so the queued lines still come after every join.
@@ -281,45 +238,9 @@ class ChatClient(ClientSearching):
         self.dismissed = field_str(frame, "reason", 1024)
         return error(f"Disconnected by the server: {self.dismissed}", now)
 
-    def _on_history(self, frame: dict[str, Any], now: float) -> list[Line]:
-        room = field_str(frame, "room", 64)
-        messages = frame.get("messages")
-        if not isinstance(messages, list):
-            raise FrameError("'messages' must be a list")
-        entries = [item for item in messages if isinstance(item, dict)]
-        shown = self.verifier.was_shown
-        missed = [item for item in entries if not shown(item.get("sender"), item.get("counter"))]
-        if len(missed) == len(entries):
-            lines = [Line("notice", now, f"Last {len(messages)} messages of {room}:", room=room)]
-        elif missed:  # a rejoin after a reconnect: only what arrived while we were away
-            noun = "message" if len(missed) == 1 else "messages"
-            lines = [Line("notice", now, f"{len(missed)} missed {noun} of {room}:", room=room)]
-        else:
-            return []
-        for item in missed:
-            line = self._message_line(item, now, history_room=room)
-            if line is not None:
-                lines.append(replace(line, history=True))
-        return lines
-
     def _on_message(self, frame: dict[str, Any], now: float) -> list[Line]:
         line = self._message_line(frame, now)
         return [] if line is None else [line]
-
-    def _message_line(
-        self, frame: dict[str, Any], now: float, history_room: str = ""
-    ) -> Line | None:
-        """The line to show for a received message, or None: ignored, or shown already."""
-        if is_encrypted(frame):
-            return self._encrypted_line(frame, now, history_room)
-        message = parse_signed_message(frame)
-        nick = field_str(frame, "from", 64)
-        key_der = field_b64(frame, "key", MAX_KEY_B64)
-        line = self._signed_line(message, nick, key_der, now, history_room)
-        crypto = self.crypto
-        if line is not None and crypto and crypto.rooms.is_encrypted(self.network, message.target):
-            return replace(line, encrypted=False)  # plain, in an end-to-end encrypted room
-        return line
 
 
 def _number(value: object, low: float, high: float) -> float | None:
@@ -345,8 +266,10 @@ FRAME_HANDLERS: dict[str, Callable[[ChatClient, dict[str, Any], float], list[Lin
     "welcome": ChatClient._on_welcome,
     "joined": ChatClient._on_joined,
     "parted": ChatClient._on_parted,
+    "members": ChatClient._on_members,
     "join": ChatClient._on_presence,
     "leave": ChatClient._on_presence,
+    "presence": ChatClient._on_presence_batch,
     "nick": ChatClient._on_nick,
     "notice": ChatClient._on_notice,
     "motd": ChatClient._on_motd,

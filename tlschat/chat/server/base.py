@@ -140,7 +140,11 @@ class ServerBase:
         ]
 
     def _is_large(self, room: str) -> bool:
-        """Whether more than ``large_room`` keys are in ``room``."""
+        """Whether more than ``large_room`` keys are in ``room``. An end-to-end encrypted room
+        never is: its members' clients share its keys with every member's devices, so each
+        needs the whole list."""
+        if room in self.encrypted_rooms:
+            return False
         members = self._cluster_members(room)
         if len(members) <= self.settings.large_room:
             return False  # no more keys than sessions
@@ -180,7 +184,7 @@ class ServerBase:
         room only how many they are (the client asks for the list when it shows it)."""
         members = self._room_members(room)
         head = {"type": "joined", **self._room_state(room), "member_count": len(members)}
-        if len(members) > self.settings.large_room:
+        if len(members) > self.settings.large_room and room not in self.encrypted_rooms:
             return [(session_id, {**head, "members": [], "lazy": True})]
         frames = split_run(head, "members", members, ("room",), continuation="members")
         return [(session_id, frame) for frame in frames]
