@@ -253,6 +253,7 @@ def test_fingerprint_without_a_server_key_says_where_it_comes_from(harness: Harn
 
 def test_json_without_plain_is_refused_before_anything_happens(harness: Harness) -> None:
     home = harness.root / "home"
-    line = refused(harness, "client", "--json", "--home", str(home), code=2)
+    # (--line: with the test's stdin not a terminal, a bare --json would pick --plain itself.)
+    line = refused(harness, "client", "--line", "--json", "--home", str(home), code=2)
     assert line == "[!] --json does nothing without --plain (it makes --plain print JSON lines)"
     assert not home.exists()

@@ -138,8 +138,13 @@ class RedisBroker:
             await asyncio.wait_for(self.drain(), timeout=STOP_GRACE)
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            _, pending = await asyncio.wait([self._runner], timeout=STOP_GRACE)
+            if pending and self._redis is not None:
+                # A blocking read of the log may not end on cancellation (seen with redis-py's
+                # asyncio XREAD): the connections under it are closed, so that it fails.
+                log.warning("[CLUSTER] Following the log did not stop; closing its connections")
+                await self._redis.connection_pool.disconnect()
+                await asyncio.wait([self._runner], timeout=STOP_GRACE)
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.delete(f"{PREFIX}node:{self.node}")
