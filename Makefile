@@ -16,13 +16,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # setuptools announces an editable install with a warning banner about import paths, which
-# says nothing to someone starting the server: PYTHONWARNINGS keeps it out.
+# says nothing to someone starting the server or the tests: PYTHONWARNINGS keeps it out.
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e .
 	touch $(RUNTIME_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 setup: $(STAMP)
