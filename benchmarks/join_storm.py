@@ -3,7 +3,7 @@
 
 For each N: a fresh server (SQLite, default settings except the load limits
 :func:`benchmarks.servers.start_server` lifts; its admission of handshakes is the default one:
-400 a second after a burst of 100, at most 256 in progress or waiting), the live user
+400 a second after a burst of 20, at most 256 in progress or waiting), the live user
 (:mod:`benchmarks.join_storm_live`) in #general, then ``--workers`` processes of storm users
 (:mod:`benchmarks.join_storm_clients`), each from its own /24 block of 127/8 and reading all it
 is sent.

@@ -137,7 +137,7 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "the rest wait their turn, unread (400)",
     )
     server.add_argument(
-        "--handshake-rate-burst", type=int, help="handshakes the server may start at once (100)"
+        "--handshake-rate-burst", type=int, help="handshakes the server may start at once (20)"
     )
     server.add_argument(
         "--hello-timeout", type=float, help="seconds after the handshake to send hello (10)"

@@ -54,3 +54,28 @@ def room(
     hello(server, BOB, ed_bob, "bob")
     hello(server, CAROL, ed_carol, "carol")
     return server
+
+
+def _counted(server: ChatServer) -> dict[str, dict[str, int]]:
+    """What the room index must hold: every room of every session of the cluster, per key."""
+    counts: dict[str, dict[str, int]] = {}
+    for member in server._everyone():
+        for room in member.rooms:
+            keys = counts.setdefault(room, {})
+            keys[member.fingerprint] = keys.get(member.fingerprint, 0) + 1
+    return counts
+
+
+@pytest.fixture(autouse=True)
+def room_index_follows_every_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every call that can move a session in or out of a room, in every test of the chat
+    domain, the server's room index says what a pass over the sessions says."""
+    for name in ("apply", "receive", "disconnect", "tick", "rejected", "node_lost"):
+        original = getattr(ChatServer, name)
+
+        def checked(self: ChatServer, *args: object, _original: object = original) -> object:
+            result = _original(self, *args)  # type: ignore[operator]
+            assert self.room_index.snapshot() == _counted(self)
+            return result
+
+        monkeypatch.setattr(ChatServer, name, checked)

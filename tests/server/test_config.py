@@ -326,7 +326,7 @@ def test_event_loop_uvloop_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_handshake_rate_of_the_whole_server(tmp_path: Path) -> None:
     defaults = load_settings(None, {})
-    assert (defaults.handshake_rate, defaults.handshake_rate_burst) == (400.0, 100)
+    assert (defaults.handshake_rate, defaults.handshake_rate_burst) == (400.0, 20)
     loaded = load_settings(
         toml_file(tmp_path, "handshake_rate = 25\nhandshake_rate_burst = 5\n"),
         {"handshake_rate": 30.5},

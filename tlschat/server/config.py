@@ -29,7 +29,7 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 # their turn, unread (server/pacing.py). A handshake costs the server about 1.1 ms of CPU (a
 # signature, a key exchange: docs/BENCHMARKS.md), so 400 a second take at most about half a core.
 DEFAULT_HANDSHAKE_RATE = 400.0
-DEFAULT_HANDSHAKE_RATE_BURST = 100
+DEFAULT_HANDSHAKE_RATE_BURST = 20
 # History retention (issue 13): per room, by age (seconds; "30d", "12h", "90m" or "45s" in TOML
 # and flags), and by the database's size in bytes. 0 turns a bound off.
 DAY = 86400.0

@@ -23,6 +23,7 @@ from .model import (
     TooFast,
 )
 from .replies import bye_frame
+from .room_index import RoomIndex
 from .stored import relayed_frame
 
 
@@ -69,6 +70,9 @@ class ServerBase:
         # Set while a cluster's broker cannot reach its log: nothing said can be delivered.
         self.degraded = False
         self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
+        # Sessions of each key in each room, for every session of the cluster: kept by
+        # _enter and _exit, which every change of a session's rooms goes through.
+        self.room_index = RoomIndex()
         # Of each large room, the keys its members saw speak (and so were told of): their leaves
         # are told to every member (``_tell_presence``).
         self.visible: dict[str, set[str]] = {}
@@ -145,10 +149,7 @@ class ServerBase:
         needs the whole list."""
         if room in self.encrypted_rooms:
             return False
-        members = self._cluster_members(room)
-        if len(members) <= self.settings.large_room:
-            return False  # no more keys than sessions
-        return len({m.fingerprint for m in members}) > self.settings.large_room
+        return self.room_index.keys(room) > self.settings.large_room
 
     def _sessions_of(self, fingerprint: str) -> list[Session]:
         return [s for s in self.sessions.values() if s.said_hello and s.fingerprint == fingerprint]
@@ -182,10 +183,12 @@ class ServerBase:
     def _room_told(self, session_id: int, room: str) -> list[Outgoing]:
         """'joined': the room and its members, over as many frames as they need; of a large
         room only how many they are (the client asks for the list when it shows it)."""
+        head = {"type": "joined", **self._room_state(room)}
+        if self._is_large(room):
+            lazy = {**head, "member_count": self.room_index.keys(room), "members": [], "lazy": True}
+            return [(session_id, lazy)]
         members = self._room_members(room)
-        head = {"type": "joined", **self._room_state(room), "member_count": len(members)}
-        if len(members) > self.settings.large_room and room not in self.encrypted_rooms:
-            return [(session_id, {**head, "members": [], "lazy": True})]
+        head["member_count"] = len(members)
         frames = split_run(head, "members", members, ("room",), continuation="members")
         return [(session_id, frame) for frame in frames]
 
@@ -222,10 +225,27 @@ class ServerBase:
     def _key_in_room(self, fingerprint: str, room: str, exclude: tuple[str, int]) -> bool:
         """Whether a session of ``fingerprint`` other than ``exclude`` (node, session id) is in
         ``room``: presence is per key, so a second device joining or leaving is not news."""
-        return any(
-            member.fingerprint == fingerprint and self._address(member) != exclude
-            for member in self._cluster_members(room)
-        )
+        excluded = self._member_at(exclude)
+        inside = excluded is not None and room in excluded.rooms
+        return self.room_index.sessions(room, fingerprint) > (1 if inside else 0)
+
+    def _member_at(self, address: tuple[str, int]) -> Member | None:
+        if address[0] == self.node:
+            return self.sessions.get(address[1])
+        return self.remote.get(address)
+
+    def _enter(self, member: Member, room: str) -> None:
+        member.rooms.append(room)
+        self.room_index.enter(room, member.fingerprint)
+
+    def _exit(self, member: Member, room: str) -> None:
+        member.rooms.remove(room)
+        self.room_index.leave(room, member.fingerprint)
+
+    def _exit_all(self, member: Member) -> None:
+        """``member`` is gone (disconnected, or its server said so): out of every room."""
+        for room in member.rooms:
+            self.room_index.leave(room, member.fingerprint)
 
     def _sender_of(self, event: ClusterEvent) -> int | None:
         """The session id of this server's session that caused ``event``, if any."""

@@ -90,7 +90,7 @@ class ServerCommands(ServerInvitations):
         if room in session.joining:
             session.joining.remove(room)
         elif room in session.rooms:
-            session.rooms.remove(room)
+            self._exit(session, room)
         else:
             raise FrameError(f"you are not in {room}")
         return self.publish(Part(**self._presence(session), room=room, reason="part"))

@@ -221,7 +221,9 @@ class ChatServer(ServerSessions):
 
     def _apply_offline(self, event: Offline) -> list[Outgoing]:
         address = (event.node, event.sid)
-        self.remote.pop(address, None)
+        gone = self.remote.pop(address, None)
+        if gone is not None:
+            self._exit_all(gone)
         return self._left(event.describe(), event.reason, event.rooms, address)
 
     def _left(
@@ -244,7 +246,7 @@ class ChatServer(ServerSessions):
         room = event.room
         remote = self._remote_of(event)
         if remote is not None and room not in remote.rooms:
-            remote.rooms.append(room)
+            self._enter(remote, room)
         # The joiner hears that it joined only now that every server can know it: a user it tells
         # to join too (on another server) finds it in the room.
         sender = self._sender_of(event)
@@ -252,7 +254,7 @@ class ChatServer(ServerSessions):
         session = self.sessions.get(sender) if sender is not None else None
         if session is not None and room in session.joining:
             session.joining.remove(room)
-            session.rooms.append(room)
+            self._enter(session, room)
             out = self._joined(session.session_id, room)
         address = (event.node, event.sid)
         if self._key_in_room(event.fingerprint, room, address):
@@ -264,7 +266,7 @@ class ChatServer(ServerSessions):
         self._parted_for_good(event)
         remote = self._remote_of(event)
         if remote is not None and event.room in remote.rooms:
-            remote.rooms.remove(event.room)
+            self._exit(remote, event.room)
         sender = self._sender_of(event)
         out: list[Outgoing] = []
         if sender in self.sessions:
@@ -373,19 +375,19 @@ class ChatServer(ServerSessions):
         for (owner, session_id), remote in list(self.remote.items()):
             if owner == node and session_id not in listed:
                 del self.remote[(owner, session_id)]
+                self._exit_all(remote)
                 rooms = tuple(remote.rooms)
                 out += self._left(remote.describe(), reason, rooms, (owner, session_id))
         for item in sessions:
-            self.remote[(node, item.sid)] = RemoteSession(
-                node,
-                item.sid,
-                item.fingerprint,
-                item.nick,
-                item.connected_at,
-                item.last_active,
-                list(item.rooms),
-                item.away,
+            replaced = self.remote.get((node, item.sid))
+            if replaced is not None:
+                self._exit_all(replaced)
+            remote = RemoteSession(
+                node, item.sid, item.fingerprint, item.nick, item.connected_at, item.last_active
             )
+            self.remote[(node, item.sid)] = remote
+            for room in item.rooms:
+                self._enter(remote, room)
         return out
 
 

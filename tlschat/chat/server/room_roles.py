@@ -285,13 +285,13 @@ class ServerRoomRoles(ServerMessages):
         gone: dict[str, str] = {}
         for session in self._sessions_of(fingerprint):
             if room in session.rooms:
-                session.rooms.remove(room)
+                self._exit(session, room)
                 gone = session.describe()
                 out.append((session.session_id, notice_frame(event.text)))
                 out.append((session.session_id, {"type": "parted", "room": room}))
         for remote in self.remote.values():
             if remote.fingerprint == fingerprint and room in remote.rooms:
-                remote.rooms.remove(room)
+                self._exit(remote, room)
                 gone = remote.describe()
         if gone:
             leave = {"type": "leave", "room": room, **gone, "reason": event.leave}

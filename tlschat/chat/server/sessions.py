@@ -56,6 +56,7 @@ class ServerSessions(ServerCommands):
         session = self.sessions.pop(session_id, None)
         if session is None or not session.said_hello:
             return []
+        self._exit_all(session)
         return self.publish(
             Offline(
                 **self._presence(session),
