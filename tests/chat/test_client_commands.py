@@ -771,12 +771,24 @@ def test_prepare_reconnect_rejoins_rooms_and_restores_the_current_one(
     net.type(ALICE, "/join #rust")  # back to #rust as the current room
     alice.prepare_reconnect()
     alice.prepare_reconnect()  # a failed attempt in between changes nothing
-    assert (alice.rooms, alice.room, alice.wanted_nick) == ([], "#general", "alice")
+    # The user still talks in #rust: what they type meanwhile is for it.
+    assert (alice.rooms, alice.room, alice.wanted_nick) == ([], "#rust", "alice")
+    assert alice.rejoining == {"#general", "#rust", "#go"}
+    [typed] = alice.user_input("typed while away", NOW)
+    assert typed.room == "#rust"
     alice.handle({"type": "welcome", "server": "s", "nick": "alice", "fingerprint": "x"}, NOW)
     assert alice.take_outbox() == [
         {"type": "command", "name": "join", "args": "#go"},
         {"type": "command", "name": "join", "args": "#rust"},
     ]
+    # The rejoins (and the server's join of #general) leave the current room where it was.
+    for room in ("#general", "#go"):
+        alice.handle({"type": "joined", "room": room, "members": []}, NOW)
+        assert alice.room == "#rust"
+    alice.handle({"type": "joined", "room": "#rust", "members": []}, NOW)
+    assert (alice.room, alice.rejoining) == ("#rust", set())
+    [frame] = alice.take_outbox()
+    assert (frame["type"], frame["target"]) == ("say", "#rust")
 
 
 def test_away_frame_updates_the_member_list_quietly(

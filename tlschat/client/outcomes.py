@@ -32,10 +32,16 @@ def still_owed(chat: ChatClient, ended_at: float) -> bool:
     return chat.outstanding > 0 and time.monotonic() < ended_at + OUTCOME_DEADLINE
 
 
-def report_undelivered(chat: ChatClient, reporter: Reporter, code: int) -> int:
-    """The session is over: every line still without an outcome is not delivered, and the user
-    hears which lines were not (the exit code says so too, unless another failure does)."""
-    for line in chat.give_up("the client stopped before the server answered", time.time()):
+# Why the lines still without an outcome at the end were not delivered.
+STOPPED = "the client stopped before the server answered"
+NEVER_CONNECTED = "the client never connected to a server"
+
+
+def report_undelivered(chat: ChatClient, reporter: Reporter, code: int, why: str = STOPPED) -> int:
+    """The session is over: every line still without an outcome is not delivered (``why``), and
+    the user hears which lines were not (the exit code says so too, unless another failure
+    does)."""
+    for line in chat.give_up(why, time.time()):
         reporter.show(line, chat.room)
     if not chat.undelivered:
         return code

@@ -86,6 +86,8 @@ class ChatClientSession:
         # Where what the client showed is kept per network (None: in memory only).
         self.files = files
         self._tick_timer: asyncio.TimerHandle | None = None
+        # Frames from the server so far: a line held for the session waits while they come.
+        self.frames_received = 0
 
     def _flush(self) -> None:
         data = self.connection.data_to_send()
@@ -289,6 +291,7 @@ class ChatClientSession:
                 except FrameError as error:
                     self.terminal.show(Line("error", now, f"malformed frame from server: {error}"))
                     continue
+                self.frames_received += 1
                 self._show(self.chat.handle(frame, now))
             elif isinstance(event, ConnectionClosed):
                 self.closed_cleanly = True
@@ -341,6 +344,9 @@ class ChatClientSession:
         self._show(self.chat.user_input(text, time.time()))
         self._send_outbox()
         return not self.chat.quit_requested
+
+    def holds_input(self) -> bool:
+        return self.chat.holds_input(time.time())
 
     async def receive_until_closed(self) -> int:
         """Show what arrives until the server closes; the exit code that closing deserves."""

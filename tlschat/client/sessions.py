@@ -8,9 +8,9 @@ both run :func:`run_sessions`, each with its own output and input.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,7 @@ from ..protocol import IdentityKey
 from .addresses import Endpoint, ServerAddress, sweep_order
 from .backoff import backoff_delay, describe_delay
 from .home_files import HomeFiles
-from .outcomes import await_outcomes, report_undelivered, still_owed
+from .outcomes import NEVER_CONNECTED, STOPPED, await_outcomes, report_undelivered, still_owed
 from .session import CLOSE_GRACE, ChatClientSession
 from .settings import EXIT_CONNECTION_FAILED, EXIT_OK, EXIT_UNTRUSTED_SERVER, ClientSettings
 from .terminal import Output, Terminal
@@ -164,6 +164,25 @@ class OutageNotice:
         self._said = ""
 
 
+class Offline:
+    """Where typed lines go while there is no connection: the chat client queues them (up to its
+    limit) for the next session, and what it says of them shows at once."""
+
+    frames_received = 0
+
+    def __init__(self, chat: ChatClient, terminal: Output, files: HomeFiles) -> None:
+        self.chat, self.terminal, self.files = chat, terminal, files
+
+    def handle_input(self, text: str) -> bool:
+        for line in self.chat.user_input(text, time.time()):
+            self.terminal.show(line, self.chat.room)
+        self.files.save(self.chat)
+        return not self.chat.quit_requested
+
+    def holds_input(self) -> bool:
+        return False
+
+
 async def run_sessions(
     settings: ClientSettings,
     identity: IdentityKey,
@@ -178,6 +197,8 @@ async def run_sessions(
     backoff, rejoining rooms.
 
     Each attempt tries the servers round robin, from the one after the server that was lost.
+    While the client waits to try again, a /quit ends it at once, and so does the end of the
+    input, unless lines sent before a lost connection still wait for their outcome.
     """
     terminal: Output = output if output is not None else Terminal(settings)
     question = TrustQuestion(ask) if ask is not None else None
@@ -186,6 +207,28 @@ async def run_sessions(
     chatted = after_loss = False
     last: Endpoint | None = None
     files = HomeFiles(settings.home)
+    offline = Offline(chat, terminal, files)
+    started = user_input.reads_early
+    if started:
+        await user_input.start()
+
+    def finish(code: int) -> int:
+        terminal.status("disconnected")
+        # Lines read and held for a session that never took them (turned away at the door, say)
+        # are not sent either. Without any session, the trust refusal said nothing was sent.
+        for line in user_input.unhanded() if chatted else []:
+            if not offline.handle_input(line):
+                break
+        if chat.quit_requested and code == EXIT_CONNECTION_FAILED:
+            code = EXIT_OK  # the user quit, whatever the connection was doing
+        return report_undelivered(chat, terminal, code, STOPPED if chatted else NEVER_CONNECTED)
+
+    def input_over() -> bool:
+        """The input ended, and no line sent before a lost connection waits for its outcome
+        (lines typed while never connected have none to wait for)."""
+        owed = chatted and still_owed(chat, user_input.ended_at)
+        return user_input.ended and not owed
+
     while True:
         connecting = asyncio.ensure_future(
             connect_any(
@@ -197,14 +240,15 @@ async def run_sessions(
                 terminal.warn(NOT_TRUSTED)
                 terminal.status("disconnected")
                 return EXIT_UNTRUSTED_SERVER
-            return _finish(chat, terminal, EXIT_OK)
+            return finish(EXIT_OK)
         if question is not None:
             question.open = False
         tried = connecting.result()
         session, code, trouble = tried.session, tried.code, tried.trouble
         if session is not None and code == EXIT_OK:
-            if not chatted:
+            if not started:
                 await user_input.start()
+                started = True
             chatted, attempt, last = True, 0, session.endpoint
             notice.over()
             code = await _chat(session, user_input, quit_requested)
@@ -212,13 +256,12 @@ async def run_sessions(
         if session is not None:
             session.shutdown_transport()
         if quit_requested.is_set():  # the user left: whatever the connection did meanwhile
-            return _finish(chat, terminal, code if chat.dismissed else EXIT_OK)
+            return finish(code if chat.dismissed else EXIT_OK)
         # No session: no name resolved. A kick or a ban is final, however the connection ended.
         lost = (session is None or session.lost) and not chat.dismissed
-        input_over = user_input.ended and not still_owed(chat, user_input.ended_at)
-        if not (settings.reconnect and lost) or input_over:
+        if not (settings.reconnect and lost) or input_over():
             notice.final(trouble)
-            return _finish(chat, terminal, code)
+            return finish(code)
         chat.prepare_reconnect()
         delay = backoff_delay(attempt, jitter)
         attempt += 1
@@ -229,22 +272,53 @@ async def run_sessions(
         terminal.status(state, f"{describe_delay(delay)} (attempt {attempt})")
         # What the user types meanwhile is queued (and shown as waiting) for the next session.
         typing = (
-            asyncio.ensure_future(user_input.feed(session))
-            if session is not None and not user_input.ended
+            asyncio.ensure_future(user_input.feed(offline))
+            if started and not user_input.ended
             else None
         )
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(quit_requested.wait(), delay)
-                return _finish(chat, terminal, EXIT_OK)
+            if await _wait_before_retrying(
+                delay, quit_requested, typing, lambda: chat.quit_requested or input_over()
+            ):
+                if quit_requested.is_set() or chat.quit_requested:
+                    return finish(EXIT_OK)
+                notice.final(trouble)  # the input ended while disconnected
+                return finish(EXIT_CONNECTION_FAILED)
         finally:
             if typing is not None:
                 typing.cancel()
 
 
-def _finish(chat: ChatClient, terminal: Output, code: int) -> int:
-    terminal.status("disconnected")
-    return report_undelivered(chat, terminal, code)
+async def _wait_before_retrying(
+    delay: float,
+    quit_requested: asyncio.Event,
+    typing: asyncio.Future[None] | None,
+    stop: Callable[[], bool],
+) -> bool:
+    """Wait ``delay`` before the next attempt; True as soon as the client is to stop instead:
+    a quit signalled, or the input (``typing``) ended and ``stop`` says so (a /quit, or no line
+    left to deliver)."""
+    deadline = time.monotonic() + delay
+    quitting = asyncio.ensure_future(quit_requested.wait())
+    waiting: set[asyncio.Future[Any]] = {quitting}
+    if typing is not None:
+        waiting.add(typing)
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            done, _ = await asyncio.wait(
+                waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if quitting in done:
+                return True
+            if typing is not None and typing in done:
+                if stop():
+                    return True
+                waiting.discard(typing)  # lines still owed: the rest of the wait, then again
+    finally:
+        quitting.cancel()
 
 
 async def _chat(

@@ -14,12 +14,12 @@ from .addresses import ServerAddress
 # was not trusted.
 EXIT_OK = 0
 # The connection failed or was lost, and the client does not try again (--no-reconnect, an
-# attack on the protocol, the end of --plain input while disconnected).
+# attack on the protocol, the end of --plain input while disconnected, or before any connection).
 EXIT_CONNECTION_FAILED = 1
 # The server's key was not trusted: changed, not the pinned one, refused at the question, or new
 # with no terminal to ask on.
 EXIT_UNTRUSTED_SERVER = 2
-# Kicked or banned.
+# Kicked, banned, or not admitted (not on the allowlist, an invitation already used).
 EXIT_REFUSED_BY_SERVER = 3
 
 

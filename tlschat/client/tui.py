@@ -130,8 +130,8 @@ class ChatApp(App[int]):
         self.exit_code = EXIT_OK
         self.finished = False
         self._chat_room = ""
-        # The rooms the chat client was in at the last line shown in this connection: one
-        # missing later was left (/part). Reset while not connected (a reconnect rejoins).
+        # The rooms the chat client was in at the last line shown: one missing later, and not
+        # coming back with a reconnect's rejoin, was left (/part).
         self._rooms_in: set[str] = set()
         # Where the read marker of the current buffer went when it was shown.
         self.marker_at: int | None = None
@@ -243,7 +243,8 @@ class ChatApp(App[int]):
             return
         self.forget_left_rooms()
         if self.chat.room in self.chat.rooms and self.chat.room != self._chat_room:
-            # A join (or a part, or a rejoin after reconnecting) moved the chat: follow it.
+            # A join (the user's, or the first into #general) or a part moved the chat: follow
+            # it. A rejoin after reconnecting leaves the chat where it was.
             self._chat_room = self.chat.room
             if self.buffers.current != self.chat.room:
                 self.switch_to(self.chat.room)
@@ -278,11 +279,10 @@ class ChatApp(App[int]):
         self.scrollback.reached_top()
 
     def forget_left_rooms(self) -> None:
-        """A room the user left (/part) leaves the room list; private conversations stay."""
-        if self.state != "connected":
-            return
+        """A room the user left (/part) leaves the room list; private conversations stay. A room
+        a reconnect gave up keeps its lines, rejoined or not (a refusal says why)."""
         rooms = set(self.chat.rooms)
-        left = self._rooms_in - rooms
+        left = self._rooms_in - rooms - self.chat.rejoining
         self._rooms_in = rooms
         if not left:
             return
@@ -299,8 +299,6 @@ class ChatApp(App[int]):
         self.state, self.state_detail = state, detail
         if state == "connecting" and detail:
             self.server_name = detail
-        if state != "connected":
-            self._rooms_in = set()
         if state == "connected":
             self.server_fingerprint = detail
             self.set_timer(1.0, self.ping)
@@ -322,7 +320,7 @@ class ChatApp(App[int]):
 
     def switch_to(self, name: str) -> None:
         buffer = self.buffers.switch(name)
-        if name.startswith("#") and name in self.chat.rooms:
+        if name.startswith("#") and self.chat.talks_in(name):
             self.chat.room = name
             self._chat_room = name
         self.marker_at = buffer.read_upto if buffer.read_upto < len(buffer.lines) else None
@@ -428,7 +426,7 @@ class ChatApp(App[int]):
         elif not is_command and current == SERVER_BUFFER:
             self.add_line(Line("error", now, "this is the server buffer; Ctrl+N to a room"))
             return
-        elif not is_command and current not in self.chat.rooms:
+        elif not is_command and not self.chat.talks_in(current):
             self.add_line(Line("error", now, f"you are not in {current}; /join {current}"))
             return
         self.user_input.lines.put_nowait(text)

@@ -19,10 +19,16 @@ from .view_input import History
 
 
 class TuiInput(UserInput):
-    """The session's input queue, filled by the input line instead of stdin or a prompt."""
+    """The session's input queue, filled by the input line instead of stdin or a prompt.
+
+    A line goes to the chat client at once, for the buffer it was typed in: nothing is held
+    for a /join's answer (the buffer the user sees says where a line goes)."""
+
+    holds = False
 
     def __init__(self) -> None:
         super().__init__(plain=False)
+        self.reads_early = True  # lines typed before the first connection wait for it
         self.session: ChatClientSession | None = None
 
     async def start(self) -> None:

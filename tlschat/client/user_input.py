@@ -24,9 +24,21 @@ PROMPT_KEYS = [
 CLEARED = "[*] Line cleared (not sent). Ctrl-C on an empty line quits."
 
 
+# How often a held line looks again whether the session takes it now; how long it waits at most
+# while nothing comes from the server (a server that never welcomes, say).
+HOLD_POLL = 0.02
+HOLD_PATIENCE = 10.0
+
+
 class InputHandler(Protocol):
+    # Frames received so far: the server still answers while it grows.
+    frames_received: int
+
     def handle_input(self, text: str) -> bool:
         """Act on one line the user typed; False once the user asked to quit."""
+
+    def holds_input(self) -> bool:
+        """Whether the next line should wait before it is handed over (line modes only)."""
 
 
 async def read_stdin_lines(queue: asyncio.Queue[str | None]) -> None:
@@ -54,12 +66,23 @@ class UserInput:
     ``None`` in the queue means the input ended (end of stdin, Ctrl-D, Ctrl-C at the prompt).
     At the prompt that is the user leaving, so it also sets ``quit_requested``: even while
     reconnecting, when no session reads the queue.
+
+    The line modes hand a line to a session only once it takes it as typed then (welcomed, rooms
+    rejoined, an earlier /join answered): a script acts as the same lines typed one by one.
     """
+
+    # Hold each line until the session takes it as typed (see holds_input).
+    holds = True
 
     def __init__(self, plain: bool, quit_requested: asyncio.Event | None = None) -> None:
         self.plain = plain
+        # stdin is read from the start, before any connection: its end and a /quit count while
+        # the client has none. The prompt starts once connected (the trust question comes first).
+        self.reads_early = plain
         self.quit_requested = quit_requested
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        # The line taken from the queue and held, kept for the next session if this one ends.
+        self._held: list[str] = []
         self.ended = False
         self.ended_at = 0.0
         self._prompting: asyncio.Future[None] | None = None
@@ -100,19 +123,46 @@ class UserInput:
         return True
 
     async def feed(self, session: InputHandler) -> None:
-        """Hand lines to ``session`` until the input ends or the user quits."""
-        while True:
-            line = await self.lines.get()
-            if line is None:
+        """Hand lines to ``session`` until the input ends or the user quits (at once if it has
+        already)."""
+        while not self.ended:
+            line = self._held.pop() if self._held else await self.lines.get()
+            if line is None:  # the end of the input is never held
                 self.ended, self.ended_at = True, time.monotonic()
                 return
+            if self.holds:
+                self._held.append(line)
+                await _hold(session)
+                self._held.clear()
             if not session.handle_input(line):
                 self.ended, self.ended_at = True, time.monotonic()
                 return
 
+    def unhanded(self) -> list[str]:
+        """The lines read and not handed to any session yet (held), up to the input's end if it
+        came: the client is ending, and says they were not sent."""
+        lines, self._held = self._held, []
+        while not self.ended and not self.lines.empty():
+            line = self.lines.get_nowait()
+            if line is None:
+                self.ended, self.ended_at = True, time.monotonic()
+            else:
+                lines.append(line)
+        return lines
+
     def stop(self) -> None:
         if self._prompting is not None:
             self._prompting.cancel()
+
+
+async def _hold(session: InputHandler) -> None:
+    """Until ``session`` takes the next line, or HOLD_PATIENCE passed without a frame from the
+    server: then the line goes on anyway (queued for when the session is ready)."""
+    received, deadline = session.frames_received, time.monotonic() + HOLD_PATIENCE
+    while session.holds_input() and time.monotonic() < deadline:
+        await asyncio.sleep(HOLD_POLL)
+        if session.frames_received != received:
+            received, deadline = session.frames_received, time.monotonic() + HOLD_PATIENCE
 
 
 def _prompt_keys() -> KeyBindings:

@@ -12,6 +12,7 @@ from ..lines import Line
 from ..seen import SeenLedger
 from ..verify import Verifier
 from .crypto import ClientCrypto
+from .joining import JoinRequests
 
 DEFAULT_ROOM = "#general"
 
@@ -58,6 +59,12 @@ class ClientBase:
         self.ignored: set[str] = set()
         self.last_private: tuple[str, str] | None = None
         self._rejoin: list[str] = []
+        # The rooms the client was in when its connection was lost, until each is back (or a
+        # rejoin is refused): the full-screen client keeps their buffers, and the room the user
+        # talks in stays one of them.
+        self.rejoining: set[str] = set()
+        # The user's /join commands waiting for their answer.
+        self.joins = JoinRequests()
         # Who is in each room we are in, by casefolded nick (for a member list).
         self.members: dict[str, dict[str, Member]] = {}
         # The round trip of the last ping/pong, in seconds (None before the first pong).
@@ -100,7 +107,8 @@ class ClientBase:
         return frame
 
     def prepare_reconnect(self) -> None:
-        """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters.
+        """Before a new session: ask for the same nick and rooms; keep keys, ignores, counters,
+        and the room the user talks in (what is typed meanwhile is for it).
 
         Messages still in flight are sent again, unchanged, once the new session has rejoined,
         and the queued lines after them. Idempotent, since several attempts may fail before one
@@ -111,8 +119,10 @@ class ClientBase:
             self._rejoin = [room for room in self.rooms if room not in (DEFAULT_ROOM, current)]
             if current and (self._rejoin or current != DEFAULT_ROOM):
                 self._rejoin.append(current)
+            self.rejoining = set(self.rooms)
         self.wanted_nick = self.nick or self.wanted_nick
-        self.rooms, self.room = [], DEFAULT_ROOM
+        self.rooms = []
+        self.joins.connection_lost()
         self.members.clear()
         self._ping_sent = None
         self.outbox.clear()
@@ -122,6 +132,11 @@ class ClientBase:
         self._awaiting_rejoin.clear()
         self.queue.connection_lost()
         self.wake_at = None
+
+    def talks_in(self, room: str) -> bool:
+        """Whether what is typed for ``room`` goes there: the client is in it, or it comes back
+        with a reconnect's rejoin (what is typed meanwhile waits for it)."""
+        return room in self.rooms or room in self.rejoining
 
     @property
     def outstanding(self) -> int:

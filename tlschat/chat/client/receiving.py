@@ -134,10 +134,12 @@ class ChatClient(ClientScrollback):
         self._page_refused(text)
         if self._quiet_answer(text):
             return []
+        self.joins.refused()
         if self._awaiting_rejoin:
             # A rejoin was refused (a ban, say): wait no longer. The server handles a session's
             # frames in order, so the queued lines still come after every join.
             self._awaiting_rejoin.clear()
+            self.rejoining.clear()
             return error(text, now) + self._rejoined(now)
         return error(text, now)
 

@@ -121,9 +121,15 @@ class ClientRosters(ClientSearching):
 
     def _on_joined(self, frame: dict[str, Any], now: float) -> list[Line]:
         room = field_str(frame, "room", 64)
+        # The user talks in the room joined, unless a reconnect's rejoin brings it back (or the
+        # server's join of #general comes while the rejoin is under way): then the room stays
+        # the one they talked in. A /join they typed moves it whatever.
+        asked = self.joins.answered(room)
+        if asked or not (room in self.rejoining or self._awaiting_rejoin):
+            self.room = room
         if room not in self.rooms:
             self.rooms.append(room)
-        self.room = room
+        self.rejoining.discard(room)
         self._awaiting_rejoin.discard(room)
         present = self._member_list(frame)
         # A rejoin's list replaces the one before, whole.
@@ -170,6 +176,7 @@ class ClientRosters(ClientSearching):
         room = field_str(frame, "room", 64)
         if room in self.rooms:
             self.rooms.remove(room)
+        self.rejoining.discard(room)
         self.members.pop(room, None)
         self.lazy_rooms.discard(room)
         self.member_counts.pop(room, None)

@@ -23,6 +23,8 @@ from .commands import (
     without_argument,
 )
 
+# Who sent a line refused before the server gave the user a nick, none asked for (--nick).
+UNNAMED = "you"
 NO_DEVICE_FOR_PRIVATE = (
     "not sent: private messages are end-to-end encrypted, and this client has no device keys"
 )
@@ -71,6 +73,7 @@ class ClientSending(ClientBase):
                     break
                 self.outbox.append(item.command)
                 self.queue.sent(item, now)
+                self.joins.went_out(item.ref, now)
                 continue
             if not item.target:
                 if not self._resolve(item):
@@ -119,7 +122,15 @@ class ClientSending(ClientBase):
             return [self._refuse(item, f"{size} bytes is more than one message carries", now)]
         if not self.queue.add(item):
             return [self._refuse(item, "too many lines waiting to be sent", now)]
+        if frame.get("name") == "join":
+            self.joins.asked(item.ref, str(frame.get("args", "")))
         return self.tick(now)
+
+    def holds_input(self, now: float) -> bool:
+        """Whether the next line typed should wait before it is taken (the line modes wait):
+        until the session is welcomed and has rejoined its rooms, and a /join typed before it
+        is answered, so that a script's lines act as if typed one by one at the prompt."""
+        return not self._welcomed or bool(self._awaiting_rejoin) or self.joins.holds(now)
 
     def say(self, body: str, now: float, target: str = "", recipient: str = "") -> list[Line]:
         """Queue a message, shown at once as pending: to the current room, to ``target``, or
@@ -139,7 +150,7 @@ class ClientSending(ClientBase):
             kind,
             now,
             text,
-            self.nick,
+            self.nick or self.wanted_nick,  # before the welcome: the nick asked for
             self.identity.fingerprint,
             shown_in,
             ref=ref,
@@ -202,9 +213,8 @@ class ClientSending(ClientBase):
         if item.line is None:
             line = Line("error", now, f"not sent ({reason}): {item.text}", ref=item.ref)
         else:
-            line = replace(
-                item.line, nick=self.nick or item.line.nick, delivery=REFUSED, problem=reason
-            )
+            nick = self.nick or item.line.nick or UNNAMED
+            line = replace(item.line, nick=nick, delivery=REFUSED, problem=reason)
         self.undelivered.append(line)
         return line
 
