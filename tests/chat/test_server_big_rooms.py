@@ -17,7 +17,8 @@ from .helpers import NOW, Frames, command, hello, make_server, say
 from .test_cluster import Log
 from .test_cluster import hello as cluster_hello
 
-AWAY = "a" * 200  # members as long as they get: fewer of them fill a frame
+AWAY = "a" * 200
+UNKNOWN_ID = "SHA256:" + "A" * 43 + ":12"  # members as long as they get: fewer of them fill a frame
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +172,9 @@ def test_scrollback_walks_back_page_by_page(keys: list[IdentityKey]) -> None:
     [
         ("#general", "usage: /history #room SENDER:COUNTER (the id of the oldest line you have)"),
         ("#general nonsense", "usage: /history"),
-        ("#general SHA256:xyz:12", "#general holds no line SHA256:xyz:12 (any more)"),
-        ("#elsewhere SHA256:xyz:12", "you are not in #elsewhere"),
+        ("#general SHA256:xyz:12", "usage: /history"),  # not a fingerprint
+        (f"#general {UNKNOWN_ID}", f"#general holds no line {UNKNOWN_ID} (any more)"),
+        (f"#elsewhere {UNKNOWN_ID}", "you are not in #elsewhere"),
     ],
 )
 def test_scrollback_refusals(keys: list[IdentityKey], args: str, error: str) -> None:

@@ -63,6 +63,12 @@ def valid_id(text: str) -> bool:
     return _ID.fullmatch(text) is not None
 
 
+def parse_id(text: str) -> tuple[str, int] | None:
+    """A line id -> (sender, counter), or None if ``text`` is not one."""
+    match = _ID.fullmatch(text)
+    return (match[1], int(match[2])) if match is not None else None
+
+
 def valid_reaction(emoji: str) -> bool:
     """A short emoji-like string: 1 to 16 UTF-8 bytes, no space, no control character."""
     try:

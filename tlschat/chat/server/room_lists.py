@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..frames import FrameError, valid_room
 from ..limits import PAGE_WORK
+from ..operations import parse_id
 from ..runs import split_run
 from .model import HISTORY_PAGE, MAX_WATCHED_ROOMS, Outgoing, Session
 from .replies import notice_frame, to_session
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from .commands import ServerCommands
 
 HISTORY_USAGE = "usage: /history #room SENDER:COUNTER (the id of the oldest line you have)"
-
-MAX_COUNTER_DIGITS = 20
 
 
 def _room_of(server: ServerCommands, session: Session, args: str, usage: str) -> str:
@@ -36,11 +35,12 @@ def _room_of(server: ServerCommands, session: Session, args: str, usage: str) ->
 
 
 def _charged(
-    server: ServerCommands, session: Session, frames: list[dict[str, Any]], now: float
+    server: ServerCommands, session: Session, out: list[Outgoing], now: float
 ) -> list[Outgoing]:
-    if len(frames) > 1:
-        server._charge(session, PAGE_WORK * (len(frames) - 1), now)
-    return to_session(session.session_id, frames)
+    """``out``, an answer to ``session`` alone, once its frames past the first are paid for."""
+    if len(out) > 1:
+        server._charge(session, PAGE_WORK * (len(out) - 1), now)
+    return out
 
 
 def members_frames(server: ServerCommands, room: str) -> list[dict[str, Any]]:
@@ -51,7 +51,9 @@ def members_frames(server: ServerCommands, room: str) -> list[dict[str, Any]]:
 
 def cmd_members(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
     room = _room_of(server, session, args, "usage: /members #room")
-    return _charged(server, session, members_frames(server, room), now)
+    return _charged(
+        server, session, to_session(session.session_id, members_frames(server, room)), now
+    )
 
 
 def cmd_watch(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -60,7 +62,9 @@ def cmd_watch(server: ServerCommands, session: Session, args: str, now: float) -
     if room not in session.watching and len(session.watching) >= MAX_WATCHED_ROOMS:
         raise FrameError(f"you watch {MAX_WATCHED_ROOMS} rooms already; /unwatch one first")
     session.watching.add(room)
-    return _charged(server, session, members_frames(server, room), now)
+    return _charged(
+        server, session, to_session(session.session_id, members_frames(server, room)), now
+    )
 
 
 def cmd_unwatch(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
@@ -73,20 +77,11 @@ def cmd_unwatch(server: ServerCommands, session: Session, args: str, now: float)
     return [(session.session_id, notice_frame(f"no longer watching who comes and goes in {room}"))]
 
 
-def parse_line_id(text: str) -> tuple[str, int] | None:
-    """'SENDER:COUNTER' (the sender a fingerprint, itself 'SHA256:…') -> (sender, counter)."""
-    sender, _, counter = text.rpartition(":")
-    if not sender or not counter.isascii() or not counter.isdigit():
-        return None
-    if len(counter) > MAX_COUNTER_DIGITS or len(sender) > 64:
-        return None
-    return sender, int(counter)
-
-
 def cmd_history(server: ServerCommands, session: Session, args: str, now: float) -> list[Outgoing]:
     room = _room_of(server, session, args, HISTORY_USAGE)
-    before = args.split(" ")[1] if len(args.split(" ")) == 2 else ""
-    anchor = parse_line_id(before)
+    words = args.split(" ")
+    before = words[1] if len(words) == 2 else ""
+    anchor = parse_id(before)
     if anchor is None:
         raise FrameError(HISTORY_USAGE)
     page = server.store.messages_before(room, anchor, HISTORY_PAGE + 1)
@@ -94,6 +89,4 @@ def cmd_history(server: ServerCommands, session: Session, args: str, now: float)
         raise FrameError(f"{room} holds no line {before} (any more)")
     older = len(page) > HISTORY_PAGE
     out = server._history_run(session.session_id, room, page[-HISTORY_PAGE:], older, before)
-    if len(out) > 1:
-        server._charge(session, PAGE_WORK * (len(out) - 1), now)
-    return out
+    return _charged(server, session, out, now)
