@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from .alerts import AlertDescription, ProtocolError
+from .ed25519_check import ed25519_verifies
 from .messages import SignatureScheme
 
 MIN_RSA_BITS = 2048
@@ -102,7 +103,8 @@ def verify_signature(key: PublicKey, scheme: int, data: bytes, signature: bytes)
             key.verify(signature, data, _pss(), hashes.SHA256())
             return
         if scheme == SignatureScheme.ed25519 and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, data)
+            if not ed25519_verifies(key.public_bytes_raw(), data, signature):
+                raise InvalidSignature
             return
     except InvalidSignature:
         raise ProtocolError(AlertDescription.decrypt_error, "signature does not verify") from None
