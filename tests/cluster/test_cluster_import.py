@@ -138,6 +138,7 @@ def test_read_history_reads_each_rooms_newest_lines_of_a_database_in_use(tmp_pat
     lines = [line("#b", "x", 1, 10), line("#a", "y", 2, 20), line("#b", "x", 3, 30)]
     for message in lines:
         store.append_message(message)
+    store.commit()  # as a running server does at the end of each event-loop pass
     assert read_history(path, 10) == {"#a": [lines[1]], "#b": [lines[0], lines[2]]}
     assert read_history(path, 1) == {"#a": [lines[1]], "#b": [lines[2]]}
     store.close()

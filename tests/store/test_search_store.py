@@ -13,7 +13,7 @@ import pytest
 from tlschat.store import Retention, SQLiteStore, StoredMessage
 from tlschat.store.memory import MemoryStore
 from tlschat.store.search import MAX_RESULTS
-from tlschat.store.sqlite_search import fts_query
+from tlschat.store.sqlite_search import INDEX_SLICE, fts_query
 
 FP = "SHA256:" + "A" * 43
 NOW_MS = 1_700_000_000_000
@@ -127,9 +127,10 @@ def test_a_database_from_before_search_is_indexed_on_open(tmp_path: Path) -> Non
     path = tmp_path / "chat.db"
     SQLiteStore(path).close()
     db = sqlite3.connect(path)
-    for name in ("messages_fts_insert", "messages_fts_delete", "messages_fts_update"):
+    for name in ("messages_fts_delete", "messages_fts_update"):
         db.execute(f"DROP TRIGGER {name}")
     db.execute("DROP TABLE messages_fts")
+    db.execute("DROP TABLE search_progress")
     db.execute(
         "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
         " signature) VALUES ('#a', ?, 'alice', x'00', 1, 1, 'older history', x'00')",
@@ -159,3 +160,88 @@ def test_memory_replica_matches_substrings_of_its_capped_history() -> None:
     assert counters(store.search_messages(["#a", "#b"], "deploy 5", 50)) == [5]
     assert counters(store.search_messages(["#a", "#b"], "deploy", 2)) == [6, 5]
     assert store.search_messages(["#a"], "   ", 50) == []
+
+
+OLD_INSERT_TRIGGER = """
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+END;
+"""
+
+
+def test_a_database_indexed_row_by_row_is_taken_as_indexed(tmp_path: Path) -> None:
+    """Before bulk indexing a trigger indexed each row as it was inserted: such a database is
+    indexed to its last row, so nothing is indexed twice."""
+    path = tmp_path / "chat.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE search_progress")
+    db.executescript(OLD_INSERT_TRIGGER)
+    for counter in (1, 2):
+        db.execute(
+            "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
+            " signature) VALUES ('#a', ?, 'alice', x'00', ?, 1, 'indexed history', x'00')",
+            (FP, counter),
+        )
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store._db.execute("SELECT indexed_upto FROM search_progress").fetchone() == (2,)
+    assert store.index_for_search() == 0
+    store.append_message(line("#a", 3, "newer history"))
+    assert counters(store.search_messages(["#a"], "history", 50)) == [3, 2, 1]
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    triggers = {
+        str(row[0])
+        for row in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    assert "messages_fts_insert" not in triggers
+    store.close()
+
+
+def test_lines_are_indexed_in_bulk_and_searches_see_every_stored_line(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    for n in range(1, 6):
+        store.append_message(line("#a", n, f"needle {n}"))
+    store.commit()
+    # Nothing indexed yet: the bulk insert is the server's timer's, or the search's own.
+    assert store._db.execute("SELECT indexed_upto FROM search_progress").fetchone() == (0,)
+    assert counters(store.search_messages(["#a"], "needle", 50)) == [5, 4, 3, 2, 1]
+    assert store.index_for_search() == 0
+    for n in range(6, 9):
+        store.append_message(line("#a", n, f"needle {n}"))
+    assert store.index_for_search() == 3
+    assert store.index_for_search() == 0
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    store.close()
+
+
+def test_rows_deleted_or_edited_before_they_are_indexed_leave_the_index_whole(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    for n in range(1, 4):
+        store.append_message(line("#a", n, f"needle {n}"))
+    store.index_for_search()
+    for n in range(4, 8):
+        store.append_message(line("#a", n, f"needle {n}"))
+    store.commit()
+    # An indexed row and a row not yet indexed, deleted; another not yet indexed, edited.
+    store._db.execute("DELETE FROM messages WHERE counter IN (2, 5)")
+    store._db.execute("UPDATE messages SET body = 'haystack 6' WHERE counter = 6")
+    store._db.execute("UPDATE messages SET body = 'haystack 1' WHERE counter = 1")
+    assert counters(store.search_messages(["#a"], "needle", 50)) == [7, 4, 3]
+    assert counters(store.search_messages(["#a"], "haystack", 50)) == [6, 1]
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    store.close()
+
+
+def test_a_backlog_is_indexed_in_slices(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    total = INDEX_SLICE + 10
+    for n in range(1, total + 1):
+        store.append_message(line("#a", n, f"word{n}"))
+    assert store.index_for_search() == INDEX_SLICE
+    assert store.index_for_search() == 10
+    assert counters(store.search_messages(["#a"], f"word{total}", 50)) == [total]
+    store.close()

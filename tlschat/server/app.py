@@ -49,8 +49,10 @@ from .limits import (
 )
 from .link import UNKNOWN_PEER, ClientLink
 from .logs import CONNECTION, HANDSHAKE, ConnectionSummary
+from .outflow import Outflow
 from .reload import ConfigSource, Reloader
 from .retention import RetentionTimer
+from .search_index import SearchIndexTimer
 from .standalone_history import warn_of_standalone_history
 
 log = logging.getLogger("tlschat.server")
@@ -114,17 +116,20 @@ class ChatService:
         self._tick: asyncio.TimerHandle | None = None
         self._presence_tick: asyncio.TimerHandle | None = None
         self.retention: RetentionTimer | None = None
-        self._unflushed: dict[int, ClientLink] = {}
-        # Bytes queued for each client as last seen, and their sum: the server-wide output budget.
-        self.queued: dict[int, int] = {}
-        self.queued_total = 0
-        self._flush_scheduled = False
+        self.search_index = SearchIndexTimer(store, asyncio.get_running_loop())
         self.stopping = False
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._config: ConnectionConfig | None = None
         self._all_gone = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self.outflow = Outflow(
+            self.loop,
+            store,
+            self.links.get,
+            lambda: self.settings.max_total_write_buffer,
+            self.chat.forget_lines,
+        )
         # The whole server's handshakes per second: in a reconnect storm the rest wait their
         # turn, unread, instead of taking the CPU that users already online need.
         self.handshake_queue = HandshakeQueue(
@@ -146,6 +151,7 @@ class ChatService:
             )
         self.retention = RetentionTimer(self.chat.store, self.settings.retention(), self.loop)
         self.retention.start()
+        self.search_index.start()
         self._config = ConnectionConfig(
             identity=key,
             certificate_der=certificate,
@@ -222,6 +228,7 @@ class ChatService:
         await self.broker.stop()
         if self.retention is not None:
             self.retention.stop()
+        self.search_index.stop()
         self.chat.store.close()
         self.limit_log.flush(self.loop.time())
         self.summary.flush(self.loop.time(), self.online(), every=0)
@@ -232,71 +239,31 @@ class ChatService:
         return sum(self.per_key.values())
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
-        encoded: dict[int, bytes] = {}
+        # Once per recipient of every line: the loop keeps to what each recipient needs. A room's
+        # recipients share one frame object, so each frame is encoded once.
+        links, soon = self.links, self.outflow.soon
+        frame_of: object = None
+        data, bye = b"", False
         for session_id, frame in outgoing:
-            link = self.links.get(session_id)
-            if link is None or not link.connection.is_connected:
+            link = links.get(session_id)
+            if link is None:
                 continue
-            if link.connection.close_notify_sent:
+            connection = link.connection
+            if not connection.is_connected or connection.close_notify_sent:
                 continue
-            data = encoded.get(id(frame))
-            if data is None:
-                data = encoded[id(frame)] = encode_frame(frame)
-            link.connection.send_data(data)
-            if frame["type"] == "bye":
+            if frame is not frame_of:
+                frame_of, data, bye = frame, encode_frame(frame), frame["type"] == "bye"
+            connection.send_data(data)
+            if bye:
                 link.bye_reason = str(frame.get("reason", ""))
-                link.connection.close()
-            self._unflushed[link.session_id] = link
-        if self._unflushed and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush_all)
+                connection.close()
+            soon(link)
         if self.chat.presence_waiting and self._presence_tick is None:
             self._presence_tick = self.loop.call_later(PRESENCE_TICK, self._on_presence_tick)
 
     def _on_presence_tick(self) -> None:
         self._presence_tick = None
         self.deliver(self.chat.tick(time.time()))
-
-    def account_output(self, link: ClientLink) -> None:
-        """Record what ``link`` has queued; past the server's budget, shed the clients that hold
-        the most until the rest fits (a client that reads keeps its queue near zero)."""
-        size = link.queued() if link.registered else 0
-        self.queued_total += size - self.queued.get(link.session_id, 0)
-        if size:
-            self.queued[link.session_id] = size
-        else:
-            self.queued.pop(link.session_id, None)
-        if self.queued_total > self.settings.max_total_write_buffer:
-            self._shed_output()
-
-    def _shed_output(self) -> None:
-        """The recorded sizes may be stale (the kernel took more meanwhile): look again, then
-        drop the biggest holders until the total is within the budget."""
-        for session_id in list(self.queued):
-            link = self.links.get(session_id)
-            size = link.queued() if link is not None else 0
-            if size:
-                self.queued[session_id] = size
-            else:
-                del self.queued[session_id]
-        self.queued_total = sum(self.queued.values())
-        budget = self.settings.max_total_write_buffer
-        for session_id in sorted(self.queued, key=lambda held: -self.queued[held]):
-            if self.queued_total <= budget:
-                break
-            link = self.links.get(session_id)
-            if link is not None:
-                why = f" (over the server's output budget: {self.queued_total} bytes queued)"
-                link.drop_slow_reader(why)
-            self.queued_total -= self.queued.pop(session_id)
-
-    def _flush_all(self) -> None:
-        """Write what this event-loop pass queued for each client: one record and one write
-        per client for a burst of messages, instead of one per message."""
-        self._flush_scheduled = False
-        unflushed, self._unflushed = self._unflushed, {}
-        for link in unflushed.values():
-            link.flush()
 
     def _refusal(self, link: ClientLink) -> str:
         """Why a new connection is not served, or "". Decided on accept, before the ClientHello
@@ -380,8 +347,7 @@ class ChatService:
         self.links.pop(link.session_id, None)
         self.pending.pop(link.session_id, None)
         self.handshake_queue.leave(link)
-        self._unflushed.pop(link.session_id, None)
-        self.queued_total -= self.queued.pop(link.session_id, 0)
+        self.outflow.forget(link.session_id)
         self.per_address[link.address] -= 1
         if not self.per_address[link.address]:
             del self.per_address[link.address]

@@ -15,6 +15,7 @@ from ..protocol.record import MAX_PLAINTEXT, RECORD_HEADER_LENGTH
 from .config import ServerSettings
 from .limits import LEFT_WAITING, NO_HELLO, LimitLog
 from .logs import CONNECTION
+from .outflow import Outflow
 
 log = logging.getLogger("tlschat.server")
 
@@ -33,13 +34,13 @@ class LinkOwner(Protocol):
     settings: ServerSettings
     limit_log: LimitLog
     loop: asyncio.AbstractEventLoop
+    outflow: Outflow
 
     def accept(self, link: ClientLink) -> None: ...
     def forget(self, link: ClientLink) -> None: ...
     def refuse(self, link: ClientLink, reason: str) -> None: ...
     def handle_events(self, link: ClientLink, events: list[Event]) -> None: ...
     def deliver(self, outgoing: list[Outgoing]) -> None: ...
-    def account_output(self, link: ClientLink) -> None: ...
 
 
 class ClientLink(asyncio.Protocol):
@@ -119,7 +120,7 @@ class ClientLink(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
-        self.service.account_output(self)
+        self._account()
 
     # ----- ours -----
 
@@ -172,7 +173,7 @@ class ClientLink(asyncio.Protocol):
         try:
             events = step()
             self.service.handle_events(self, events)
-            self.flush()
+            self.service.outflow.soon(self)
             if any(isinstance(event, ConnectionClosed) for event in events):
                 self.end()
         except ProtocolError as error:
@@ -189,14 +190,20 @@ class ClientLink(asyncio.Protocol):
 
     def flush(self) -> None:
         transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.service.outflow.commit()  # nothing leaves before the lines it names are stored
         data = self.connection.data_to_send()
-        if not data or transport is None or transport.is_closing():
+        if not data or transport.is_closing():
             return
         transport.write(data)
         if transport.get_write_buffer_size() > self.service.settings.max_write_buffer:
             self.drop_slow_reader("")
         else:
-            self.service.account_output(self)
+            self._account()
+
+    def _account(self) -> None:
+        self.service.outflow.account(self, self.queued() if self.registered else 0)
 
     def queued(self) -> int:
         """Bytes written and not yet taken by the kernel: what this client holds of our memory."""
@@ -208,6 +215,14 @@ class ClientLink(asyncio.Protocol):
     def drop_slow_reader(self, why: str) -> None:
         log.warning("[!] %s stopped reading%s; disconnecting", self.peer, why)
         self.bye_reason = "stopped reading"
+        self._ending = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def drop_unsent(self, why: str) -> None:
+        """End at once, without writing what is queued."""
+        log.warning("[!] %s: %s; disconnecting", self.peer, why)
+        self.end_reason = why
         self._ending = True
         if self.transport is not None:
             self.transport.abort()

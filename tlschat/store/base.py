@@ -96,10 +96,29 @@ class Ban:
     by: str
 
 
+class HistoryNotCommitted(Exception):
+    """A batch of room lines could not be committed: none of them is stored. ``lines`` are their
+    (sender, counter)."""
+
+    def __init__(self, lines: tuple[tuple[str, int], ...], reason: str) -> None:
+        super().__init__(reason)
+        self.lines = lines
+
+
 class Store(Protocol):
     def append_message(self, message: StoredMessage) -> None:
-        """Durably store ``message``, and its counter as its sender's last, in one transaction,
-        before it is relayed to anyone."""
+        """Store ``message``, and its counter as its sender's last, in the open batch: durable
+        once :meth:`commit` returns, which the server calls before it relays the line to anyone
+        or confirms it."""
+
+    def commit(self) -> None:
+        """Make the lines appended since the last commit durable, in one transaction; raise
+        :class:`HistoryNotCommitted` (and keep none of them) if that fails."""
+
+    def index_for_search(self) -> int:
+        """Bring the search index up to the lines stored so far (a store may index them later
+        than it stores them, in bulk, which costs far less per line); how many were indexed.
+        ``search_messages`` does it first itself."""
 
     def recent_messages(self, room: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of ``room``, oldest first."""

@@ -38,6 +38,13 @@ class MemoryStore(MemoryDirectory, MemoryRooms, MemoryInvitations, MemorySearch)
         self.add_history(message)
         self.set_last_counter(message.sender, message.counter)
 
+    def commit(self) -> None:
+        """Nothing to commit: a cluster's lines are durable in Redis before they are applied."""
+
+    def index_for_search(self) -> int:
+        """The replica is searched as it is: nothing to index."""
+        return 0
+
     def add_history(self, message: StoredMessage) -> None:
         """Append to a room's history as loaded, without touching the sender's counter."""
         room = self._messages.setdefault(message.room, collections.deque(maxlen=self.history_limit))

@@ -61,8 +61,9 @@ CREATE TABLE IF NOT EXISTS allow_decisions (
 
 
 class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch):
-    """Every write commits at once: in WAL mode a commit is in the OS's hands when it returns, so
-    a killed server process loses nothing it had relayed.
+    """Room lines are committed in batches, one per event-loop pass (sqlite_batch.py); every other
+    write commits at once. In WAL mode a commit is in the OS's hands when it returns, so a killed
+    server process loses nothing it had relayed or confirmed.
 
     One server process owns the database: the senders' last counters, read for every message,
     are cached in memory and written through.
@@ -92,6 +93,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         if self._pragma("auto_vacuum") != INCREMENTAL:
             self._db.execute("VACUUM")  # makes the auto_vacuum setting above take effect
         self._counters: dict[str, int] = {}
+        self._batch = []
+        self._counters_before = {}
         self._appended = None
         self._dirty = False
         self._size_bound = 0
@@ -104,24 +107,25 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
             self._db.execute("ALTER TABLE messages ADD COLUMN encrypted TEXT NOT NULL DEFAULT ''")
 
     def append_message(self, message: StoredMessage) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
-                " signature, encrypted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.room,
-                    message.sender,
-                    message.nick,
-                    message.key_der,
-                    message.counter,
-                    message.timestamp_ms,
-                    message.body,
-                    message.signature,
-                    message.encrypted,
-                ),
-            )
-            self._set_counter(message.sender, message.counter)
+        previous = self.last_counter(message.sender)
+        self._open_batch()
+        self._db.execute(
+            "INSERT INTO messages (room, sender, nick, key_der, counter, timestamp_ms, body,"
+            " signature, encrypted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.room,
+                message.sender,
+                message.nick,
+                message.key_der,
+                message.counter,
+                message.timestamp_ms,
+                message.body,
+                message.signature,
+                message.encrypted,
+            ),
+        )
+        self._set_counter(message.sender, message.counter)
+        self._batched(message.sender, message.counter, previous)
         self._counters[message.sender] = message.counter
         if self._appended is not None:
             self._appended.add(message.room)
@@ -173,8 +177,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         owner = self.nick_owner(nick)
         if owner is not None and owner != fingerprint:
             return False
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute("DELETE FROM nicks WHERE fingerprint = ?", (fingerprint,))
             self._db.execute(
                 "INSERT INTO nicks (nick_folded, nick, fingerprint) VALUES (?, ?, ?)",
@@ -263,4 +266,6 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         return {str(row[0]) for row in self._db.execute("SELECT room FROM encrypted_rooms")}
 
     def close(self) -> None:
+        self.commit()
+        self.index_for_search()
         self._db.close()

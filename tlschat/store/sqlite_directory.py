@@ -60,8 +60,7 @@ class SQLiteDirectory(SQLiteRetention):
         """The device just put is never the one removed; of the others, the one seen least
         recently (by device id on a tie) goes. One device is added at a time, so removing one
         keeps the bound."""
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO devices (fingerprint, device, keys_json, last_seen)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint, device) DO UPDATE"
@@ -99,8 +98,7 @@ class SQLiteDirectory(SQLiteRetention):
         return [StoredDevice(str(f), str(d), str(k), float(s)) for f, d, k, s in rows]
 
     def remove_device(self, fingerprint: str, device: str) -> bool:
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             removed = self._delete_device(fingerprint, device)
         self._dirty = True
         return removed
@@ -128,8 +126,7 @@ class SQLiteDirectory(SQLiteRetention):
     ) -> int:
         """An unknown device gets nothing (0). Of a key id given twice, the first is kept."""
         added = 0
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             if not self._known(fingerprint, device):
                 return 0
             held, last_seq = self._db.execute(
@@ -169,8 +166,7 @@ class SQLiteDirectory(SQLiteRetention):
 
     def claim_one_time_key(self, fingerprint: str, device: str) -> str | None:
         # Keys exist only for a device in the directory (removal takes them with it).
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             rows = self._db.execute(
                 f"DELETE FROM one_time_keys WHERE {DEVICE} AND key_id = (SELECT key_id"
                 f" FROM one_time_keys WHERE {DEVICE} ORDER BY seq LIMIT 1) RETURNING key_json",
@@ -212,8 +208,7 @@ class SQLiteDirectory(SQLiteRetention):
     def append_inbox_items(
         self, entries: list[InboxEntry], now: float, bounds: InboxBounds
     ) -> list[int]:
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             ids = [self._append(entry, now, bounds) for entry in entries]
         # Room for them is made after the commit: the size bound runs its own transactions.
         for entry, new_id in zip(entries, ids, strict=True):
@@ -263,8 +258,7 @@ class SQLiteDirectory(SQLiteRetention):
         self, fingerprint: str, device: str, after: int, now: float, bounds: InboxBounds
     ) -> list[InboxItem]:
         """Items past ``bounds.max_age`` are deleted, not only left out."""
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._drop_expired(fingerprint, device, now, bounds)
             rows = self._db.execute(
                 "SELECT id, fingerprint, device, created, payload FROM inbox"

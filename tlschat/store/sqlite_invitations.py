@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from .invitations import StoredInvitation, forgotten_before
+from .sqlite_batch import SQLiteBatch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invitations (
@@ -29,14 +30,13 @@ COLUMNS = "id, digest, made_by, made_at, expires_at, used_by, used_at, revoked_a
 ENDED_AT = "COALESCE(used_at, revoked_at, expires_at)"
 
 
-class SQLiteInvitations:
+class SQLiteInvitations(SQLiteBatch):
     """The invitations of :class:`~tlschat.store.sqlite.SQLiteStore`, which opens ``_db``."""
 
     _db: sqlite3.Connection
 
     def add_invitation(self, invitation: StoredInvitation) -> bool:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._transaction("IMMEDIATE"):
             row = (
                 invitation.id,
                 invitation.digest,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from .base import Retention
+from .sqlite_batch import SQLiteBatch
 
 # What a row costs in the database beyond its fields: the row's header and its index entries,
 # roughly. Only an estimate of how many of the oldest to delete at once.
@@ -30,7 +31,7 @@ INBOX_BYTES = "2 * (length(fingerprint) + length(device)) + size + 24"
 SHRINKABLE = (("messages", MESSAGE_BYTES), ("inbox", INBOX_BYTES))
 
 
-class SQLiteRetention:
+class SQLiteRetention(SQLiteBatch):
     """The retention half of :class:`~tlschat.store.sqlite.SQLiteStore`, which sets these
     attributes up."""
 
@@ -61,6 +62,7 @@ class SQLiteRetention:
         counted again. The directory (devices, one-time and fallback keys), counters, nicks,
         bans, topics and encrypted rooms are never deleted. Returns how many room messages
         were deleted."""
+        self.commit()
         appended, self._appended = self._appended, set()
         dirty, self._dirty = self._dirty, False
         deleted = 0
@@ -74,8 +76,7 @@ class SQLiteRetention:
                 deleted += self._keep_newest(room, retention.keep_per_room)
         if retention.max_age > 0:
             cutoff_ms = int((now - retention.max_age) * 1000)
-            with self._db:
-                self._db.execute("BEGIN")
+            with self._transaction():
                 cursor = self._db.execute(
                     "DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,)
                 )
@@ -137,8 +138,7 @@ class SQLiteRetention:
         return int(row[0])
 
     def _keep_newest(self, room: str, keep: int) -> int:
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             cursor = self._db.execute(
                 "DELETE FROM messages WHERE room = ? AND id <= (SELECT id FROM messages"
                 " WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
@@ -166,8 +166,7 @@ class SQLiteRetention:
                 last_id, estimate = self._oldest(table, row_bytes, (used - max_bytes) / scale)
                 if last_id is None:
                     break
-                with self._db:
-                    self._db.execute("BEGIN")
+                with self._transaction():
                     cursor = self._db.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,))
                     deleted[table] += cursor.rowcount
                 if table == "messages":

@@ -160,6 +160,12 @@ class ServerMessages(ServerHello):
         if len(self.recently_refused) > MAX_REMEMBERED_COMMITTED:
             del self.recently_refused[next(iter(self.recently_refused))]
 
+    def forget_lines(self, lines: tuple[tuple[str, int], ...]) -> None:
+        """Lines (sender, counter) that the store could not keep after all: a retry of one is
+        taken in again, not confirmed as committed."""
+        for line in lines:
+            self.recently_committed.pop(line, None)
+
     def _remember_committed(self, relayed: RelayedLine, tag: str) -> None:
         self.recently_committed[(relayed.sender, relayed.counter)] = (relayed.target, tag)
         if len(self.recently_committed) > MAX_REMEMBERED_COMMITTED:
