@@ -66,6 +66,15 @@ def _counted(server: ChatServer) -> dict[str, dict[str, int]]:
     return counts
 
 
+def _local(server: ChatServer) -> dict[str, set[int]]:
+    """Which of the server's own sessions each room must list."""
+    rooms: dict[str, set[int]] = {}
+    for session in server.sessions.values():
+        for room in session.rooms:
+            rooms.setdefault(room, set()).add(session.session_id)
+    return rooms
+
+
 @pytest.fixture(autouse=True)
 def room_index_follows_every_change(monkeypatch: pytest.MonkeyPatch) -> None:
     """After every call that can move a session in or out of a room, in every test of the chat
@@ -76,6 +85,7 @@ def room_index_follows_every_change(monkeypatch: pytest.MonkeyPatch) -> None:
         def checked(self: ChatServer, *args: object, _original: object = original) -> object:
             result = _original(self, *args)  # type: ignore[operator]
             assert self.room_index.snapshot() == _counted(self)
+            assert self.room_index.local_snapshot() == _local(self)
             return result
 
         monkeypatch.setattr(ChatServer, name, checked)

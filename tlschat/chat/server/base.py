@@ -72,7 +72,7 @@ class ServerBase:
         self.presence = PresenceLimiter(settings.presence_rate, settings.presence_burst)
         # Sessions of each key in each room, for every session of the cluster: kept by
         # _enter and _exit, which every change of a session's rooms goes through.
-        self.room_index = RoomIndex()
+        self.room_index: RoomIndex[Session] = RoomIndex()
         # Of each large room, the keys its members saw speak (and so were told of): their leaves
         # are told to every member (``_tell_presence``).
         self.visible: dict[str, set[str]] = {}
@@ -85,7 +85,7 @@ class ServerBase:
 
     def _members(self, room: str) -> list[Session]:
         """This server's sessions in ``room``: the ones it delivers to."""
-        return [s for s in self.sessions.values() if room in s.rooms]
+        return self.room_index.local(room)
 
     def _everyone(self) -> list[Member]:
         """Every session of the cluster that said hello: this server's, then the others'."""
@@ -237,15 +237,21 @@ class ServerBase:
     def _enter(self, member: Member, room: str) -> None:
         member.rooms.append(room)
         self.room_index.enter(room, member.fingerprint)
+        if isinstance(member, Session):
+            self.room_index.enter_local(room, member.session_id, member)
 
     def _exit(self, member: Member, room: str) -> None:
         member.rooms.remove(room)
         self.room_index.leave(room, member.fingerprint)
+        if isinstance(member, Session):
+            self.room_index.leave_local(room, member.session_id)
 
     def _exit_all(self, member: Member) -> None:
         """``member`` is gone (disconnected, or its server said so): out of every room."""
         for room in member.rooms:
             self.room_index.leave(room, member.fingerprint)
+            if isinstance(member, Session):
+                self.room_index.leave_local(room, member.session_id)
 
     def _sender_of(self, event: ClusterEvent) -> int | None:
         """The session id of this server's session that caused ``event``, if any."""

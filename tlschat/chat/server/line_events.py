@@ -57,6 +57,21 @@ class RelayedLine:
                 raise ValueError(f"'{name}' is not base64")
 
     def frame(self) -> dict[str, Any]:
+        if self.body is not None:
+            # A plain line, nearly every line a server relays: built directly, as ``to_json``
+            # would build it, for a tenth of its cost.
+            return {
+                "type": self.kind,
+                "from": self.nick,
+                "key": self.key,
+                "network": self.network,
+                "target": self.target,
+                "sender": self.sender,
+                "counter": self.counter,
+                "ts": self.ts,
+                "body": self.body,
+                "sig": self.sig,
+            }
         frame: dict[str, Any] = to_json(self)
         return frame
 
