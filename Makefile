@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-cluster bench-attack chaos bench-encrypted bench-storm
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-compare bench-cluster bench-attack chaos bench-encrypted bench-storm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,13 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick $(ARGS)
+
+# Issue 16's regression guard: the quick set, each ratio (tlschat / a reference) held against the
+# committed benchmarks/baseline.json with its tolerance; fails if one got worse beyond it. Not part
+# of `make test` or CI. Without a baseline it says how to write one and fails.
+# ARGS=--write-baseline (re)writes it; ARGS="--from benchmarks/results/quick-X.json" runs nothing.
+bench-compare: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.compare $(ARGS)
 
 # The fan-out against 1, 2 and 3 servers sharing a Redis (--broker), and one without it. Needs
 # redis-server (apt-get install -y redis-server); ARGS=--quick for one run at N = 100 only.

@@ -14,6 +14,11 @@ stamps its send time into a shared-memory table at ``slot * CAPACITY + seq % CAP
 the write, and every receiver reads the stamp back (CLOCK_MONOTONIC is system-wide), so latency is
 end to end even for messages signed long before they are sent.
 
+Ingress, the messages the server accepted, is counted two ways in each window: the ``sent`` frames
+tlschat confirms a message with (each counter once per sender), and the messages each sender's
+watcher (the next client of its worker) received, which for a relay is every line it read and
+relayed. The coordinator picks the one that is exact for the server kind (benchmarks.runner).
+
 Workers and the coordinator talk over pipes: a worker connects its clients and says ``ready``;
 the coordinator answers with a phase (``go``: mode, rate, window, t_start, t_end on the monotonic
 clock), measures the server's and the workers' CPU from /proc over [t_start, t_end], and collects
@@ -29,6 +34,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -56,6 +62,7 @@ BODY_BYTES = 64
 CONNECT_TIMEOUT = 120.0
 HIST_SCALE = 50  # latency histogram: bucket = int(ln(1 + microseconds) * HIST_SCALE), ~2 %
 HIST_BUCKETS = 1300
+SENT_COUNTER = re.compile(rb'"counter":(\d+)')
 
 
 def body_text(slot: int, seq: int) -> str:
@@ -259,6 +266,7 @@ class TlschatClient(Client):
         self.chat = ChatClient(identity, f"b{os.getpid() % 10000}x{index}")
         self.presigned: list[bytes] = []
         self.signed_late = 0
+        self.confirmed_counters: set[int] = set()  # ours the server answered 'sent' to
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -305,10 +313,24 @@ class TlschatClient(Client):
                 start = data.index(b'"body":"') + 8
                 slot, seq, _ = data[start : data.index(b'"', start)].split(b":", 2)
                 worker.on_message(self, int(slot), int(seq))
+        elif data.startswith(b'{"type":"sent"'):
+            self._sent(data)
         elif data.startswith(b'{"type":"joined"'):
             self._ready()
         elif data.startswith((b'{"type":"error"', b'{"type":"bye"')):
             self._fail(data.decode(errors="replace")[:200])
+
+    def _sent(self, data: bytes) -> None:
+        """The server accepted one of our messages (stored and relayed): counted once per
+        counter, since the server confirms a message sent again a second time."""
+        found = SENT_COUNTER.search(data)
+        if found is None:
+            self._fail(f"a 'sent' frame without a counter: {data[:200]!r}")
+            return
+        counter = int(found[1])
+        if counter not in self.confirmed_counters and self.worker is not None:
+            self.confirmed_counters.add(counter)
+            self.worker.on_accepted()
 
     def presign(self, slot: int, count: int) -> None:
         """Sign ``count`` room messages now, before the timed window."""
@@ -390,6 +412,8 @@ class Worker:
 
     def _reset_counts(self) -> None:
         self.delivered = 0
+        self.confirmed = 0  # 'sent' frames: messages tlschat accepted
+        self.watched = 0  # messages each sender's watcher received: what a relay relayed
         self.sent = 0
         self.skipped = 0
         self.histogram = array.array("q", bytes(8 * HIST_BUCKETS))
@@ -466,9 +490,17 @@ class Worker:
             histogram_add(self.histogram, now - sent_at)
         state = self.senders.get(slot)
         if state is not None and self.watchers.get(slot) is client:
+            if phase is not None and phase.t_start <= now < phase.t_end and seq >= state.acked:
+                self.watched += 1
             state.acked = max(state.acked, seq + 1)
             if phase is not None and phase.mode == "saturation":
                 self._fill(state, phase, now)
+
+    def on_accepted(self) -> None:
+        """A sender of this worker got the server's confirmation of a message."""
+        phase = self.phase
+        if phase is not None and phase.t_start <= time.monotonic() < phase.t_end:
+            self.confirmed += 1
 
     def _send(self, state: SenderState, now: float) -> None:
         seq = state.next_seq
@@ -528,6 +560,8 @@ class Worker:
                 counts[name] = counts.get(name, 0) + value
         return {
             "delivered": self.delivered,
+            "confirmed": self.confirmed,
+            "watched": self.watched,
             "sent": self.sent,
             "skipped": self.skipped,
             "histogram": list(self.histogram),
@@ -628,7 +662,7 @@ async def _handshake_worker(
             started = time.monotonic()
             try:
                 await loop.create_connection(
-                    lambda c=client: c,  # type: ignore[misc]
+                    lambda c=client: c,
                     HOST,
                     target.port,
                     ssl=tls,

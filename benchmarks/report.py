@@ -26,6 +26,29 @@ def _get(results: dict[str, Any], key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _fanout_rows(results: dict[str, Any], mode: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """The fan-out figures of one phase that were measured: (N, server kind, figures)."""
+    return [
+        (n, kind, r)
+        for n in _sizes(results)
+        for kind in ORDER
+        if (r := _get(results, f"fanout/{mode}/{n}/{kind}")) is not None
+    ]
+
+
+def _idle_rows(results: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    return [
+        (count, kind, r)
+        for count in _idle_counts(results)
+        for kind in ORDER
+        if (r := _get(results, f"idle/{count}/{kind}")) is not None
+    ]
+
+
+def _handshake_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(k, r) for k in ORDER if (r := _get(results, f"handshake/{k}")) is not None]
+
+
 def _sizes(results: dict[str, Any]) -> list[int]:
     return sorted({int(key.split("/")[2]) for key in results if key.startswith("fanout/")})
 
@@ -86,7 +109,7 @@ def targets(data: dict[str, Any], server: str = "tlschat") -> list[dict[str, Any
         mine = _get(results, f"fanout/fixed/{n}/{server}")
         others = [_get(results, f"fanout/fixed/{n}/{k}") for k in ("ssl", "ngircd")]
         p99 = mine.get("p99_ms") if mine else None
-        refs = [o.get("p99_ms") for o in others if o and o.get("p99_ms") is not None]
+        refs = [float(p) for o in others if o and (p := o.get("p99_ms")) is not None]
         if p99 is None or not refs:
             add(f"N={n}: light-load p99 <= ssl's and ngircd's", "not measured", None)
             continue
@@ -147,8 +170,7 @@ def table(data: dict[str, Any]) -> str:
             f"{floor['floor_per_cpu_s_rsa_client']:,.0f} (RSA client), "
             f"{floor['floor_per_cpu_s_no_client_auth']:,.0f} (no client signature, as ssl)"
         )
-    hs_rows = [(k, _get(results, f"handshake/{k}")) for k in ORDER]
-    hs_rows = [(k, r) for k, r in hs_rows if r]
+    hs_rows = _handshake_rows(results)
     if hs_rows:
         ssl_rate = (_get(results, "handshake/ssl") or {}).get("per_server_cpu_s")
         lines += ["", "Full handshakes (new connection each, no resumption)"]
@@ -174,16 +196,14 @@ def table(data: dict[str, Any]) -> str:
         ("fixed", "Room fan-out at a light fixed load"),
         ("saturation", "Room fan-out at saturation (each sender keeps its window in flight)"),
     ):
-        rows = [
-            (n, k, _get(results, f"fanout/{mode}/{n}/{k}")) for n in _sizes(results) for k in ORDER
-        ]
-        rows = [(n, k, r) for n, k, r in rows if r]
+        rows = _fanout_rows(results, mode)
         if not rows:
             continue
         lines += ["", title]
         lines.append(
             f"{'N':>5} {'server':14} {'offered/s':>9} {'deliv./s':>9} {'per CPU-s':>9} "
-            f"{'CPU us':>7} {'vs ssl':>6} {'p50 ms':>7} {'p99 ms':>7}  limited by"
+            f"{'CPU us':>7} {'vs ssl':>6} {'p50 ms':>7} {'p99 ms':>7} {'acc./s':>7} "
+            f"{'acc./CPU-s':>10}  limited by"
         )
         for n, kind, r in rows:
             ssl_cpu = (_get(results, f"fanout/{mode}/{n}/ssl") or {}).get("cpu_us_per_msg")
@@ -192,7 +212,9 @@ def table(data: dict[str, Any]) -> str:
                 f"{_f(r.get('delivered_per_s'), 0)} {_f(r.get('per_server_cpu_s'), 0)} "
                 f"{_f(r.get('cpu_us_per_msg'), 1, 7)} "
                 f"{_f(_ratio(r.get('cpu_us_per_msg'), ssl_cpu), 2, 6)} "
-                f"{_f(r.get('p50_ms'), 2, 7)} {_f(r.get('p99_ms'), 2, 7)}  {r.get('limited_by')}"
+                f"{_f(r.get('p50_ms'), 2, 7)} {_f(r.get('p99_ms'), 2, 7)} "
+                f"{_f(r.get('accepted_per_s'), 0, 7)} "
+                f"{_f(r.get('accepted_per_server_cpu_s'), 0, 10)}  {r.get('limited_by')}"
                 + (f" [errors {r['errors']}: {r['first_error'][:60]}]" if r.get("errors") else "")
                 + (f" [lost {r['lost_connections']}]" if r.get("lost_connections") else "")
                 + (f" [signed late {r['signed_late']}]" if r.get("signed_late") else "")
@@ -202,10 +224,7 @@ def table(data: dict[str, Any]) -> str:
                     else ""
                 )
             )
-    idle_rows = [
-        (c, k, _get(results, f"idle/{c}/{k}")) for c in _idle_counts(results) for k in ORDER
-    ]
-    idle_rows = [(c, k, r) for c, k, r in idle_rows if r]
+    idle_rows = _idle_rows(results)
     if idle_rows:
         lines += ["", "Idle authenticated connections (server RSS growth over its baseline)"]
         lines.append(
@@ -300,8 +319,7 @@ def markdown(data: dict[str, Any]) -> str:
     def num(value: Any, digits: int = 0) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
 
-    hs = [(k, _get(results, f"handshake/{k}")) for k in ORDER]
-    hs = [(k, r) for k, r in hs if r]
+    hs = _handshake_rows(results)
     if hs:
         ssl_rate = (_get(results, "handshake/ssl") or {}).get("per_server_cpu_s")
         row(["server", "handshakes/s", "per server CPU-s", "vs ssl", "% of floor", "limited by"])
@@ -322,10 +340,7 @@ def markdown(data: dict[str, Any]) -> str:
             )
         out.append("")
     for mode in ("fixed", "saturation"):
-        rows = [
-            (n, k, _get(results, f"fanout/{mode}/{n}/{k}")) for n in _sizes(results) for k in ORDER
-        ]
-        rows = [(n, k, r) for n, k, r in rows if r]
+        rows = _fanout_rows(results, mode)
         if not rows:
             continue
         out.append(f"**{'Light fixed load' if mode == 'fixed' else 'Saturation'}**")
@@ -340,10 +355,12 @@ def markdown(data: dict[str, Any]) -> str:
                 "vs ssl",
                 "p50 ms",
                 "p99 ms",
+                "accepted/s",
+                "accepted per server CPU-s",
                 "limited by",
             ]
         )
-        row(["---"] * 9)
+        row(["---"] * 11)
         for n, kind, r in rows:
             ssl_cpu = (_get(results, f"fanout/{mode}/{n}/ssl") or {}).get("cpu_us_per_msg")
             held = r.get("connected") or 0
@@ -358,12 +375,13 @@ def markdown(data: dict[str, Any]) -> str:
                     num(_ratio(r.get("cpu_us_per_msg"), ssl_cpu), 2),
                     num(r.get("p50_ms"), 2),
                     num(r.get("p99_ms"), 2),
+                    num(r.get("accepted_per_s")),
+                    num(r.get("accepted_per_server_cpu_s")),
                     str(r.get("limited_by")),
                 ]
             )
         out.append("")
-    idle = [(c, k, _get(results, f"idle/{c}/{k}")) for c in _idle_counts(results) for k in ORDER]
-    idle = [(c, k, r) for c, k, r in idle if r]
+    idle = _idle_rows(results)
     if idle:
         row(["idle K", "server", "held", "KiB per connection", "per GiB", "vs ssl"])
         row(["---"] * 6)

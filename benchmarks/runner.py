@@ -209,6 +209,14 @@ def saturation_window(n: int) -> int:
     return max(1, min(8, round(200 / n)))
 
 
+def ingress_source(kind: str, client_factory: ClientFactory | None) -> str:
+    """Which count of the workers' is the messages the server accepted: tlschat's own 'sent'
+    confirmations ("confirmed") for the plain client, whose frames the load client reads; else
+    the lines each sender's watcher received ("watched"), which is what a relay read and
+    relayed (every line reaches every other client, the watcher among them, once)."""
+    return "confirmed" if speaks_tlschat(kind) and client_factory is None else "watched"
+
+
 def run_room(
     server: Measured,
     cafile: str,
@@ -230,6 +238,7 @@ def run_room(
     the deliveries per second the stock of pre-signed messages is sized for.
     """
     target = _target(server, cafile)
+    accepted_by = ingress_source(server.kind, client_factory)
     if window is None:
         window = saturation_window(n)
     workers = max(1, min(workers, n // 2))
@@ -282,6 +291,7 @@ def run_room(
             phase_results = pool.receive_all("result", duration + 120)
             use = usage(before, after)
             delivered = sum(r["delivered"] for r in phase_results)
+            accepted = sum(r[accepted_by] for r in phase_results)
             histogram = _merge([r["histogram"] for r in phase_results])
             offered = rate * (connected - 1) if mode == "fixed" else None
             rate_delivered = delivered / use["wall_s"]
@@ -300,6 +310,12 @@ def run_room(
                 if use["server_cpu_s"]
                 else None,
                 "cpu_us_per_msg": use["server_cpu_s"] / delivered * 1e6 if delivered else None,
+                "accepted": accepted,
+                "accepted_counted_by": accepted_by,
+                "accepted_per_s": accepted / use["wall_s"],
+                "accepted_per_server_cpu_s": accepted / use["server_cpu_s"]
+                if use["server_cpu_s"]
+                else None,
                 "p50_ms": _ms(histogram_quantile(histogram, 0.5)),
                 "p99_ms": _ms(histogram_quantile(histogram, 0.99)),
                 "skipped_sends": sum(r["skipped"] for r in phase_results),
