@@ -56,6 +56,12 @@ class FailingCommit:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
+    def __enter__(self) -> sqlite3.Connection:
+        return self._real.__enter__()
+
+    def __exit__(self, *details: Any) -> Any:
+        return self._real.__exit__(*details)
+
 
 def test_lines_are_durable_at_commit_not_before(tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
@@ -130,3 +136,42 @@ def test_close_commits_what_is_open(tmp_path: Path) -> None:
     store.append_message(line(ALICE, 1))
     store.close()
     assert durable(path) == [(ALICE, 1)]
+
+
+def test_a_batch_lost_on_the_way_to_another_write_is_reported_by_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    """The nick write commits the open batch first; that commit fails. The nick is still
+    written, and the lost lines are named by the commit the server makes before any socket
+    write, so no one hears of them."""
+    path = tmp_path / "chat.db"
+    store = SQLiteStore(path)
+    real = store._db
+    store._db = FailingCommit(real)  # type: ignore[assignment]
+    store.append_message(line(ALICE, 1))
+    assert store.register_nick("alice", ALICE)
+    store._db = real
+    with pytest.raises(HistoryNotCommitted) as failed:
+        store.commit()
+    assert failed.value.lines == ((ALICE, 1),)
+    assert store.last_counter(ALICE) == -1
+    store.commit()  # reported once
+    assert durable(path) == []
+    assert store.nick_owner("alice") == ALICE
+    store.close()
+
+
+def test_retention_reports_no_loss_itself_but_keeps_it_for_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chat.db"
+    store = SQLiteStore(path)
+    real = store._db
+    store._db = FailingCommit(real)  # type: ignore[assignment]
+    store.append_message(line(BOB, 4))
+    store.enforce_retention(Retention(keep_per_room=100), 0.0)
+    store._db = real
+    with pytest.raises(HistoryNotCommitted) as failed:
+        store.commit()
+    assert failed.value.lines == ((BOB, 4),)
+    store.close()

@@ -95,6 +95,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         self._counters: dict[str, int] = {}
         self._batch = []
         self._counters_before = {}
+        self._lost = ()
+        self._lost_reason = ""
         self._appended = None
         self._dirty = False
         self._size_bound = 0
@@ -266,6 +268,6 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         return {str(row[0]) for row in self._db.execute("SELECT room FROM encrypted_rooms")}
 
     def close(self) -> None:
-        self.commit()
+        self._commit_batch()
         self.index_for_search()
         self._db.close()

@@ -7,7 +7,8 @@ No line is relayed or confirmed before it is committed, and in WAL mode a commit
 operating system's hands when it returns: a killed server process loses no line it confirmed.
 
 Every other write commits the open batch first, so a write that fails can never roll back lines
-that were already handed out to be sent.
+that were already handed out to be sent. If that commit fails, the lines are reported by the next
+``commit``, the one the server makes before it writes to any socket.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class SQLiteBatch:
     # The open batch's lines, and their senders' last counters from before it.
     _batch: list[tuple[str, int]]
     _counters_before: dict[str, int]
+    # Lines of batches that failed to commit, not yet reported by :meth:`commit`, and why.
+    _lost: tuple[tuple[str, int], ...]
+    _lost_reason: str
 
     def _open_batch(self) -> None:
         """Before a line is written: the pass's transaction, opened by its first line."""
@@ -41,8 +45,18 @@ class SQLiteBatch:
         self._counters_before.setdefault(sender, previous)
 
     def commit(self) -> None:
-        """Commit the open batch. If that fails, nothing of it stays, the senders' last
-        counters are as before it, and :class:`HistoryNotCommitted` names its lines."""
+        """Commit the open batch. If that fails, or a commit made on the way to another write
+        failed since the last call, nothing of those lines stays, their senders' last counters
+        are as before them, and :class:`HistoryNotCommitted` names them: the caller, which writes
+        to the sockets, must then let no one hear of them."""
+        self._commit_batch()
+        if self._lost:
+            lost, reason = self._lost, self._lost_reason
+            self._lost, self._lost_reason = (), ""
+            raise HistoryNotCommitted(lost, reason)
+
+    def _commit_batch(self) -> None:
+        """Commit the open batch; a failure is kept for :meth:`commit` to report."""
         if not self._db.in_transaction:
             return
         try:
@@ -51,15 +65,14 @@ class SQLiteBatch:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._counters.update(self._counters_before)
-            lines = tuple(self._batch)
-            self._batch, self._counters_before = [], {}
-            raise HistoryNotCommitted(lines, f"{type(error).__name__}: {error}") from error
+            self._lost += tuple(self._batch)
+            self._lost_reason = f"{type(error).__name__}: {error}"
         self._batch, self._counters_before = [], {}
 
     @contextlib.contextmanager
     def _transaction(self, mode: str = "") -> Iterator[None]:
         """One write of its own, after the open batch is committed; rolled back if it fails."""
-        self.commit()
+        self._commit_batch()
         with self._db:
             self._db.execute(f"BEGIN {mode}".rstrip())
             yield

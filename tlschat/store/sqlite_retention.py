@@ -62,7 +62,7 @@ class SQLiteRetention(SQLiteBatch):
         counted again. The directory (devices, one-time and fallback keys), counters, nicks,
         bans, topics and encrypted rooms are never deleted. Returns how many room messages
         were deleted."""
-        self.commit()
+        self._commit_batch()
         appended, self._appended = self._appended, set()
         dirty, self._dirty = self._dirty, False
         deleted = 0
