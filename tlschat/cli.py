@@ -66,6 +66,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument("--config", type=Path, help="TOML file of settings")
     server.add_argument("--host", help="address to listen on (127.0.0.1)")
     server.add_argument("--port", type=int, help=f"port, 0 picks a free one ({DEFAULT_PORT})")
+    server.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="also serve the web client (its files and a WebSocket at /ws) there (off)",
+    )
     server.add_argument("--data-dir", type=Path, help="key, certificate and chat.db (data)")
     server.add_argument("--server-name", help="name shown to clients (tlschat)")
     server.add_argument("--motd", help="message of the day shown after joining")
@@ -328,6 +333,7 @@ def _run_server(args: argparse.Namespace) -> int:
         "history_keep_per_room": args.history_keep_per_room,
         "history_max_age": args.history_max_age,
         "history_max_bytes": args.history_max_bytes,
+        "web": args.web,
     }
     problem = server_flag_problem(args)
     if problem is not None:

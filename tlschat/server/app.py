@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..broker import Broker, LocalBroker
 from ..chat.frames import MAX_FRAME, FrameError, decode_frame, encode_frame
@@ -54,6 +54,9 @@ from .reload import ConfigSource, Reloader
 from .retention import RetentionTimer
 from .search_index import SearchIndexTimer
 from .standalone_history import warn_of_standalone_history
+
+if TYPE_CHECKING:
+    from .web import WebEndpoint
 
 log = logging.getLogger("tlschat.server")
 
@@ -120,6 +123,7 @@ class ChatService:
         self.stopping = False
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
+        self.web: WebEndpoint | None = None  # the web client's port (--web), when it is on
         self._config: ConnectionConfig | None = None
         self._all_gone = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -165,6 +169,10 @@ class ChatService:
         loop_module = type(asyncio.get_running_loop()).__module__.split(".")[0]
         log.info("[LOOP] Event loop: %s", "uvloop" if loop_module == "uvloop" else "asyncio")
         log.info("[LISTENING] Server on %s:%d", self.settings.host, self.port)
+        if self.settings.web:
+            from .web import WebEndpoint  # websockets is imported only for a server with --web
+
+            self.web = await WebEndpoint.start(self)
         self._tick = self.loop.call_later(LIMIT_LOG_INTERVAL, self._on_tick)
 
     def apply_settings(self, settings: ServerSettings, chat: ChatSettings) -> list[Outgoing]:
@@ -195,6 +203,8 @@ class ChatService:
         """Stop accepting, send close_notify to everyone, wait briefly for their answers."""
         if self._server is not None:
             self._server.close()
+        if self.web is not None:
+            self.web.close()
         for timer in (self._tick, self._presence_tick):
             if timer is not None:
                 timer.cancel()
@@ -225,6 +235,8 @@ class ChatService:
         if self.links:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_GRACE)
+        if self.web is not None:
+            await self.web.wait_closed(SHUTDOWN_GRACE)
         await self.broker.stop()
         if self.retention is not None:
             self.retention.stop()

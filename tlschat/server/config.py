@@ -84,6 +84,8 @@ class ServerSettings:
     history_keep_per_room: int = DEFAULT_HISTORY_KEEP_PER_ROOM
     history_max_age: float = DEFAULT_HISTORY_MAX_AGE
     history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES
+    # "HOST:PORT" where the web client (its files and /ws) is served; "" (the default): nowhere.
+    web: str = ""
 
     def check(self) -> None:
         for name in ("operators", "allowlist"):
@@ -140,6 +142,19 @@ class ServerSettings:
         if not 1 <= self.max_message_bytes <= MAX_BODY_BYTES:
             raise ConfigError(f"max_message_bytes must be in [1, {MAX_BODY_BYTES}]")
         self.check_retention()
+        if self.web and self.web_address() == (self.host, self.port) and self.port:
+            raise ConfigError(f"web {self.web} is the chat's own host and port: give another")
+
+    def web_address(self) -> tuple[str, int]:
+        """``web`` as (host, port): "HOST:PORT", an IPv6 host in brackets ("[::1]:8080")."""
+        host, colon, port = self.web.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        elif ":" in host:
+            host = ""  # an IPv6 address needs its brackets to be told from its port
+        if not (colon and host and port.isascii() and port.isdigit() and int(port) <= 65535):
+            raise ConfigError(f"web {self.web!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        return host, int(port)
 
     def check_retention(self) -> None:
         keep = self.history_keep_per_room
@@ -218,6 +233,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "history_keep_per_room": int,
     "history_max_age": (int, float, str),
     "history_max_bytes": int,
+    "web": str,
 }
 
 

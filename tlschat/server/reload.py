@@ -59,13 +59,14 @@ LIVE = frozenset(
         "history_max_bytes",
     }
 )
-# Need a restart: the listening socket, the data directory and the broker are opened once; the
+# Need a restart: the listening sockets, the data directory and the broker are opened once; the
 # event loop is chosen before anything runs; connections are counted per address block and
 # presence budgets kept per room as those were sized at start.
 RESTART = frozenset(
     {
         "host",
         "port",
+        "web",
         "data_dir",
         "broker",
         "event_loop",
