@@ -24,6 +24,8 @@ def test_edit_delete_react_reply_and_multi_line(harness: Harness, server: Server
 
     alice.send("first draft")
     draft = _event(bob, kind="message", text="first draft")
+    # "last" is the last of alice's lines her client knows delivered: wait for its "sent".
+    alice.wait_for_line("sent <alice> first draft")
     assert draft["id"].startswith(draft["fingerprint"] + ":"), draft
     mark = bob.mark()
     alice.send("/edit last final text")
@@ -32,6 +34,7 @@ def test_edit_delete_react_reply_and_multi_line(harness: Harness, server: Server
 
     alice.send("to be taken back")
     gone = _event(bob, kind="message", text="to be taken back")
+    alice.wait_for_line("sent <alice> to be taken back")
     mark = bob.mark()
     alice.send("/delete last")
     deleted = _event(bob, mark, id=gone["id"], deleted=True)

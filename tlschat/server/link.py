@@ -171,9 +171,11 @@ class ClientLink(asyncio.Protocol):
         """Run one step of the protocol; any failure ends this connection, never the server."""
         connection = self.connection
         try:
+            # First in the pass's writes: a sender hears that its line was taken before the
+            # others hear the line.
+            self.service.outflow.soon(self)
             events = step()
             self.service.handle_events(self, events)
-            self.service.outflow.soon(self)
             if any(isinstance(event, ConnectionClosed) for event in events):
                 self.end()
         except ProtocolError as error:
