@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 LINTED := tlschat tests tools fuzz benchmarks server.py client.py
 
-.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-compare bench-cluster bench-attack chaos bench-encrypted bench-storm
+.PHONY: setup server client test lint typecheck unit redis-server fuzz clean bench bench-quick bench-compare bench-cluster bench-attack chaos bench-encrypted bench-storm web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,16 @@ redis-server:
 			echo "tests/cluster need redis-server: sudo apt-get install redis-server"; exit 1; \
 		fi; }
 
-unit: $(STAMP) redis-server
+# tests/browser's accessibility audit injects axe-core (web/'s devDependency, pinned in
+# web/package-lock.json): installed with npm when missing or when the lockfile changed. Without
+# npm that test fails saying so; without Chromium (apt-get install chromium) tests/browser skip.
+WEB_DEPS := web/node_modules/.package-lock.json
+
+$(WEB_DEPS): web/package-lock.json
+	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund; \
+	else echo "npm not found: tests/browser's accessibility audit needs web/node_modules"; fi
+
+unit: $(STAMP) redis-server $(WEB_DEPS)
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
@@ -136,6 +145,12 @@ ATTACK_BEFORE_TREE ?= /tmp/tlschat-before
 
 bench-attack: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.attack --before-tree $(ATTACK_BEFORE_TREE) $(ARGS)
+
+# The web client's pinned JavaScript dependencies (web/package-lock.json), and the Olm library's
+# browser build copied into tlschat/web/static/vendor/olm/ (committed, so the wheel and CI need no
+# Node for it); run after changing the pinned version. Needs Node 20 and npm.
+web:
+	cd web && npm ci && node scripts/vendor.mjs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(FUZZ_SCRATCH)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_TOOLS = ("pytest", "mypy", "ruff", "hypothesis")
+DEV_TOOLS = ("pytest", "mypy", "ruff", "hypothesis", "playwright")
 
 
 def quick_start_commands() -> list[str]:

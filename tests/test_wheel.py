@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "tlschat" / "web" / "static"
-SERVED = {".html", ".js", ".css", ".wasm", ".svg", ".png", ".json"}
+SERVED = {".html", ".js", ".mjs", ".css", ".wasm", ".svg", ".png", ".json"}
 BUILD_TIMEOUT = 300
 OFFLINE = (
     "No matching distribution found",
@@ -52,6 +52,9 @@ def test_the_wheel_contains_the_web_client(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert "tlschat/web/static/js/protocol/client_connection.js" in names
+    # The vendored Olm library the page loads for its end-to-end layer.
+    assert "tlschat/web/static/vendor/olm/olm.web.mjs" in names
+    assert "tlschat/web/static/vendor/olm/olm.wasm" in names
     # Every file of a served type that was copied (the checkout may change meanwhile).
     expected = {
         path.relative_to(source).as_posix()

@@ -46,7 +46,7 @@ const END = "<!-- worked-example:end -->";
  * @param {string} text
  * @returns {Map<string, Value>}
  */
-function textBlockValues(text) {
+export function textBlockValues(text) {
   const values = new Map();
   for (const [, block] of text.matchAll(/```text\n([\s\S]*?)```/g)) {
     /** @type {{name: string, note: string, hex: string} | null} */

@@ -8,12 +8,13 @@ import { test } from "node:test";
 import { ClientIdentity } from "../../tlschat/web/static/js/protocol/identity.js";
 import { utf8 } from "../../tlschat/web/static/js/protocol/bytes.js";
 import {
-  NO_PRIVATE_YET,
-  noEncryptedRoomYet,
+  NO_DEVICE_FOR_PRIVATE,
+  noDeviceForRoom,
 } from "../../tlschat/web/static/js/app/chat_sending.js";
+import { NO_DEVICE } from "../../tlschat/web/static/js/app/chat_decrypting.js";
 import {
   DELIVERED,
-  ENCRYPTED_UNSUPPORTED,
+  NOT_DECRYPTED,
   PENDING,
   REFUSED,
 } from "../../tlschat/web/static/js/app/lines.js";
@@ -208,15 +209,18 @@ test("flood control: the refused line goes again, unchanged, after the wait", as
   assert.deepEqual(sentFrames(client), [say], "the same frame, byte for byte");
 });
 
-test("private lines and encrypted rooms are refused at once: the web client cannot encrypt yet", async () => {
+test("without a device, private lines and encrypted rooms are refused at once, saying why", async () => {
   const { client } = await newClient();
   const bob = await ClientIdentity.generate();
   await connect(client, NOW, [{ nick: "bob", fingerprint: bob.fingerprint }]);
   const [line, said] = await client.userInput("/msg bob psst", NOW);
-  assert.deepEqual([line.room, line.delivery, line.problem], ["@bob", REFUSED, NO_PRIVATE_YET]);
+  assert.deepEqual(
+    [line.room, line.delivery, line.problem],
+    ["@bob", REFUSED, NO_DEVICE_FOR_PRIVATE],
+  );
   assert.deepEqual(
     [said.kind, said.text],
-    ["error", `not sent to bob: ${NO_PRIVATE_YET}`],
+    ["error", `not sent to bob: ${NO_DEVICE_FOR_PRIVATE}`],
     "said where it was typed",
   );
   const [typed] = await client.userInput("psst", NOW, "@bob");
@@ -236,12 +240,12 @@ test("private lines and encrypted rooms are refused at once: the web client cann
   };
   const [shown] = await client.handle(sealed, NOW);
   assert.deepEqual(
-    [shown.text, shown.encrypted, shown.verified, shown.nick, shown.room],
-    [ENCRYPTED_UNSUPPORTED, true, null, "bob", "#general"],
-    "shown, not dropped, and claiming nothing",
+    [shown.text, shown.encrypted, shown.verified, shown.problem, shown.nick, shown.room],
+    [NOT_DECRYPTED, true, false, NO_DEVICE, "bob", "#general"],
+    "shown, not dropped, and claiming nothing but that it did not decrypt",
   );
   const [refused] = await client.userInput("hi", NOW);
-  assert.deepEqual([refused.delivery, refused.problem], [REFUSED, noEncryptedRoomYet("#general")]);
+  assert.deepEqual([refused.delivery, refused.problem], [REFUSED, noDeviceForRoom("#general")]);
 });
 
 test("malformed and unknown frames are error lines; the client goes on", async () => {

@@ -7,14 +7,15 @@ import { makeLine } from "./lines.js";
 import { askToNotify, notify, notifyState } from "./notifications.js";
 import { askTrust, openHelp, openSwitcher, showStop } from "./view_dialogs.js";
 import { MessageList } from "./view_messages.js";
+import { VerifyDialog } from "./view_verify.js";
 import { drawBufferLists, drawMembers, drawYou } from "./view_panes.js";
 import { saveNick } from "./store.js";
 
 // Wide enough for the members pane beside the messages (app.css's breakpoint).
 const WIDE = "(min-width: 761px)";
 const PRIVATE_NOTE =
-  "Private messages are end-to-end encrypted in tlschat, and the web client cannot encrypt yet:" +
-  " what you type here is not sent (the terminal client can send it).";
+  "Private messages are end-to-end encrypted (🔒): only this browser's device, the other" +
+  " person's devices and your other devices can read them. /verify NICK compares emoji with them.";
 
 /**
  * @param {string} id
@@ -41,6 +42,9 @@ export class AppView {
     this.app = byId("app");
     this.composer = /** @type {HTMLTextAreaElement} */ (byId("composer"));
     this.wide = window.matchMedia(WIDE);
+    this.verify = new VerifyDialog((yes) =>
+      this.session?.input(`/verify ${yes ? "yes" : "no"}`, ""),
+    );
   }
 
   /** @param {import("./session.js").Session} session */
@@ -88,6 +92,7 @@ export class AppView {
       saveNick(this.chat.nick);
       this.savedNick = this.chat.nick;
     }
+    this.verify.update(this.chat.verificationPrompt());
     // The invitation did its work once welcomed: its secret leaves the address bar.
     if (this.chat.ready && this.chat.invitation && location.hash)
       history.replaceState(null, "", location.pathname + location.search);

@@ -2,8 +2,10 @@
 // they owe the server (the outbox), and what it takes to start again after a lost connection.
 // Pure, as the Python client's chat/client/base.py it ports: frames in, lines and frames out,
 // time passed in. The chat logic is split by concern into a chain of classes, each a module:
-// ClientBase (here) <- ClientSending <- ClientRosters <- ClientHistory <- ChatClient.
+// ClientBase (here) <- ClientSending <- ClientRosters <- ClientHistory <- ClientEncrypting <-
+// ClientDecrypting <- ClientVerifying <- ClientInbox <- ChatClient.
 
+import { ROOMS } from "../e2e/crypto.js";
 import { fingerprintsEqual } from "../protocol/identity.js";
 import { DeliveryQueue } from "./delivery.js";
 import { Verifier } from "./verifier.js";
@@ -56,9 +58,15 @@ export class ClientBase {
     this.members = new Map();
     /** @type {Map<string, string>} each room's topic, as last heard */
     this.topics = new Map();
-    /** Rooms known to be end-to-end encrypted: this client cannot send there yet. */
+    /** Rooms known to be end-to-end encrypted, this page. */
     /** @type {Set<string>} */
     this.encryptedRooms = new Set();
+    /**
+     * This browser's device (the end-to-end layer), or null: then private lines and lines for
+     * encrypted rooms are refused, saying why.
+     * @type {import("../e2e/crypto.js").ClientCrypto | null}
+     */
+    this.crypto = null;
     this.degraded = false;
     this.verifier = new Verifier(identity.fingerprint);
     this.queue = new DeliveryQueue();
@@ -137,6 +145,24 @@ export class ClientBase {
     const frames = this.outbox;
     this.outbox = [];
     return frames;
+  }
+
+  /**
+   * `room` is end-to-end encrypted: so it stays for this device, whatever a server says later.
+   * @param {string} room
+   */
+  _roomIsEncrypted(room) {
+    this.encryptedRooms.add(room);
+    if (this.crypto?.rooms.markEncrypted(this.network, room)) this.crypto.mark(ROOMS);
+  }
+
+  /**
+   * A member left `room`: this device's key for it is renewed before its next line.
+   * @param {string} room
+   * @param {string} fingerprint
+   */
+  _memberGone(room, fingerprint) {
+    if (this.crypto?.rooms.memberLeft(this.network, room, fingerprint)) this.crypto.mark(ROOMS);
   }
 
   /** @param {string} nick @param {string} fingerprint */

@@ -8,7 +8,7 @@ import { FrameError, decodeFrame, fieldInt, fieldStr } from "../protocol/frames.
 import { fingerprintsEqual } from "../protocol/identity.js";
 import { REPLAYED_COUNTER } from "./chat_base.js";
 import { CLIENT_COMMANDS, HELP_TITLE, commandName } from "./chat_commands.js";
-import { ClientHistory } from "./chat_history.js";
+import { ClientInbox } from "./chat_inbox.js";
 import { inviteLink } from "./invite_link.js";
 import { error, makeLine, notice } from "./lines.js";
 import { RunFeed } from "./runs.js";
@@ -29,14 +29,15 @@ function numberIn(value, low, high) {
   return typeof value === "number" && value >= low && value <= high ? value : null;
 }
 
-export class ChatClient extends ClientHistory {
+export class ChatClient extends ClientInbox {
   /**
    * @param {import("../protocol/identity.js").ClientIdentity} identity
    * @param {string} nick the nick to ask for
    * @param {string} [origin] the page's origin, for the links of invitations made here
+   * @param {import("../e2e/crypto.js").ClientCrypto | null} [crypto] this browser's device
    */
-  constructor(identity, nick, origin = "") {
-    super(identity, nick);
+  constructor(identity, nick, origin = "", crypto = null) {
+    super(identity, nick, crypto);
     this.origin = origin;
     this.operator = false;
     this.runs = new RunFeed();
@@ -165,6 +166,8 @@ export class ChatClient extends ClientHistory {
     if (typeof frame.counter === "number") {
       const item = this.queue.inFlight.get(frame.counter);
       if (item === undefined) return error(text, now);
+      const rebuilt = await this._rebuildStale(frame, text, now);
+      if (rebuilt !== null) return rebuilt;
       const retryAfter = numberIn(frame.retry_after, 0, MAX_RETRY_AFTER);
       if (retryAfter !== null) {
         // Flood control: it goes again, in its place, after the wait.
@@ -242,10 +245,24 @@ export class ChatClient extends ClientHistory {
   /** @param {Frame} frame @param {number} now */
   async _onWhois(frame, now) {
     const query = fieldStr(frame, "query", 64);
-    if (frame.found === false) return error(`no such nick: ${query}`, now);
+    // The answer a /msg waited for: the queued line is signed now, or refused.
+    const lookedUp =
+      Boolean(this._resolving) && query.toLowerCase() === this._resolving.toLowerCase();
+    if (lookedUp) this._resolving = "";
+    if (frame.found === false) {
+      if (!lookedUp) return error(`no such nick: ${query}`, now);
+      const refused = this.queue
+        .unresolved(query)
+        .map((item) => this._refuse(item, `no such nick: ${query}`, now));
+      return [...refused, ...(await this.tick(now))];
+    }
     const fingerprint = fieldStr(frame, "fingerprint", 64);
     const nick = fieldStr(frame, "nick", 64);
     this._learn(nick, fingerprint);
+    if (lookedUp) {
+      this._learn(query, fingerprint);
+      return this.tick(now);
+    }
     const texts = [`${nick} is ${fingerprint}`];
     if (frame.online === true) {
       const since = seconds(frame, "connected_since");
@@ -296,9 +313,10 @@ export class ChatClient extends ClientHistory {
   async _onEncrypted(frame, now) {
     const room = fieldStr(frame, "room", 64);
     const by = fieldStr(frame, "by", 64);
-    this.encryptedRooms.add(room);
-    const text = `${by} made ${room} end-to-end encrypted; the web client cannot read or send its lines yet`;
-    return [makeLine("notice", now, text, { room })];
+    this._roomIsEncrypted(room);
+    let text = `${room} is now end-to-end encrypted (by ${by})`;
+    if (this.crypto === null) text += "; this page cannot take part: it has no device keys";
+    return [makeLine("notice", now, text, { nick: by, room })];
   }
 
   /**
@@ -372,6 +390,11 @@ const FRAME_HANDLERS = Object.freeze({
   ping: (c) => c._onPing(),
   pong: async () => [],
   encrypted: (c, f, n) => c._onEncrypted(f, n),
+  keys: (c, f, n) => c._onKeys(f, n),
+  claimed: (c, f, n) => c._onClaimed(f, n),
+  keys_changed: (c, f) => c._onKeysChanged(f),
+  keys_uploaded: (c, f, n) => c._onKeysUploaded(f, n),
+  device_messages: (c, f, n) => c._onDeviceMessages(f, n),
   search: (c, f, n) => c._onSearch(f, n),
   invitation: (c, f, n) => c._onInvitation(f, n),
 });

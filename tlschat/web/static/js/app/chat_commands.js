@@ -1,5 +1,5 @@
 // The commands the web client runs itself, as one table of small handlers (the terminal
-// client's chat/client/commands.py, less what needs the end-to-end layer). Each handler gets the
+// client's chat/client/commands.py). Each handler gets the
 // client and the command's arguments and returns the lines to show; every other /command goes
 // to the server as typed, which answers unknown ones itself.
 
@@ -108,6 +108,12 @@ async function more(client, args, now) {
   return client.loadOlder(room, now);
 }
 
+/** @type {Handler} */
+const verify = (client, args, now) => client.verifyCommand(args, now);
+
+/** @type {Handler} */
+const devices = (client, args, now) => client.devicesCommand(args, now);
+
 /**
  * @param {string} usage
  * @param {string} summary
@@ -128,7 +134,7 @@ function command(usage, summary, handler) {
 export const CLIENT_COMMANDS = Object.freeze({
   help: command("/help", "this help, then the server's commands", help),
   me: command("/me ACTION", "say that you do something", me),
-  msg: command("/msg NICK TEXT", "a private message (needs end-to-end encryption)", msg),
+  msg: command("/msg NICK TEXT", "a private message (end-to-end encrypted)", msg),
   reply: command("/reply TEXT", "answer the last private message", reply),
   ignore: command("/ignore [NICK]", "hide someone's messages (list if no NICK)", ignore),
   unignore: command("/unignore NICK", "show someone's messages again", unignore),
@@ -136,6 +142,8 @@ export const CLIENT_COMMANDS = Object.freeze({
   topic: command("/topic [#room] [TEXT]", "show or set a topic", topic),
   names: command("/names [#room]", "who is in a room", inRoom("names")),
   more: command("/more [#room]", "the page of a room's history before what is shown", more),
+  verify: command("/verify NICK|yes|no", "compare emoji with NICK to verify their key", verify),
+  devices: command("/devices [remove ID]", "list your devices, or remove one", devices),
 });
 
 /**

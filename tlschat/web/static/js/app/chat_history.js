@@ -1,23 +1,14 @@
 // Received lines, and history (ports of chat/client/decrypting.py's signed lines and
 // chat/client/scrollback.py): every line is verified (✓, or ✗ UNVERIFIED with the check that
 // failed, section 21); history comes on join and, page by page, on demand (`history #room
-// SENDER:COUNTER`, one page at a time per room; a page nobody asked for is dropped). A line the
-// end-to-end layer sealed is shown as such, never dropped: reading it is a later step.
+// SENDER:COUNTER`, one page at a time per room; a page nobody asked for is dropped). Lines the
+// end-to-end layer sealed are chat_decrypting.js's.
 
 import { checkMessage, messageKey, parseSignedMessage } from "../protocol/envelope.js";
 import { FrameError, fieldStr } from "../protocol/frames.js";
 import { ClientRosters } from "./chat_rosters.js";
 import { serverCommand } from "./chat_commands.js";
-import {
-  ACTION_PREFIX,
-  ENCRYPTED_UNSUPPORTED,
-  FOUND,
-  describeAge,
-  error,
-  lineId,
-  makeLine,
-  notice,
-} from "./lines.js";
+import { ACTION_PREFIX, FOUND, describeAge, error, lineId, makeLine, notice } from "./lines.js";
 
 /** The kind of the lines that introduce a page of older lines. */
 export const PAGE = "page";
@@ -215,20 +206,42 @@ export class ClientHistory extends ClientRosters {
   }
 
   /**
-   * The line to show for a received message, or null: ignored, or shown already.
+   * The line to show for a received plain message, or null: ignored, or shown already.
    * @param {Frame} frame
    * @param {number} now
    * @param {string} [historyRoom] the room a history entry came for
    * @returns {Promise<Line | null>}
    */
   async _messageLine(frame, now, historyRoom = "") {
-    if (isEncrypted(frame)) return this._encryptedLine(frame, historyRoom);
     const message = parseSignedMessage(frame);
-    const nick = fieldStr(frame, "from", 64);
-    const keyDer = messageKey(frame);
+    return this._signedLine(
+      message,
+      fieldStr(frame, "from", 64),
+      messageKey(frame),
+      now,
+      historyRoom,
+    );
+  }
+
+  /**
+   * The line to show for `message` as its sender signed it, or null: ignored, or shown already.
+   * @param {import("../protocol/envelope.js").SignedMessage} message
+   * @param {string} nick
+   * @param {Uint8Array} keyDer the sender's key, as the server relayed it
+   * @param {number} now
+   * @param {string} [checkRoom] for history, the room it is the history of ("@" for a private
+   *   line from the inbox: its target and signature are checked, its replays are Olm's)
+   * @param {{heldBack?: boolean, encrypted?: boolean}} [options] `heldBack`: a live line shown
+   *   only now (from the inbox, or once its key came), dated by its own age; `encrypted`: it
+   *   came through the end-to-end layer
+   * @returns {Promise<Line | null>}
+   */
+  async _signedLine(message, nick, keyDer, now, checkRoom = "", options = {}) {
     if (this.ignored.has(message.sender)) return null;
-    const verdict = await this.verifier.check(message, keyDer, this.rooms, historyRoom, now);
+    const stale = this.verifier.ledger.isStale(message.timestampMs, Math.floor(now * 1000));
+    const verdict = await this.verifier.check(message, keyDer, this.rooms, checkRoom, now);
     if (verdict.duplicate) return null;
+    const late = verdict.late || (Boolean(options.heldBack) && verdict.verified && stale);
     const isPrivate = message.target.startsWith("@");
     if (isPrivate && verdict.verified) {
       this.lastPrivate = [nick, message.sender];
@@ -237,39 +250,24 @@ export class ClientHistory extends ClientRosters {
     let { body } = message;
     let kind = isPrivate ? "private" : "message";
     if (body.startsWith(ACTION_PREFIX)) [kind, body] = ["action", body.slice(ACTION_PREFIX.length)];
+    const verifiedKeys = this.crypto?.verified;
+    // A nick verified with another key than the one that signed this line is flagged too.
+    const otherKey =
+      verifiedKeys !== undefined &&
+      verifiedKeys.fingerprintsFor(nick).length > 0 &&
+      !verifiedKeys.isVerified(message.sender);
     return makeLine(kind, message.timestampMs / 1000, body, {
       nick,
       fingerprint: message.sender,
       room: isPrivate ? "" : message.target,
       verified: verdict.verified,
-      keyChanged: this._keyChanged(nick, message.sender),
-      history: verdict.late,
+      keyChanged: this._keyChanged(nick, message.sender) || otherKey,
+      history: late,
       problem: verdict.problem,
-      note: verdict.late
-        ? `signed ${describeAge(now - message.timestampMs / 1000)} ago; not new`
-        : "",
+      note: late ? `signed ${describeAge(now - message.timestampMs / 1000)} ago; not new` : "",
       id: lineId(message.sender, message.counter),
-    });
-  }
-
-  /**
-   * A line sealed by the end-to-end layer: shown where it belongs, claiming nothing about it.
-   * @param {Frame} frame
-   * @param {string} historyRoom
-   * @returns {Line}
-   */
-  _encryptedLine(frame, historyRoom) {
-    const target = fieldStr(frame, "target", 64);
-    const sender = fieldStr(frame, "sender", 64);
-    const isPrivate = target.startsWith("@");
-    const ts = typeof frame.ts === "number" && Number.isSafeInteger(frame.ts) ? frame.ts / 1000 : 0;
-    if (!isPrivate) this.encryptedRooms.add(historyRoom || target);
-    return makeLine(isPrivate ? "private" : "message", ts, ENCRYPTED_UNSUPPORTED, {
-      nick: fieldStr(frame, "from", 64),
-      fingerprint: sender,
-      room: isPrivate ? "" : historyRoom || target,
-      encrypted: true,
-      history: Boolean(historyRoom),
+      encrypted: Boolean(options.encrypted),
+      trusted: verdict.verified && Boolean(verifiedKeys?.isVerified(message.sender)),
     });
   }
 

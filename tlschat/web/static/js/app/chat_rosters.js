@@ -147,7 +147,7 @@ export class ClientRosters extends ClientSending {
       this.lazyRooms.delete(room);
       this.memberCounts.delete(room);
     }
-    if (frame.encrypted === true) this.encryptedRooms.add(room);
+    if (frame.encrypted === true) this._roomIsEncrypted(room);
     const others = [...present.values()].map((m) => m.nick).filter((n) => n !== this.nick);
     const company = lazy
       ? `, a large room of ${count} members`
@@ -309,6 +309,7 @@ export class ClientRosters extends ClientSending {
       text = `${nick} joined ${room}${suffix}`;
     } else {
       listed = present?.delete(folded) ?? false;
+      this._memberGone(room, fingerprint);
       text = `${nick} left ${room}${change.reason ? ` (${change.reason})` : ""}`;
     }
     this._recount(room, change.kind, listed);

@@ -1,8 +1,8 @@
 // What the user sends: typed lines and commands, queued in order, paced, signed (section 21's
 // sender rules, with this browser's key), and each given one outcome (a port of
-// chat/client/sending.py). Private lines and lines for end-to-end encrypted rooms need the
-// end-to-end layer, which the web client does not have yet: they are refused here, at once and
-// visibly, rather than sent for the server to refuse.
+// chat/client/sending.py). Private lines and lines for end-to-end encrypted rooms wait for what
+// encrypting them needs (`_ready`, chat_encrypting.js); a page without a device refuses them
+// here, at once and visibly, rather than send them for the server to refuse.
 
 import { Composer, MAX_BODY_BYTES, sayFrame } from "../protocol/envelope.js";
 import { MAX_FRAME, encodeFrame } from "../protocol/frames.js";
@@ -12,12 +12,11 @@ import { CLIENT_COMMANDS } from "./chat_commands.js";
 import { outgoing } from "./delivery.js";
 import { ACTION_PREFIX, DELIVERED, PENDING, REFUSED, error, makeLine } from "./lines.js";
 
-export const NO_PRIVATE_YET =
-  "private messages are end-to-end encrypted, and the web client cannot encrypt yet" +
-  " (the terminal client can)";
+export const NO_DEVICE_FOR_PRIVATE =
+  "private messages are end-to-end encrypted, and this page has no device keys";
 /** @param {string} room */
-export const noEncryptedRoomYet = (room) =>
-  `${room} is end-to-end encrypted, and the web client cannot encrypt yet (the terminal client can)`;
+export const noDeviceForRoom = (room) =>
+  `${room} is end-to-end encrypted, and this page has no device keys`;
 
 /** @typedef {import("./lines.js").Line} Line */
 /** @typedef {import("./delivery.js").Outgoing} Outgoing */
@@ -89,6 +88,18 @@ export class ClientSending extends ClientBase {
         this.queue.sent(item, now);
         continue;
       }
+      if (!item.target) {
+        if (!this._resolve(item)) break;
+        continue;
+      }
+      if (item.frame === null) {
+        const ready = await this._ready(item, now);
+        if (ready === false) break;
+        if (ready !== true) {
+          lines.push(ready); // refused, and out of the queue
+          continue;
+        }
+      }
       const wait = this.queue.maySendMessage(now);
       if (wait > 0) {
         // At least a millisecond on: a float wait can round to `now` itself.
@@ -144,12 +155,14 @@ export class ClientSending extends ClientBase {
         room: recipient ? `@${recipient}` : target,
         ref,
         delivery: PENDING,
+        encrypted: Boolean(recipient) || this._encrypts(target),
       },
     );
     const item = outgoing(ref, body, { line, body, target, recipient });
-    if (recipient || target.startsWith("@")) return [this._refuse(item, NO_PRIVATE_YET, now)];
-    if (this.encryptedRooms.has(target))
-      return [this._refuse(item, noEncryptedRoomYet(target), now)];
+    if (this.crypto === null && (recipient || target.startsWith("@")))
+      return [this._refuse(item, NO_DEVICE_FOR_PRIVATE, now)];
+    if (this.crypto === null && this._encrypts(target))
+      return [this._refuse(item, noDeviceForRoom(target), now)];
     const size = utf8(body).length;
     if (size > MAX_BODY_BYTES) {
       return [this._refuse(item, `longer than ${MAX_BODY_BYTES} bytes (${size})`, now)];
@@ -157,6 +170,48 @@ export class ClientSending extends ClientBase {
     if (!this.queue.add(item))
       return [this._refuse(item, "too many lines waiting to be sent", now)];
     return [line, ...(await this.tick(now))];
+  }
+
+  /**
+   * Whether a line for `target` goes end-to-end encrypted (as far as is known now).
+   * @param {string} target
+   */
+  _encrypts(target) {
+    if (target.startsWith("@")) return true;
+    return (
+      this.encryptedRooms.has(target) ||
+      (this.crypto !== null && this.crypto.rooms.isEncrypted(this.network, target))
+    );
+  }
+
+  /**
+   * Whether `item` can be signed and sent now: true; false while what it needs is on its way
+   * (the queue waits); or the line refusing it, taken out of the queue. A plain line needs
+   * nothing; chat_encrypting.js says what an encrypted one needs.
+   * @param {Outgoing} _item
+   * @param {number} _now
+   * @returns {Promise<boolean | Line>}
+   */
+  async _ready(_item, _now) {
+    return true;
+  }
+
+  /**
+   * A /msg waits for its recipient's key: ask the server once (`whois`).
+   * @param {Outgoing} item
+   * @returns {boolean} the key is known now
+   */
+  _resolve(item) {
+    const fingerprint = this.directory.get(item.recipient.toLowerCase());
+    if (fingerprint !== undefined) {
+      item.target = `@${fingerprint}`;
+      return true;
+    }
+    if (!this._resolving) {
+      this._resolving = item.recipient;
+      this.outbox.push({ type: "command", name: "whois", args: item.recipient });
+    }
+    return false;
   }
 
   /**

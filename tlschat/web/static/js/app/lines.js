@@ -10,10 +10,12 @@ export const REFUSED = "refused";
 
 export const MESSAGE_KINDS = Object.freeze(["message", "action", "private"]);
 export const ACTION_PREFIX = "/me ";
-/** The encrypted lines this client cannot read yet: shown, never dropped, and never 🔒-marked. */
 /** The note of a /search result: a copy, shown where the user is, never filed under its room. */
 export const FOUND = "found by /search";
-export const ENCRYPTED_UNSUPPORTED = "🔒 encrypted line (not supported in the web client yet)";
+/** The text of an end-to-end encrypted line that did not decrypt (`problem` says why). */
+export const NOT_DECRYPTED = "(end-to-end encrypted; not decrypted)";
+/** The text of a room line whose key has not come yet; the line replaces it when it comes. */
+export const WAITING_FOR_KEY = "🔒 waiting for the key";
 
 export const NICK_PATTERN = /^[A-Za-z0-9_\-[\]{}|^`]{1,24}$/;
 // Check 7 of section 21 (minus newline, which splits lines), the line separators, lone surrogates.
@@ -27,13 +29,14 @@ const NICK_CHAR = "[\\p{L}\\p{N}_\\-\\[\\]{}|^`]";
  *   kind: string, timestamp: number, text: string, nick: string, fingerprint: string,
  *   room: string, verified: boolean | null, keyChanged: boolean, history: boolean,
  *   earlier: boolean, ref: number, delivery: string, problem: string, note: string, id: string,
- *   encrypted: boolean, count: number,
+ *   encrypted: boolean, trusted: boolean, count: number,
  * }} Line
  *   `timestamp`: seconds since the Unix epoch. `verified`: null for lines that carry no
  *   signature. `ref`: set on the user's own lines; a later line with the same ref replaces the
  *   earlier one (its delivery state changed). `id`: SENDER:COUNTER of a signed line.
- *   `encrypted`: an end-to-end encrypted line this client could not read. `count`: how many
- *   joins and leaves a summary line stands for.
+ *   `encrypted`: the line came (or goes) through the end-to-end layer (🔒); one that did not
+ *   decrypt says so in `problem`. `trusted`: verified, and its sender's key is one the user
+ *   verified with SAS (✓✓). `count`: how many joins and leaves a summary line stands for.
  */
 
 /**
@@ -61,6 +64,7 @@ export function makeLine(kind, timestamp, text, fields = {}) {
     note: "",
     id: "",
     encrypted: false,
+    trusted: false,
     count: 0,
     ...fields,
   };

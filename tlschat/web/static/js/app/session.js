@@ -4,6 +4,9 @@
 // try again with full-jitter backoff, rejoining rooms, without losing what is on screen. A
 // changed key, a refused invitation, a "no" to a new key, or the server's `bye` (a kick, a ban)
 // stop it for good. Everything it handles runs one step at a time, in order, through one queue.
+// The device's end-to-end state that a step changed is sealed into IndexedDB (the vault) before
+// anything the step queued is sent: an inbox item is acknowledged only once what it changed is
+// kept, and a Megolm index is never used twice across a reload.
 
 import { alertName } from "../protocol/alerts.js";
 import { backoffDelay, describeDelay } from "./backoff.js";
@@ -33,11 +36,14 @@ const wallClock = () => Date.now() / 1000;
 export class Session {
   /**
    * @param {import("./chat_client.js").ChatClient} chat
-   * @param {{url: string, host: string, invited: string, view: SessionView}} options
-   *   `invited`: the fingerprint an invitation link pins ("" without one)
+   * @param {{url: string, host: string, invited: string, view: SessionView,
+   *          vault?: import("../e2e/vault.js").Vault | null}} options
+   *   `invited`: the fingerprint an invitation link pins ("" without one); `vault`: where the
+   *   chat's device is kept (none when the page has no device)
    */
-  constructor(chat, { url, host, invited, view }) {
+  constructor(chat, { url, host, invited, view, vault = null }) {
     this.chat = chat;
+    this.vault = vault;
     this.url = url;
     this.host = host;
     this.invited = invited;
@@ -234,7 +240,9 @@ export class Session {
       this.chat.useNetwork(network, loadLedger(network, Date.now()));
     }
     this.view.status(`Connected to ${this.host}; saying hello…`, "connecting");
-    await link.send([this.chat.helloFrame()]);
+    const hello = this.chat.helloFrame();
+    await this._keepDevice();
+    await link.send([hello]);
   }
 
   /**
@@ -246,6 +254,7 @@ export class Session {
     if (this.chat.ready)
       lines = [...lines, ...(await this.chat.watchOnly(this.watchRoom, wallClock()))];
     if (lines.length) this.view.lines(lines);
+    await this._keepDevice();
     const frames = this.chat.takeOutbox();
     if (this.link !== null) await this.link.send(frames);
     clearTimeout(this._tickTimer);
@@ -266,6 +275,12 @@ export class Session {
       this.view.status(`Connected to ${this.host} as ${this.chat.nick}${degraded}`, "connected");
     }
     this.view.changed();
+  }
+
+  /** Seal and store the device's states that changed, before anything is sent. */
+  async _keepDevice() {
+    if (this.vault !== null && this.chat.crypto !== null)
+      await this.vault.save(this.chat.crypto.takeDirty());
   }
 
   /**

@@ -1,7 +1,8 @@
 // One row of the message list as DOM: a line (its time, its mark, its nick, its text), a day
 // separator, or the read marker. Text from the network only ever becomes textContent, never
 // markup, and is neutralized first. Every mark says what it means in words (✓ with "verified",
-// ✗ UNVERIFIED with the check that failed), so nothing is said by colour alone.
+// ✓✓ with "key verified by you", ✗ UNVERIFIED with the check that failed, 🔒 with "end-to-end
+// encrypted"), so nothing is said by colour or symbol alone.
 
 import {
   DELIVERED,
@@ -74,9 +75,24 @@ function timeOf(timestamp) {
 }
 
 /**
+ * 🔒 on a line that came (or goes) through the end-to-end layer.
+ * @param {import("./lines.js").Line} line
+ * @returns {HTMLElement | null}
+ */
+export function lockOf(line) {
+  if (!line.encrypted) return null;
+  const lock = element("span", "lock");
+  lock.dataset.testid = "encrypted-mark";
+  lock.append("🔒", spoken(" end-to-end encrypted"));
+  lock.title =
+    "end-to-end encrypted: only the devices of the people in the conversation can read it";
+  return lock;
+}
+
+/**
  * What a message line is worth: the delivery state of the user's own line, or whether a
- * received one verified (and if not, why). An encrypted line this client cannot read claims
- * nothing.
+ * received one verified (and if not, why); ✓✓ when its key is one the user verified with SAS.
+ * A line waiting for its key claims nothing yet.
  * @param {import("./lines.js").Line} line
  * @returns {HTMLElement | null}
  */
@@ -96,10 +112,14 @@ export function markOf(line) {
     }
     return mark;
   }
-  if (line.encrypted || line.verified === null) return null;
+  if (line.verified === null) return null;
   const mark = element("span", "mark");
   mark.dataset.testid = "verification";
-  if (line.verified) {
+  if (line.verified && line.trusted) {
+    mark.classList.add("verified", "trusted");
+    mark.append("✓✓", spoken(" verified, by a key you verified"));
+    mark.title = `signed by ${line.fingerprint}, which you verified by comparing emoji`;
+  } else if (line.verified) {
     mark.classList.add("verified");
     mark.append("✓", spoken(" verified"));
     mark.title = `signed by ${line.fingerprint}`;
@@ -133,12 +153,15 @@ function messageRow(line, ownNick) {
   const row = /** @type {HTMLLIElement} */ (element("li", "line message"));
   row.dataset.testid = "message-line";
   row.dataset.kind = line.kind;
-  row.dataset.verified = line.encrypted || line.verified === null ? "none" : String(line.verified);
+  row.dataset.verified = line.verified === null ? "none" : String(line.verified);
   if (line.delivery) row.dataset.delivery = line.delivery;
   if (line.ref) row.dataset.ref = String(line.ref);
   if (line.id) row.dataset.id = line.id;
-  if (line.encrypted) row.dataset.encrypted = "unsupported";
+  row.dataset.encrypted = String(line.encrypted);
+  if (line.trusted) row.dataset.trusted = "true";
   row.append(timeOf(line.timestamp));
+  const lock = lockOf(line);
+  if (lock !== null) row.append(lock);
   const mark = markOf(line);
   if (mark !== null) row.append(mark);
   const nick = neutralize(line.nick);

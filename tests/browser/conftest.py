@@ -1,0 +1,62 @@
+"""Fixtures for the browser tests: one headless Debian Chromium driven by Playwright for the
+whole session (each test opens its own browser contexts: each its own IndexedDB and
+localStorage, so its own identity and pins), and a harness that starts the real server and
+terminal clients and kills whatever is left."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.e2e.harness import Harness
+
+if TYPE_CHECKING:  # imported only where the tests run: chromium.require() skips them otherwise
+    from playwright.sync_api import Browser, BrowserContext
+
+    from .web import NewContext
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    from .web import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
+    # Whatever the test checked, no process may have died with a traceback.
+    assert not harness.tracebacks(), "\n".join(p.describe() for p in harness.processes)
+
+
+@pytest.fixture
+def new_context(harness: Harness, chromium: Browser) -> Iterator[NewContext]:
+    """Makes browser contexts (Playwright's options as keywords), each one browser profile of
+    its own; all closed at the end, before the harness stops the processes."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        context = chromium.new_context(**options)
+        contexts.append(context)
+        return context
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
