@@ -158,6 +158,54 @@ class WebPage:
         expect(row.get_by_test_id("verification")).to_have_text("✓ verified")
         expect(row.locator(".nick")).to_have_text(f"<{nick}>")
 
+    def show(self, buffer: str) -> None:
+        """Switch to ``buffer`` (a room, or a conversation ``@nick``), once it is listed."""
+        item = self.page.locator(f'[data-testid="room-item"][data-buffer="{buffer}"]')
+        item.click()
+        expect(item).to_have_attribute("aria-current", "true")
+
+    def notice(self, text: str) -> Locator:
+        """The non-message line (notice, join...) that contains ``text`` in the buffer shown."""
+        return self.by("message-list").get_by_test_id("event-line").filter(has_text=text)
+
+    def expect_encrypted_sent(self, text: str) -> None:
+        """Our own line, encrypted (🔒) and delivered (✓)."""
+        self.expect_delivered(text)
+        self._expect_lock(self.line(text))
+
+    def expect_encrypted_from(
+        self, nick: str, text: str, private: bool = False, trusted: bool = False
+    ) -> None:
+        """Someone else's line from ``nick``, decrypted (🔒) and its signature checked: ✓, or
+        ✓✓ once their key is one we verified (``trusted``)."""
+        row = self.line(text)
+        expect(row).to_have_attribute("data-verified", "true")
+        self._expect_lock(row)
+        mark = "✓✓ verified, by a key you verified" if trusted else "✓ verified"
+        expect(row.get_by_test_id("verification")).to_have_text(mark)
+        if trusted:
+            expect(row).to_have_attribute("data-trusted", "true")
+        else:
+            expect(row).not_to_have_attribute("data-trusted", "true")
+        expect(row.locator(".nick")).to_have_text(f"*{nick}*" if private else f"<{nick}>")
+
+    @staticmethod
+    def _expect_lock(row: Locator) -> None:
+        expect(row).to_have_attribute("data-encrypted", "true")
+        expect(row.get_by_test_id("encrypted-mark")).to_have_text("🔒 end-to-end encrypted")
+
+    def sas(self) -> tuple[str, str]:
+        """The emoji and the numbers the verification dialog shows to compare, as the terminal
+        client prints them: ``"  🐶 Dog  🐱 Cat ..."`` and ``"1234 5678 9012"``."""
+        numbers = self.by("verify-numbers")
+        expect(numbers).to_be_visible()
+        items = self.by("verify-emoji").locator("li")
+        pictures = items.locator(".picture").all_text_contents()
+        names = items.locator("span:not(.picture)").all_text_contents()
+        pairs = zip(pictures, names, strict=True)
+        emoji = "".join(f"  {picture} {name}" for picture, name in pairs)
+        return emoji, numbers.inner_text().removeprefix("Or the numbers: ")
+
     def problems(self) -> list[str]:
         """Uncaught errors in the page, and lines saying the client hit an internal error."""
         shown = self.page.get_by_text(INTERNAL_ERROR).all_inner_texts()
