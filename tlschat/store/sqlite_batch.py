@@ -1,8 +1,9 @@
 """Group commit for the SQLite store: the room lines of one event-loop pass share a transaction.
 
-A commit costs the store about 150 us whatever it holds (the WAL frames of every index page it
-touched), so the lines that arrive in one pass of the event loop are written in one transaction,
-which the server commits before it writes anything to any socket (``ChatService.commit_history``).
+A line committed alone costs the store about 70 us here, most of it the commit (the WAL frames of
+every page it touched); in a batch of ten, under 20 us a line. So the lines that arrive in one
+pass of the event loop are written in one transaction, which the server commits before it writes
+anything to any socket (``server/outflow.py``: ``Outflow.commit``).
 No line is relayed or confirmed before it is committed, and in WAL mode a commit is in the
 operating system's hands when it returns: a killed server process loses no line it confirmed.
 
