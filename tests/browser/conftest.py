@@ -1,7 +1,11 @@
-"""Fixtures for the browser tests: one headless Debian Chromium driven by Playwright for the
-whole session (each test opens its own browser contexts: each its own IndexedDB and
-localStorage, so its own identity and pins), and a harness that starts the real server and
-terminal clients and kills whatever is left."""
+"""Fixtures for the browser tests: one headless Debian Chromium driven by Playwright for each test
+module (each test opens its own browser contexts: each its own IndexedDB and localStorage, so its
+own identity and pins), and a harness that starts the real server and terminal clients and kills
+whatever is left.
+
+Playwright's sync API keeps an asyncio event loop running in the main thread while it is started,
+and every other test that calls ``asyncio.run`` then fails: so it is started and stopped with each
+module of this directory, never left running for the rest of the session."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ if TYPE_CHECKING:  # imported only where the tests run: chromium.require() skips
     from .web import NewContext
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
