@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from tlschat.cli import AUTO_PLAIN
+from tlschat.client.backoff import MAX_BACKOFF
 from tlschat.client.trust import NOT_TRUSTED
 from tlschat.client.user_input import CLEARED
 
@@ -130,8 +131,11 @@ def test_a_server_down_at_start_is_retried_said_once_and_in_detail_with_v(
         assert quiet.running and verbose.running
         time.sleep(0.1)
     restarted = harness.server(data_dir=data_dir, port=port, name="restarted")
-    quiet.wait_joined()
-    verbose.wait_joined()
+    # The wait drawn for the attempt in progress may be as long as the cap (full jitter: a few
+    # short draws reach attempt 5, whose wait is drawn below 30 s), so the welcome may come that
+    # much later.
+    quiet.wait_joined(timeout=MAX_BACKOFF + WAIT)
+    verbose.wait_joined(timeout=MAX_BACKOFF + WAIT)
 
     assert sum(unreachable(port) in line for line in quiet.snapshot("stderr")) == 1
     assert plain_words(quiet), quiet.describe()
