@@ -53,7 +53,7 @@ BOUNDED = Profile(
     sender_homes=(0, 1),
     receiver_homes=(0, 2),
     lines_per_second=2.0,
-    traffic_seconds=10.0,
+    traffic_seconds=8.0,
     fault_at=2.0,
     cut_off_seconds=5.0,
     # As long as the full run's: a shorter stall stays within every timeout and shows nothing.

@@ -1,5 +1,5 @@
 """Issue 19's chaos scenarios at the bounded size (scenarios.BOUNDED: 3 servers on one Redis,
-2 senders at 2 lines/s, 2 receivers, 10 s of traffic, the fault 2 s in): whatever the fault,
+2 senders at 2 lines/s, 2 receivers, 8 s of traffic, the fault 2 s in): whatever the fault,
 every line ends in exactly one outcome, and no receiver misses, repeats, reorders or fails to
 verify an acknowledged line. ``make chaos`` runs the same at full size.
 """
