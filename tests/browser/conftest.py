@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: one headless Debian Chromium driven by Playwright for each test
 module (each test opens its own browser contexts: each its own IndexedDB and localStorage, so its
-own identity and pins), and a harness that starts the real server and terminal clients and kills
-whatever is left.
+own identity and pins), and the end-to-end tests' harness (tests/e2e/conftest.py), which starts
+the real server and terminal clients and kills whatever is left.
 
 Playwright's sync API keeps an asyncio event loop running in the main thread while it is started,
 and every other test that calls ``asyncio.run`` then fails: so it is started and stopped with each
@@ -10,12 +10,14 @@ module of this directory, never left running for the rest of the session."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.conftest import harness
 from tests.e2e.harness import Harness
+
+__all__ = ["harness"]  # the fixture, shared with tests/e2e
 
 if TYPE_CHECKING:  # imported only where the tests run: chromium.require() skips them otherwise
     from playwright.sync_api import Browser, BrowserContext
@@ -35,17 +37,6 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
-    try:
-        yield harness
-    finally:
-        harness.close()
-    # Whatever the test checked, no process may have died with a traceback.
-    assert not harness.tracebacks(), "\n".join(p.describe() for p in harness.processes)
 
 
 @pytest.fixture

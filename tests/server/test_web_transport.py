@@ -33,13 +33,12 @@ from tlschat.protocol import (
 )
 from tlschat.server import web
 from tlschat.server.app import ChatService
-from tlschat.server.config import ServerSettings
 from tlschat.server.web_transport import WebSocketTransport
 
-HOST = "127.0.0.1"
-SERVER_BUSY = bytes.fromhex("15 0001 0002 02 cc")
+from . import test_handshake_queue as queue_tests
+from .test_handshake_queue import DEADLINE, HOST, SERVER_BUSY, until
+
 HANDSHAKE_TIMEOUT = bytes.fromhex("15 0001 0002 02 ca")
-DEADLINE = 10.0
 INDEX = b"<!doctype html><title>fixture</title>"
 
 
@@ -57,28 +56,7 @@ def run(
     (static / "index.html").write_bytes(INDEX)
     monkeypatch.setattr(web, "STATIC_ROOT", static)
 
-    async def main() -> None:
-        service = ChatService(
-            ServerSettings(
-                host=HOST, port=0, web=f"{HOST}:0", data_dir=tmp_path / "data", **settings
-            )
-        )
-        await service.start()
-        try:
-            await scenario(service)
-        finally:
-            if not service.stopping:
-                await service.stop()
-
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main())
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        await asyncio.sleep(0.01)
+    queue_tests.run(tmp_path, scenario, loop_factory, web=f"{HOST}:0", **settings)
 
 
 def web_port(service: ChatService) -> int:
@@ -280,7 +258,8 @@ def test_connections_still_opening_are_bounded(
             await loop.sock_connect(sock, (HOST, port))
             silent.append(sock)
         assert service.web is not None
-        await until(lambda: len(service.web.gate.opening) == 2, "two opening")
+        gate = service.web.gate
+        await until(lambda: len(gate.opening) == 2, "two opening")
         sock = socket.socket()
         sock.setblocking(False)
         await loop.sock_connect(sock, (HOST, port))
@@ -290,7 +269,7 @@ def test_connections_still_opening_are_bounded(
         assert service.limit_log.counts["127.0.0.0/24"] == {"too many web connections opening": 1}
         for sock in silent:
             sock.close()
-        await until(lambda: not service.web.gate.opening, "the opening ones to be forgotten")
+        await until(lambda: not gate.opening, "the opening ones to be forgotten")
         peer = WebPeer(await open_ws(service))
         await peer.join("after")
         await peer.ws.close()
