@@ -35,6 +35,8 @@ from ..protocol.alerts import AlertDescription
 from ..store import SQLiteStore
 from ..store.base import Store
 from ..store.memory import MemoryStore
+from ..store.sqlite_checkpoint import WalCheckpointer
+from .checkpoints import CheckpointTimer
 from .config import ServerSettings
 from .handshake_queue import HandshakeQueue
 from .keys import load_or_create_server_identity
@@ -91,6 +93,8 @@ class ChatService:
         self.broker: Broker
         store: Store
         node = "local"
+        # The embedded database's log is checkpointed on a thread of its own (checkpoints.py).
+        self.checkpoints: CheckpointTimer | None = None
         if settings.broker:
             from ..broker.redis import RedisBroker
 
@@ -100,6 +104,9 @@ class ChatService:
         else:
             self.broker = LocalBroker()
             store = open_database(settings.data_dir / DATABASE_FILE)
+            self.checkpoints = CheckpointTimer(
+                WalCheckpointer(settings.data_dir / DATABASE_FILE), asyncio.get_running_loop()
+            )
         self.chat = ChatServer(
             settings.chat_settings(),
             store,
@@ -156,6 +163,8 @@ class ChatService:
         self.retention = RetentionTimer(self.chat.store, self.settings.retention(), self.loop)
         self.retention.start()
         self.search_index.start()
+        if self.checkpoints is not None:
+            self.checkpoints.start()
         self._config = ConnectionConfig(
             identity=key,
             certificate_der=certificate,
@@ -241,6 +250,8 @@ class ChatService:
         if self.retention is not None:
             self.retention.stop()
         self.search_index.stop()
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
         self.chat.store.close()
         self.limit_log.flush(self.loop.time())
         self.summary.flush(self.loop.time(), self.online(), every=0)

@@ -57,11 +57,11 @@ class SQLiteRetention(SQLiteBatch):
     def enforce_retention(self, retention: Retention, now: float) -> int:
         """Per room, then by age, then by size (the oldest of all rooms first, then, only if
         history alone cannot bring the database under the bound, the oldest inbox items of all
-        devices), each in its own transaction; then free pages go back to the file system and
-        the WAL is checkpointed and truncated. Only rooms appended to since the last call are
-        counted again. The directory (devices, one-time and fallback keys), counters, nicks,
-        bans, topics and encrypted rooms are never deleted. Returns how many room messages
-        were deleted."""
+        devices), each in its own transaction; then, if rows were deleted, free pages go back
+        to the file system and the WAL is checkpointed and truncated. Only rooms appended to
+        since the last call are counted again. The directory (devices, one-time and fallback
+        keys), counters, nicks, bans, topics and encrypted rooms are never deleted. Returns how
+        many room messages were deleted."""
         self._commit_batch()
         appended, self._appended = self._appended, set()
         dirty, self._dirty = self._dirty, False
@@ -83,16 +83,18 @@ class SQLiteRetention(SQLiteBatch):
                 deleted += cursor.rowcount
         if deleted:
             self._optimize_index()
-        changed = bool(deleted or dirty or appended is None or appended)
+        # Pages may be free to give back only after deletes; lines only appended are counted
+        # against the size bound, and the server's checkpoint thread copies their log.
+        frees = bool(deleted or dirty or appended is None)
         if retention.max_bytes > 0:
             if retention.max_bytes != self._size_bound:
                 self._bound_wal(retention.max_bytes)
-                changed = True
-            if changed:
-                deleted += self._keep_within(retention.max_bytes)
+                frees = True
+            if frees or appended:
+                deleted += self._keep_within(retention.max_bytes, compact=frees)
             return deleted
         self._size_bound = 0
-        if changed:
+        if frees:
             self._compact()
         return deleted
 
@@ -109,16 +111,18 @@ class SQLiteRetention(SQLiteBatch):
         self._db.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_bytes // page_size // 4)}")
         self._db.execute(f"PRAGMA journal_size_limit = {wal_bytes}").fetchall()
 
-    def _keep_within(self, max_bytes: int) -> int:
+    def _keep_within(self, max_bytes: int, compact: bool = True) -> int:
         """Delete the oldest rows (:data:`SHRINKABLE`) until chat.db's pages and the WAL's share
-        fit ``max_bytes``; how many room messages went. Then how much may be written before the
-        next round: if what is never deleted (the directory, counters, nicks, bans, topics)
-        alone passes the bound, it is let grow by an eighth of the bound between rounds rather
-        than a round run for every row."""
+        fit ``max_bytes``; how many room messages went. Free pages go back to the file system
+        if any row went, or if ``compact``. Then how much may be written before the next round:
+        if what is never deleted (the directory, counters, nicks, bans, topics) alone passes the
+        bound, it is let grow by an eighth of the bound between rounds rather than a round run
+        for every row."""
         self._size_bound = max_bytes
         pages_bound = max_bytes - max_bytes // WAL_SHARE
-        deleted = self._shrink_to(pages_bound)
-        self._compact()
+        deleted, any_deleted = self._shrink_to(pages_bound)
+        if compact or any_deleted:
+            self._compact()
         self._room_left = max(pages_bound - self.used_bytes(), max_bytes // WAL_SHARE)
         return deleted
 
@@ -146,9 +150,9 @@ class SQLiteRetention(SQLiteBatch):
             )
             return cursor.rowcount
 
-    def _shrink_to(self, max_bytes: int) -> int:
+    def _shrink_to(self, max_bytes: int) -> tuple[int, bool]:
         """Delete the oldest rows of :data:`SHRINKABLE`, table after table, until the pages in
-        use fit in ``max_bytes``; how many room messages went.
+        use fit in ``max_bytes``; how many room messages went, and whether any row went.
 
         Each round deletes about the excess, estimated from the rows' sizes scaled by what the
         last round's rows really freed (a long body takes whole overflow pages; a few deleted
@@ -174,7 +178,7 @@ class SQLiteRetention(SQLiteBatch):
                 before, used = used, self.used_bytes()
                 freed = before - used
                 scale = max(freed / estimate, 0.01) if freed > 0 else scale / 2
-        return deleted["messages"]
+        return deleted["messages"], any(deleted.values())
 
     def _oldest(self, table: str, row_bytes: str, target: float) -> tuple[int | None, int]:
         """The id up to which the oldest rows of ``table`` add up to ``target`` estimated bytes

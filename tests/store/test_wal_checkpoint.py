@@ -1,0 +1,125 @@
+"""Checkpoints from a connection and a thread of their own (store/sqlite_checkpoint.py): they copy
+the log into chat.db without waiting for the server's writes, lose nothing the server committed,
+and keep the log from growing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.store.test_retention import message
+from tlschat.store import Retention, SQLiteStore
+from tlschat.store.sqlite_checkpoint import CheckpointResult, WalCheckpointer
+
+NOW = 1_700_000_000.0
+
+
+def wal_size(database: Path) -> int:
+    wal = database.with_name(database.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def on_thread(thread: ThreadPoolExecutor, checkpointer: WalCheckpointer) -> CheckpointResult:
+    return thread.submit(checkpointer.checkpoint).result(timeout=10)
+
+
+def test_a_checkpoint_copies_every_committed_frame(tmp_path: Path) -> None:
+    database = tmp_path / "chat.db"
+    store = SQLiteStore(database)
+    checkpointer = WalCheckpointer(database)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        for n in range(200):
+            store.append_message(message("#a", n))
+        store.commit()
+        result = on_thread(thread, checkpointer)
+        assert result.log_frames > 0
+        assert result.complete
+        # What the log held is now in chat.db itself: a reader of chat.db alone sees it.
+        thread.submit(checkpointer.close).result()
+    store.close()
+    reader = sqlite3.connect(database)
+    assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == 200
+    reader.close()
+
+
+def test_it_neither_waits_for_an_open_batch_nor_takes_its_lines(tmp_path: Path) -> None:
+    database = tmp_path / "chat.db"
+    store = SQLiteStore(database)
+    checkpointer = WalCheckpointer(database)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        store.append_message(message("#a", 1))
+        store.commit()
+        store.append_message(message("#a", 2))  # the pass's batch, still open
+        started = threading.Event()
+
+        def checkpoint() -> CheckpointResult:
+            started.set()
+            return checkpointer.checkpoint()
+
+        result = thread.submit(checkpoint).result(timeout=5)  # would time out if it waited
+        assert started.is_set() and result.complete
+        store.commit()
+        assert [m.counter for m in store.recent_messages("#a", 10)] == [1, 2]
+        thread.submit(checkpointer.close).result()
+    store.close()
+
+
+def write_rounds(database: Path, checkpoint: bool) -> list[int]:
+    """30 rounds of 500 lines in batches of ten, with SQLite's own checkpoint inside a commit
+    turned off; after each round, a checkpoint from the thread if ``checkpoint``. The log's
+    size after each round."""
+    store = SQLiteStore(database)
+    store._db.execute("PRAGMA wal_autocheckpoint = 0")
+    checkpointer = WalCheckpointer(database)
+    counter = 0
+    sizes = []
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        for _ in range(30):
+            for _ in range(50):
+                for _ in range(10):
+                    counter += 1
+                    store.append_message(message(f"#r{counter % 4}", counter, size=200))
+                store.commit()
+            if checkpoint:
+                assert on_thread(thread, checkpointer).complete
+            sizes.append(wal_size(database))
+        thread.submit(checkpointer.close).result()
+    store.close()
+    return sizes
+
+
+def test_checkpoints_keep_the_log_as_small_as_what_is_written_between_them(
+    tmp_path: Path,
+) -> None:
+    checkpointed = write_rounds(tmp_path / "a" / "chat.db", checkpoint=True)
+    unchecked = write_rounds(tmp_path / "b" / "chat.db", checkpoint=False)
+    # The server's next write after a complete checkpoint starts the log over, so it holds
+    # about a round; left alone, it holds all 30.
+    assert max(checkpointed) < 2 * checkpointed[0], checkpointed
+    assert unchecked[-1] > 10 * checkpointed[0], unchecked
+
+
+def test_only_a_retention_pass_that_deleted_rows_checkpoints_on_the_servers_connection(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "chat.db"
+    store = SQLiteStore(database)
+    retention = Retention(keep_per_room=100, max_bytes=64 * 1024 * 1024)
+    store.enforce_retention(retention, NOW)
+    for n in range(50):
+        store.append_message(message("#a", n))
+    store.commit()
+    # Only appended: nothing to give back, and the log is the checkpoint thread's to copy.
+    assert store.enforce_retention(retention, NOW) == 0
+    assert wal_size(database) > 0
+    for n in range(50, 300):
+        store.append_message(message("#a", n))
+    store.commit()
+    # Rows went: free pages go back and the log is checkpointed and cut back at once.
+    assert store.enforce_retention(retention, NOW) == 200
+    assert wal_size(database) == 0
+    store.close()
+    assert os.path.exists(database)
