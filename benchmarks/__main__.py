@@ -140,6 +140,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="with --profile: record the handshake benchmark instead of the fan-out",
     )
+    parser.add_argument(
+        "--profile-light",
+        action="store_true",
+        help="with --profile: record the fan-out at its light fixed load instead of saturation",
+    )
     return parser.parse_args(argv)
 
 
@@ -284,12 +289,11 @@ def run_profile(args: argparse.Namespace) -> int:
             print(f"profiling tlschat's server (pid {server.pid}): handshakes, {seconds:g} s")
             result = run_handshakes(server, str(tls.cert_pem), seconds, on_window=on_window)
         else:
-            print(
-                f"profiling tlschat's server (pid {server.pid}): N={n}, saturation, {seconds:g} s"
-            )
+            mode = "fixed" if args.profile_light else "saturation"
+            print(f"profiling tlschat's server (pid {server.pid}): N={n}, {mode}, {seconds:g} s")
             result = run_room(
-                server, str(tls.cert_pem), n, seconds, modes=("saturation",), on_window=on_window
-            )["saturation"]
+                server, str(tls.cert_pem), n, seconds, modes=(mode,), on_window=on_window
+            )[mode]
         for recorder in recorders:
             _, errors = recorder.communicate(timeout=seconds + 60)
             if recorder.returncode:
