@@ -18,7 +18,11 @@ from tlschat.protocol import (
     ServerAuthenticated,
     State,
 )
-from tlschat.protocol.connection import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_MESSAGE
+from tlschat.protocol.connection import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MAX_MESSAGE,
+    framed_message,
+)
 from tlschat.protocol.messages import SignatureScheme
 from tlschat.protocol.record import MAX_CIPHERTEXT, MAX_PLAINTEXT, TAG_LENGTH, ContentType
 
@@ -477,6 +481,24 @@ def test_messages_queued_together_are_sealed_into_one_record(keys: Keys) -> None
         DataReceived(b"two"),
         DataReceived(b"three"),
     ]
+
+
+def test_a_message_framed_once_is_what_send_data_queues_on_every_connection(
+    keys: Keys,
+) -> None:
+    messages = [b"", b"one", b"x" * 20000, b"\xff" * (MAX_PLAINTEXT - 3)]
+    framed = [framed_message(message) for message in messages]
+    for _ in range(3):
+        client, server = connected_pair(keys)
+        for message in framed:
+            server.send_framed(message)
+        assert client.receive_data(server.data_to_send()) == [DataReceived(m) for m in messages]
+    client, server = connected_pair(keys)
+    with pytest.raises(ValueError):
+        server.send_framed(framed_message(bytes(server.config.max_message + 1)))
+    server.close()
+    with pytest.raises(RuntimeError):
+        server.send_framed(framed[1])
 
 
 def test_a_burst_larger_than_a_record_fills_whole_records_in_order(keys: Keys) -> None:

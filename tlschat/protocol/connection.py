@@ -112,6 +112,13 @@ class State(Enum):
     CLOSED = auto()
 
 
+def framed_message(data: bytes) -> bytes:
+    """One application message as the record layer carries it: its length, then itself."""
+    if len(data) >= 1 << (8 * MESSAGE_LENGTH_BYTES):
+        raise ValueError(f"message of {len(data)} bytes cannot be framed")
+    return len(data).to_bytes(MESSAGE_LENGTH_BYTES, "big") + data
+
+
 def _unexpected(what: str, state: State) -> ProtocolError:
     return ProtocolError(AlertDescription.unexpected_message, f"{what} in state {state.name}")
 
@@ -208,13 +215,19 @@ class Connection:
 
     def send_data(self, data: bytes) -> None:
         """Queue one application message, split into as many records as it needs."""
+        self.send_framed(framed_message(data))
+
+    def send_framed(self, framed: bytes) -> None:
+        """Queue one application message as :func:`framed_message` made it: a server relaying
+        one message to many makes it once, not once per recipient."""
         if self.state is not State.CONNECTED or self.close_notify_sent:
             raise RuntimeError(f"cannot send application data in state {self.state.name}")
-        if len(data) > self.config.max_message:
-            raise ValueError(f"message of {len(data)} bytes exceeds {self.config.max_message}")
-        self._unsealed += len(data).to_bytes(MESSAGE_LENGTH_BYTES, "big")
-        self._unsealed += data
-        while len(self._unsealed) >= MAX_PLAINTEXT:
+        size = len(framed) - MESSAGE_LENGTH_BYTES
+        if size > self.config.max_message:
+            raise ValueError(f"message of {size} bytes exceeds {self.config.max_message}")
+        unsealed = self._unsealed
+        unsealed += framed
+        while len(unsealed) >= MAX_PLAINTEXT:
             self._seal_chunk()
 
     def send_raw_record(self, content_type: int, content: bytes) -> None:

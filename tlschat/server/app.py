@@ -30,8 +30,10 @@ from ..protocol import (
     KeyUpdated,
     PeerIdentity,
     ServerConnection,
+    State,
 )
 from ..protocol.alerts import AlertDescription
+from ..protocol.connection import framed_message
 from ..store import SQLiteStore
 from ..store.base import Store
 from ..store.memory import MemoryStore
@@ -264,19 +266,20 @@ class ChatService:
     def deliver(self, outgoing: list[Outgoing]) -> None:
         # Once per recipient of every line: the loop keeps to what each recipient needs. A room's
         # recipients share one frame object, so each frame is encoded once.
-        links, soon = self.links, self.outflow.soon
+        links, soon, connected = self.links.get, self.outflow.soon, State.CONNECTED
         frame_of: object = None
-        data, bye = b"", False
+        framed, bye = b"", False
         for session_id, frame in outgoing:
-            link = links.get(session_id)
+            link = links(session_id)
             if link is None:
                 continue
             connection = link.connection
-            if not connection.is_connected or connection.close_notify_sent:
+            if connection.state is not connected or connection.close_notify_sent:
                 continue
             if frame is not frame_of:
-                frame_of, data, bye = frame, encode_frame(frame), frame["type"] == "bye"
-            connection.send_data(data)
+                frame_of, bye = frame, frame["type"] == "bye"
+                framed = framed_message(encode_frame(frame))
+            connection.send_framed(framed)
             if bye:
                 link.bye_reason = str(frame.get("reason", ""))
                 connection.close()
