@@ -176,6 +176,19 @@ class Connection:
     def data_to_send(self) -> bytes:
         """Everything queued, with the application messages sent since the last call sealed
         together into as few records as they fit (one AEAD operation for a burst)."""
+        unsealed, keys = self._unsealed, self._write_keys
+        if (
+            unsealed
+            and len(unsealed) <= MAX_PLAINTEXT
+            and not self._outgoing
+            and keys is not None
+            and not keys.needs_update
+        ):
+            # The common case, a record's worth of messages and nothing else, without the copies
+            # of the general path (send_framed seals every full record as it comes).
+            record = keys.seal(ContentType.application_data, bytes(unsealed))
+            unsealed.clear()
+            return record
         self._seal_pending()
         data = bytes(self._outgoing)
         self._outgoing.clear()

@@ -7,6 +7,7 @@ is protected, every record's outer type is application_data and its fragment is
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from enum import IntEnum
 
@@ -36,10 +37,15 @@ class ContentType(IntEnum):
     application_data = 23
 
 
+APPLICATION_DATA = int(ContentType.application_data)
+
 _AEADS: dict[int, Callable[[bytes], AESGCM | ChaCha20Poly1305]] = {
     CipherSuite.AES_256_GCM_SHA256: AESGCM,
     CipherSuite.CHACHA20_POLY1305_SHA256: ChaCha20Poly1305,
 }
+
+
+_HEADER = struct.Struct(">BHH")
 
 
 def record_header(content_type: int, length: int) -> bytes:
@@ -95,7 +101,7 @@ class DirectionKeys:
     def seal(self, content_type: int, content: bytes) -> bytes:
         if self.sequence > self.limit:
             raise ProtocolError(AlertDescription.key_exhausted, "write key used past its limit")
-        header = record_header(ContentType.application_data, len(content) + 1 + TAG_LENGTH)
+        header = _HEADER.pack(APPLICATION_DATA, RECORD_VERSION, len(content) + 1 + TAG_LENGTH)
         sealed = self._protect(header, content + bytes([content_type]))
         self.sequence += 1
         return header + sealed
