@@ -194,15 +194,17 @@ class ClientLink(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        self.service.outflow.commit()  # nothing leaves before the lines it names are stored
+        outflow = self.service.outflow
+        outflow.commit()  # nothing leaves before the lines it names are stored
         data = self.connection.data_to_send()
         if not data or transport.is_closing():
             return
         transport.write(data)
-        if transport.get_write_buffer_size() > self.service.settings.max_write_buffer:
+        size = transport.get_write_buffer_size()
+        if size > self.service.settings.max_write_buffer:
             self.drop_slow_reader("")
-        else:
-            self._account()
+        else:  # what _account does, without asking the transport twice
+            outflow.account(self, size if self.registered and not transport.is_closing() else 0)
 
     def _account(self) -> None:
         self.service.outflow.account(self, self.queued() if self.registered else 0)

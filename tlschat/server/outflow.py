@@ -90,7 +90,10 @@ class Outflow:
         """Record that ``writer`` holds ``size`` bytes; past the server's budget, shed the
         clients that hold the most until the rest fits (a client that reads keeps its queue near
         zero)."""
-        self.queued_total += size - self.queued.get(writer.session_id, 0)
+        held = self.queued.get(writer.session_id, 0)
+        if size == held:  # most often 0 == 0: the kernel took it all, as before
+            return
+        self.queued_total += size - held
         if size:
             self.queued[writer.session_id] = size
         else:
