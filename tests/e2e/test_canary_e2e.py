@@ -26,6 +26,7 @@ import pytest
 
 from tlschat.chat.frames import decode_frame
 from tlschat.protocol import DataReceived, Event, ServerConnection
+from tlschat.protocol.connection import MESSAGE_LENGTH_BYTES
 from tlschat.server.app import ChatService
 from tlschat.server.config import ServerSettings
 
@@ -237,7 +238,9 @@ class FrameRecorder:
         self.frames: dict[str, list[bytes]] = {"received": [], "sent": []}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        receive, send = ServerConnection.receive_data, ServerConnection.send_data
+        # send_data frames its message and queues it with send_framed, which the server also
+        # calls itself for a message relayed to many: every message sent passes here.
+        receive, send = ServerConnection.receive_data, ServerConnection.send_framed
         recorder = self
 
         def receive_data(connection: ServerConnection, data: bytes) -> list[Event]:
@@ -248,13 +251,13 @@ class FrameRecorder:
                 ]
             return events
 
-        def send_data(connection: ServerConnection, data: bytes) -> None:
-            send(connection, data)
+        def send_framed(connection: ServerConnection, framed: bytes) -> None:
+            send(connection, framed)
             with recorder.lock:
-                recorder.frames["sent"].append(bytes(data))
+                recorder.frames["sent"].append(bytes(framed[MESSAGE_LENGTH_BYTES:]))
 
         monkeypatch.setattr(ServerConnection, "receive_data", receive_data)
-        monkeypatch.setattr(ServerConnection, "send_data", send_data)
+        monkeypatch.setattr(ServerConnection, "send_framed", send_framed)
 
     def all(self, direction: str) -> list[bytes]:
         with self.lock:
