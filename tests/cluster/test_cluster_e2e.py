@@ -161,6 +161,10 @@ def test_private_messages_whois_and_away_span_servers(harness: Harness, cluster:
 
     bob.send("/away at lunch")
     bob.wait_for_line(notice("You are marked away: at lunch"))
+    # Carol's server learns of it from the cluster's log, after bob's server: a line bob says
+    # next comes after it in the log, so once carol sees that line, her server knows.
+    bob.send("back soon 9c9c")
+    carol.wait_for_line(said("bob", "back soon 9c9c"))
     start = carol.mark()
     carol.send("/whois bob")
     carol.wait_for_line(notice(f"bob is {bob_fp}"), start=start)
