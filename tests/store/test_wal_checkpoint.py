@@ -4,7 +4,6 @@ and keep the log from growing."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -122,4 +121,3 @@ def test_only_a_retention_pass_that_deleted_rows_checkpoints_on_the_servers_conn
     assert store.enforce_retention(retention, NOW) == 200
     assert wal_size(database) == 0
     store.close()
-    assert os.path.exists(database)
