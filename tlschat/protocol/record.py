@@ -49,7 +49,7 @@ _HEADER = struct.Struct(">BHH")
 
 
 def record_header(content_type: int, length: int) -> bytes:
-    return bytes([content_type]) + RECORD_VERSION.to_bytes(2, "big") + length.to_bytes(2, "big")
+    return _HEADER.pack(content_type, RECORD_VERSION, length)
 
 
 class DirectionKeys:
@@ -101,7 +101,7 @@ class DirectionKeys:
     def seal(self, content_type: int, content: bytes) -> bytes:
         if self.sequence > self.limit:
             raise ProtocolError(AlertDescription.key_exhausted, "write key used past its limit")
-        header = _HEADER.pack(APPLICATION_DATA, RECORD_VERSION, len(content) + 1 + TAG_LENGTH)
+        header = record_header(APPLICATION_DATA, len(content) + 1 + TAG_LENGTH)
         sealed = self._protect(header, content + bytes([content_type]))
         self.sequence += 1
         return header + sealed

@@ -194,20 +194,28 @@ class ClientLink(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        outflow = self.service.outflow
-        outflow.commit()  # nothing leaves before the lines it names are stored
+        self.service.outflow.commit()  # nothing leaves before the lines it names are stored
         data = self.connection.data_to_send()
         if not data or transport.is_closing():
             return
         transport.write(data)
-        size = transport.get_write_buffer_size()
-        if size > self.service.settings.max_write_buffer:
+        buffered = transport.get_write_buffer_size()
+        if buffered > self.service.settings.max_write_buffer:
             self.drop_slow_reader("")
-        else:  # what _account does, without asking the transport twice
-            outflow.account(self, size if self.registered and not transport.is_closing() else 0)
+        else:
+            self._account(buffered)
 
-    def _account(self) -> None:
-        self.service.outflow.account(self, self.queued() if self.registered else 0)
+    def _account(self, buffered: int | None = None) -> None:
+        """Tell the outflow what this client holds of our memory: its transport's buffer
+        (``buffered``, when the caller has just asked for it), none before it registered."""
+        transport = self.transport
+        if not self.registered or transport is None or transport.is_closing():
+            held = 0
+        elif buffered is None:
+            held = transport.get_write_buffer_size()
+        else:
+            held = buffered
+        self.service.outflow.account(self, held)
 
     def queued(self) -> int:
         """Bytes written and not yet taken by the kernel: what this client holds of our memory."""
