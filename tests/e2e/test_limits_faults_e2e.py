@@ -454,6 +454,23 @@ def send_until_logged(
     return lines
 
 
+def flood_until_dropped(
+    server: Server, sender: Client, carol: Client, slow_address: str, max_write_buffer: int
+) -> None:
+    """``sender`` floods #general until the server drops the reader at ``slow_address`` that
+    stopped reading: the server says so, the room sees it leave, and carol got every line, in
+    order."""
+    # A generous bound: the kernel counts its overhead too, so it holds less than its maximum.
+    most = (kernel_send_buffer_max() + 2 * max_write_buffer) * 3 // 2
+    start = server.mark()
+    lines = send_until_logged(server, sender, carol, "stopped reading", start, most, batch=100)
+    server.wait_for_line(f"[!] {slow_address} stopped reading; disconnecting", start=start)
+    server.wait_for_line(f"[-] Client {slow_address} disconnected (stopped reading)", start=start)
+    carol.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow left #general \(stopped reading\)$"))
+    received = [line.split("> ", 1)[1] for line in carol.snapshot() if "✓ <sender> " in line]
+    assert received == lines
+
+
 def test_slow_reader_is_dropped_and_memory_stays_bounded(harness: Harness) -> None:
     """Policy: the server never holds an unbounded backlog for a client that stopped reading.
 
@@ -476,17 +493,8 @@ def test_slow_reader_is_dropped_and_memory_stays_bounded(harness: Harness) -> No
     slow.join("slow")  # and from now on never reads
     sender.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow joined #general$"))
 
-    # A generous bound: the kernel counts its overhead too, so it holds less than its maximum.
-    most = (kernel_send_buffer_max() + 2 * max_write_buffer) * 3 // 2
-    start = server.mark()
-    lines = send_until_logged(server, sender, carol, "stopped reading", start, most, batch=100)
-    server.wait_for_line(f"[!] {slow.address} stopped reading; disconnecting", start=start)
-    server.wait_for_line(f"[-] Client {slow.address} disconnected (stopped reading)", start=start)
-    carol.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow left #general \(stopped reading\)$"))
+    flood_until_dropped(server, sender, carol, slow.address, max_write_buffer)
     assert not [line for line in server.snapshot() if slow.address in line and "truncated" in line]
-    # carol got everything, in order.
-    received = [line.split("> ", 1)[1] for line in carol.snapshot() if "✓ <sender> " in line]
-    assert received == lines
 
     rss, peak = peak_rss_mb(server.pid)
     assert rss < 200 and peak < 200, f"server RSS {rss:.0f} MB, peak {peak:.0f} MB"

@@ -34,10 +34,9 @@ from .harness import CLOCK, HOST, WAIT, Harness, Server
 from .test_limits_faults_e2e import (
     SERVER_BUSY,
     RawClient,
-    kernel_send_buffer_max,
+    flood_until_dropped,
     read_until_closed,
     said,
-    send_until_logged,
     start_clients,
 )
 
@@ -282,14 +281,7 @@ def test_a_web_client_that_stops_reading_is_dropped(harness: Harness) -> None:
     slow.join("slow")  # and from now on never reads: websockets holds one message, then stops
     sender.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow joined #general$"))
 
-    most = (kernel_send_buffer_max() + 2 * max_write_buffer) * 3 // 2
-    start = server.mark()
-    lines = send_until_logged(server, sender, carol, "stopped reading", start, most, batch=100)
-    server.wait_for_line(f"[!] {slow.address} stopped reading; disconnecting", start=start)
-    server.wait_for_line(f"[-] Client {slow.address} disconnected (stopped reading)", start=start)
-    carol.wait_for_line(re.compile(rf"^{CLOCK} \*\*\* slow left #general \(stopped reading\)$"))
-    received = [line.split("> ", 1)[1] for line in carol.snapshot() if "✓ <sender> " in line]
-    assert received == lines
+    flood_until_dropped(server, sender, carol, slow.address, max_write_buffer)
     slow.sock.close()
     for client in (sender, carol):
         client.close_stdin()
