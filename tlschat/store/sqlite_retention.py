@@ -60,8 +60,9 @@ class SQLiteRetention(SQLiteBatch):
         devices), each in its own transaction; then, if rows were deleted, free pages go back
         to the file system and the WAL is checkpointed and truncated. Only rooms appended to
         since the last call are counted again. The directory (devices, one-time and fallback
-        keys), counters, nicks, bans, topics and encrypted rooms are never deleted. Returns how
-        many room messages were deleted."""
+        keys), counters, nicks, bans, topics and encrypted rooms are never deleted. The search
+        index's entries of deleted lines go as its segments merge (sqlite_search), not in a
+        rewrite of the whole index here. Returns how many room messages were deleted."""
         self._commit_batch()
         appended, self._appended = self._appended, set()
         dirty, self._dirty = self._dirty, False
@@ -81,8 +82,6 @@ class SQLiteRetention(SQLiteBatch):
                     "DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,)
                 )
                 deleted += cursor.rowcount
-        if deleted:
-            self._optimize_index()
         # Pages may be free to give back only after deletes; lines only appended are counted
         # against the size bound, and the server's checkpoint thread copies their log.
         frees = bool(deleted or dirty or appended is None)
@@ -97,11 +96,6 @@ class SQLiteRetention(SQLiteBatch):
         if frees:
             self._compact()
         return deleted
-
-    def _optimize_index(self) -> None:
-        """Deleted messages leave deletion markers in the search index (sqlite_search) until
-        its segments are merged: merge them now, so that deleting history gives space back."""
-        self._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
 
     def _bound_wal(self, max_bytes: int) -> None:
         """Checkpoint the WAL, and cut its file back, before it passes its share of the bound."""
@@ -173,8 +167,6 @@ class SQLiteRetention(SQLiteBatch):
                 with self._transaction():
                     cursor = self._db.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,))
                     deleted[table] += cursor.rowcount
-                if table == "messages":
-                    self._optimize_index()
                 before, used = used, self.used_bytes()
                 freed = before - used
                 scale = max(freed / estimate, 0.01) if freed > 0 else scale / 2

@@ -8,6 +8,14 @@ what is left before it looks, so a search always sees every line stored before i
 ``messages``, so every delete (retention's included) and any later edit reaches the index, and
 leave rows not yet indexed to the next bulk insert.
 
+A deleted line leaves a deletion marker in the index; the marker and the line's entries go when
+FTS5 merges the segments that hold them. FTS5 merges a level's segments as they accumulate
+(``automerge``): at 2 rather than its default 4, the index stays within about twice its least
+size while history turns over (docs/BENCHMARKS.md, "Issue 16, third round"). Nothing runs
+'optimize', which rewrites the whole index: at the default size bound that would take seconds
+on the event loop, and SQLite before 3.43 corrupts an index optimized about a thousand times
+with little written between (tests/store/test_search_store.py).
+
 End-to-end encrypted lines have an empty ``body``: nothing of them is indexed, and they are never
 searched (the server holds only their ciphertext).
 """
@@ -49,6 +57,8 @@ END;
 """
 # Lines indexed in one transaction at most: a backlog is indexed in slices this size.
 INDEX_SLICE = 2000
+# Segments of one level that FTS5 merges into one (its default is 4).
+AUTOMERGE = 2
 
 
 def add_index(db: sqlite3.Connection) -> None:
@@ -64,6 +74,9 @@ def add_index(db: sqlite3.Connection) -> None:
     db.execute(
         "INSERT OR IGNORE INTO search_progress (only, indexed_upto)"
         " SELECT 0, coalesce(max(id), 0) FROM messages"
+    )
+    db.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', ?)", (AUTOMERGE,)
     )
     db.executescript(TRIGGERS)
 
