@@ -66,6 +66,10 @@ def test_count_per_room_keeps_the_newest_of_each_room(store: SQLiteStore) -> Non
     store.append_message(message("#a", 30))
     assert store.enforce_retention(Retention(keep_per_room=10), NOW) == 1
     assert counters(store.recent_messages("#a", 100)) == list(range(21, 31))
+    # A lower count (a reloaded configuration) reaches the rooms nothing was appended to.
+    assert store.enforce_retention(Retention(keep_per_room=3), NOW) == 14
+    assert counters(store.recent_messages("#b", 100)) == [127, 128, 129]
+    assert counters(store.recent_messages("#c", 100)) == [500]
 
 
 def test_count_per_room_is_enforced_on_start_for_every_room(tmp_path: Path) -> None:

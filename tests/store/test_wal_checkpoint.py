@@ -101,7 +101,11 @@ def test_checkpoints_keep_the_log_as_small_as_what_is_written_between_them(
     assert unchecked[-1] > 10 * checkpointed[0], unchecked
 
 
-def test_only_a_retention_pass_that_deleted_rows_checkpoints_on_the_servers_connection(
+def pages(store: SQLiteStore, pragma: str) -> int:
+    return int(store._db.execute(f"PRAGMA {pragma}").fetchone()[0])
+
+
+def test_a_retention_pass_gives_pages_back_only_when_the_next_lines_would_not_take_them(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "chat.db"
@@ -117,7 +121,21 @@ def test_only_a_retention_pass_that_deleted_rows_checkpoints_on_the_servers_conn
     for n in range(50, 300):
         store.append_message(message("#a", n))
     store.commit()
-    # Rows went: free pages go back and the log is checkpointed and cut back at once.
+    # A flood: the rows that went freed less than twice what came in since the last pass, so
+    # their pages stay free for the next lines, and the log is left to the checkpoint thread.
     assert store.enforce_retention(retention, NOW) == 200
+    free = pages(store, "freelist_count")
+    assert free > 0
+    assert wal_size(database) > 0
+    size = pages(store, "page_count")
+    for n in range(300, 500):
+        store.append_message(message("#a", n))
+    store.commit()
+    assert pages(store, "freelist_count") < free  # taken again...
+    assert pages(store, "page_count") < size + free  # ...before the file grew for them all
+    assert store.enforce_retention(retention, NOW) == 200
+    # The bound is lowered, nothing new comes: what that frees goes back at once, log included.
+    assert store.enforce_retention(Retention(keep_per_room=10, max_bytes=64 * 1024 * 1024), NOW)
+    assert pages(store, "freelist_count") == 0
     assert wal_size(database) == 0
     store.close()

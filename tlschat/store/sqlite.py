@@ -101,6 +101,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteRooms, SQLiteInvitations, SQLiteSearch)
         self._dirty = False
         self._size_bound = 0
         self._room_left = 0
+        self._written = 0
+        self._kept_per_room = 0
 
     def _add_missing_columns(self) -> None:
         """A database made before end-to-end encryption gets the column for encrypted lines."""

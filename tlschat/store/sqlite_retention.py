@@ -24,6 +24,10 @@ MESSAGE_BYTES = (
 )
 # The fields of an inbox row (``size`` is its payload's), likewise.
 INBOX_BYTES = "2 * (length(fingerprint) + length(device)) + size + 24"
+# Free pages are given back to the file system when they are more than this many times what was
+# appended since the last pass: fewer are taken again by the lines of the next one (SQLite fills
+# free pages before it grows the file), and giving them back costs a checkpoint on the event loop.
+FREE_KEPT_FACTOR = 2
 # What the size bound may delete, in order: room history (the oldest of all rooms) first; inbox
 # items (the oldest of all devices) only when no history is left. History is a copy of what the
 # members were sent live; an inbox item may be a device's only copy of a room key or a private
@@ -45,10 +49,15 @@ class SQLiteRetention(SQLiteBatch):
     # before the oldest rows must go, so that the bound holds between passes.
     _size_bound: int
     _room_left: int
+    # About how many bytes of rows were appended since retention last ran.
+    _written: int
+    # The count per room that the last pass kept: a new one counts every room again.
+    _kept_per_room: int
 
     def _added(self, size: int) -> None:
         """A row of about ``size`` bytes was written: with a size bound, make room when the
         room left is spent."""
+        self._written += size + ROW_OVERHEAD
         if self._size_bound:
             self._room_left -= APPEND_MARGIN * (size + ROW_OVERHEAD)
             if self._room_left < 0:
@@ -57,16 +66,21 @@ class SQLiteRetention(SQLiteBatch):
     def enforce_retention(self, retention: Retention, now: float) -> int:
         """Per room, then by age, then by size (the oldest of all rooms first, then, only if
         history alone cannot bring the database under the bound, the oldest inbox items of all
-        devices), each in its own transaction; then, if rows were deleted, free pages go back
-        to the file system and the WAL is checkpointed and truncated. Only rooms appended to
-        since the last call are counted again. The directory (devices, one-time and fallback
-        keys), counters, nicks, bans, topics and encrypted rooms are never deleted. The search
-        index's entries of deleted lines go as its segments merge (sqlite_search), not in a
-        rewrite of the whole index here. Returns how many room messages were deleted."""
+        devices), each in its own transaction; then, if rows were deleted and the pages they
+        freed are more than the next pass's lines would take again, free pages go back to the
+        file system and the WAL is checkpointed and truncated. Only rooms appended to since the
+        last call are counted again (every room when ``keep_per_room`` changed). The directory
+        (devices, one-time and fallback keys), counters, nicks, bans, topics and encrypted rooms
+        are never deleted. The search index's entries of deleted lines go as its segments merge
+        (sqlite_search), not in a rewrite of the whole index here. Returns how many room
+        messages were deleted."""
         self._commit_batch()
         appended, self._appended = self._appended, set()
         dirty, self._dirty = self._dirty, False
+        written, self._written = self._written, 0
         deleted = 0
+        if retention.keep_per_room != self._kept_per_room:
+            self._kept_per_room, appended = retention.keep_per_room, None
         if retention.keep_per_room > 0:
             rooms = appended
             if rooms is None:
@@ -83,8 +97,11 @@ class SQLiteRetention(SQLiteBatch):
                 )
                 deleted += cursor.rowcount
         # Pages may be free to give back only after deletes; lines only appended are counted
-        # against the size bound, and the server's checkpoint thread copies their log.
-        frees = bool(deleted or dirty or appended is None)
+        # against the size bound, and the server's checkpoint thread copies their log. Under a
+        # steady flood each pass frees about what the next one fills: those are kept.
+        frees = appended is None or (
+            bool(deleted or dirty) and self._free_bytes() > FREE_KEPT_FACTOR * written
+        )
         if retention.max_bytes > 0:
             if retention.max_bytes != self._size_bound:
                 self._bound_wal(retention.max_bytes)
@@ -124,6 +141,9 @@ class SQLiteRetention(SQLiteBatch):
         # executescript steps it to the end (execute frees one page).
         self._db.executescript("PRAGMA incremental_vacuum;")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _free_bytes(self) -> int:
+        return self._pragma("freelist_count") * self._pragma("page_size")
 
     def used_bytes(self) -> int:
         """The database's pages in use (the file's pages less the free ones), in bytes, as this
