@@ -160,6 +160,27 @@ def test_size_bound_keeps_the_database_under_it_during_a_flood(tmp_path: Path) -
     store.close()
 
 
+def test_pages_kept_for_the_next_lines_never_take_the_file_past_the_size_bound(
+    tmp_path: Path,
+) -> None:
+    # Each pass deletes by count what the last 100 lines pushed out; their pages are kept for
+    # the next lines only while the file with them still fits its share of the bound.
+    store = SQLiteStore(tmp_path / "chat.db")
+    bound = 1024 * 1024
+    retention = Retention(keep_per_room=150, max_bytes=bound)
+    store.enforce_retention(retention, NOW)
+    counter = 0
+    for _ in range(20):
+        for _ in range(100):
+            counter += 1
+            store.append_message(message("#a", counter, size=2000))
+        store.commit()
+        store.enforce_retention(retention, NOW)
+        file_bytes = store._pragma("page_count") * store._pragma("page_size")
+        assert file_bytes <= bound - bound // 8, file_bytes
+    store.close()
+
+
 def test_size_bound_leaves_counters_nicks_bans_and_topics(tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
     store = SQLiteStore(path)

@@ -125,14 +125,14 @@ class SQLiteRetention(SQLiteBatch):
     def _keep_within(self, max_bytes: int, compact: bool = True) -> int:
         """Delete the oldest rows (:data:`SHRINKABLE`) until chat.db's pages and the WAL's share
         fit ``max_bytes``; how many room messages went. Free pages go back to the file system
-        if any row went, or if ``compact``. Then how much may be written before the next round:
-        if what is never deleted (the directory, counters, nicks, bans, topics) alone passes the
-        bound, it is let grow by an eighth of the bound between rounds rather than a round run
-        for every row."""
+        if any row went, if ``compact``, or if the file with them would not fit. Then how much
+        may be written before the next round: if what is never deleted (the directory,
+        counters, nicks, bans, topics) alone passes the bound, it is let grow by an eighth of
+        the bound between rounds rather than a round run for every row."""
         self._size_bound = max_bytes
         pages_bound = max_bytes - max_bytes // WAL_SHARE
         deleted, any_deleted = self._shrink_to(pages_bound)
-        if compact or any_deleted:
+        if compact or any_deleted or self.used_bytes() + self._free_bytes() > pages_bound:
             self._compact()
         self._room_left = max(pages_bound - self.used_bytes(), max_bytes // WAL_SHARE)
         return deleted
