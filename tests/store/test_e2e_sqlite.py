@@ -125,6 +125,30 @@ def test_the_size_bound_takes_history_before_inbox_items_and_never_the_directory
     store.close()
 
 
+def test_the_search_index_of_deleted_history_goes_before_any_inbox_item(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    store.put_device(device(FP_A, DEV_1), 8)
+    bounds = InboxBounds(max_items=10_000, max_bytes=10 * 1024 * 1024)
+    item = store.append_inbox(FP_A, DEV_1, "i" * 3000, T0, bounds)
+    now_ms = int(T0 * 1000)
+    # Lines of many different words: an index about as large as the lines themselves.
+    for n in range(400):
+        words = " ".join(f"w{n}x{k}" for k in range(60))
+        store.append_message(StoredMessage("#a", FP_B, "bob", b"\x30", n, now_ms, words, b"s"))
+    while store.index_for_search():
+        pass
+    # Smaller than the index alone: all history goes, and what the index held of it with it.
+    bound = 256 * 1024
+    store.enforce_retention(Retention(max_bytes=bound), T0)
+    assert store.recent_messages("#a", 10) == []
+    assert store.used_bytes() <= bound - bound // 8
+    assert [i.id for i in store.inbox(FP_A, DEV_1, 0, T0, bounds)] == [item]
+    store.append_message(StoredMessage("#a", FP_B, "bob", b"\x30", 400, now_ms, "after", b"s"))
+    assert [m.counter for m in store.search_messages(["#a"], "after", 5)] == [400]
+    store._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    store.close()
+
+
 def test_the_size_bound_ends_when_only_the_directory_is_left(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "chat.db")
     for n in range(8):

@@ -172,7 +172,8 @@ class SQLiteRetention(SQLiteBatch):
         last round's rows really freed (a long body takes whole overflow pages; a few deleted
         rows may free no page at all); the first round, about half of it. So it converges
         without deleting much more than needed. Every round deletes at least one row, and a
-        table with none left is done with: it ends.
+        table with none left is done with: it ends. With no history left, the search index is
+        emptied before the next table.
         """
         deleted = {table: 0 for table, _ in SHRINKABLE}
         # Bytes freed per estimated byte deleted, as last measured; at first a guess on the high
@@ -190,6 +191,14 @@ class SQLiteRetention(SQLiteBatch):
                 before, used = used, self.used_bytes()
                 freed = before - used
                 scale = max(freed / estimate, 0.01) if freed > 0 else scale / 2
+            if table == "messages" and used > max_bytes:
+                # No history is left, yet the bound is passed: what the search index still
+                # holds of deleted lines (until its segments merge) goes before any inbox item.
+                with self._transaction():
+                    self._db.execute(
+                        "INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')"
+                    )
+                used = self.used_bytes()
         return deleted["messages"], any(deleted.values())
 
     def _oldest(self, table: str, row_bytes: str, target: float) -> tuple[int | None, int]:
