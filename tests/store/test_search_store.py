@@ -306,3 +306,39 @@ def test_the_index_stays_within_a_few_times_its_least_size_as_history_turns_over
     least = index_bytes(store)
     assert largest <= 5 * least, (largest, least)
     store.close()
+
+
+def test_an_index_damaged_by_many_optimize_runs_is_rebuilt_on_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What older versions did on a quiet server: after each pass that expired a line, an
+    # 'optimize' with little new to merge, until SQLite (before 3.43) found the index malformed.
+    path = tmp_path / "chat.db"
+    store = SQLiteStore(path)
+    for n in range(1, 1501):
+        store.append_message(line("#a", n, f"needle {n}"))
+    while store.index_for_search():
+        pass
+    db = store._db
+    damaged = False
+    for n in range(1, 1401):
+        try:
+            db.execute("DELETE FROM messages WHERE counter = ?", (n,))
+            db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        except sqlite3.DatabaseError:
+            damaged = True
+            break
+    if not damaged:
+        pytest.skip("this SQLite (3.43 or later) no longer damages an index that way")
+    store.close()
+    again = SQLiteStore(path)
+    assert "rebuilding it from the history" in caplog.text
+    again._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    remaining = again._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert matches(again, "needle") == remaining > 0
+    # Nothing indexed twice: the rebuilt index's progress covers every row.
+    again.append_message(line("#a", 1501, "needle 1501"))
+    assert again.index_for_search() == 1
+    assert matches(again, "needle") == remaining + 1
+    again._db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    again.close()

@@ -16,7 +16,8 @@ overhead counts (docs/BENCHMARKS.md, "Issue 16, third round"). Nothing runs 'opt
 rewrites the whole index: after each retention pass that deleted a line, on the event loop,
 that took 240 ms with 400,000 lines stored (122 MB) and grows with the index; and SQLite
 before 3.43 reports the database malformed after about 1,240 of them with little written
-between (tests/store/test_search_store.py).
+between (tests/store/test_search_store.py). An index damaged that way by an older version is
+emptied and rebuilt from the history when the database is opened.
 
 End-to-end encrypted lines have an empty ``body``: nothing of them is indexed, and they are never
 searched (the server holds only their ciphertext).
@@ -24,6 +25,7 @@ searched (the server holds only their ciphertext).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Collection
 
@@ -62,25 +64,67 @@ INDEX_SLICE = 2000
 # Segments of one level that FTS5 merges into one (its default is 4).
 AUTOMERGE = 2
 
+log = logging.getLogger("tlschat.store")
+
 
 def add_index(db: sqlite3.Connection) -> None:
     """Create the index, its progress and its triggers. A database made before search has its
     history indexed now, once; one made before bulk indexing was indexed row by row, to its
-    last row."""
+    last row; one whose index cannot be read has it rebuilt from the history, all of it."""
     existed = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"
     ).fetchone()
     db.executescript(SCHEMA)
-    if existed is None:
+    rebuild = existed is None or not index_readable(db)
+    if existed is not None and rebuild:
+        log.warning(
+            "[HISTORY] The search index cannot be read (SQLite before 3.43 damages it after"
+            " many 'optimize' runs, which older versions of tlschat made); rebuilding it from"
+            " the history"
+        )
+    # One transaction: an index rebuilt holds every row, and its progress must say so.
+    db.execute("BEGIN")
+    if rebuild:
+        if existed is not None:
+            empty_index(db)
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
     db.execute(
         "INSERT OR IGNORE INTO search_progress (only, indexed_upto)"
         " SELECT 0, coalesce(max(id), 0) FROM messages"
     )
+    if rebuild:
+        db.execute(
+            "UPDATE search_progress SET indexed_upto = (SELECT coalesce(max(id), 0) FROM messages)"
+        )
+    db.execute("COMMIT")
     db.execute(
         "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', ?)", (AUTOMERGE,)
     )
     db.executescript(TRIGGERS)
+
+
+def index_readable(db: sqlite3.Connection) -> bool:
+    """Whether a search reads the index: one whose structure is damaged fails every search,
+    and every delete of an indexed line, as malformed."""
+    try:
+        db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'tlschat' LIMIT 1")
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
+def empty_index(db: sqlite3.Connection) -> None:
+    """Empty an index that FTS5 cannot open (its 'rebuild' fails too): its records become an
+    empty index's, copied from one made for the purpose in the connection's temp schema."""
+    db.execute(
+        "CREATE VIRTUAL TABLE temp.empty_fts USING fts5("
+        "body, content = 'messages', content_rowid = 'id')"
+    )
+    db.execute("DELETE FROM main.messages_fts_data")
+    db.execute("INSERT INTO main.messages_fts_data SELECT * FROM temp.empty_fts_data")
+    db.execute("DELETE FROM main.messages_fts_idx")
+    db.execute("DELETE FROM main.messages_fts_docsize")
+    db.execute("DROP TABLE temp.empty_fts")
 
 
 def fts_query(text: str) -> str:
