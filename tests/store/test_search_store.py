@@ -263,7 +263,7 @@ def test_many_passes_that_each_expire_an_indexed_line_leave_the_index_whole(
 ) -> None:
     # A quiet server whose history ages out: each retention pass deletes a line or two and
     # nothing new is indexed between passes. With an 'optimize' after each such pass, SQLite
-    # before 3.43 reports the database malformed after about 1,240 of them.
+    # 3.40 reports the database malformed after about 1,240 of them.
     store = SQLiteStore(tmp_path / "chat.db")
     passes = 1500
     for n in range(1, passes + 101):  # line n is signed n seconds after NOW_MS
@@ -312,7 +312,7 @@ def test_an_index_damaged_by_many_optimize_runs_is_rebuilt_on_open(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # What older versions did on a quiet server: after each pass that expired a line, an
-    # 'optimize' with little new to merge, until SQLite (before 3.43) found the index malformed.
+    # 'optimize' with little new to merge, until SQLite (3.40 here) found the index malformed.
     path = tmp_path / "chat.db"
     store = SQLiteStore(path)
     for n in range(1, 1501):
@@ -329,7 +329,7 @@ def test_an_index_damaged_by_many_optimize_runs_is_rebuilt_on_open(
             damaged = True
             break
     if not damaged:
-        pytest.skip("this SQLite (3.43 or later) no longer damages an index that way")
+        pytest.skip(f"SQLite {sqlite3.sqlite_version} does not damage an index that way")
     store.close()
     again = SQLiteStore(path)
     assert "rebuilding it from the history" in caplog.text

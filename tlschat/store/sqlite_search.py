@@ -14,9 +14,9 @@ FTS5 merges the segments that hold them. FTS5 merges a level's segments as they 
 index peaks at 2.7 times its least size (7.5 at 4), more for a small history, whose fixed
 overhead counts (docs/BENCHMARKS.md, "Issue 16, third round"). Nothing runs 'optimize', which
 rewrites the whole index: after each retention pass that deleted a line, on the event loop,
-that took 240 ms with 400,000 lines stored (122 MB) and grows with the index; and SQLite
-before 3.43 reports the database malformed after about 1,240 of them with little written
-between (tests/store/test_search_store.py). An index damaged that way by an older version is
+that took 240 ms with 400,000 lines stored (122 MB) and grows with the index; and SQLite 3.40
+(Python 3.11's here) reports the database malformed after about 1,240 of them with little
+written between (tests/store/test_search_store.py). An index damaged that way by an older version is
 emptied and rebuilt from the history when the database is opened.
 
 End-to-end encrypted lines have an empty ``body``: nothing of them is indexed, and they are never
@@ -78,7 +78,7 @@ def add_index(db: sqlite3.Connection) -> None:
     rebuild = existed is None or not index_readable(db)
     if existed is not None and rebuild:
         log.warning(
-            "[HISTORY] The search index cannot be read (SQLite before 3.43 damages it after"
+            "[HISTORY] The search index cannot be read (SQLite 3.40 damages it after"
             " many 'optimize' runs, which older versions of tlschat made); rebuilding it from"
             " the history"
         )
