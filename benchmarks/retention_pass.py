@@ -2,7 +2,7 @@
 
 Two cases, each on a fresh SQLite store in a temporary directory, with the server's default
 bounds (10,000 lines a room, 30 days, 1 GiB), search indexing as the server does it, and no
-checkpoint thread (so a pass's own checkpoint does all of the log's copying):
+checkpoint thread (so a pass that checkpoints copies all of the log itself):
 
 - **a large history**: ``--rooms`` rooms of 10,000 indexed lines each, then passes that each
   follow five new lines in one room, so each deletes five: the milliseconds of each pass;
