@@ -285,7 +285,7 @@ def test_the_index_stays_within_a_few_times_its_least_size_as_history_turns_over
 ) -> None:
     # Deleted lines leave markers that go only as FTS5 merges segments: the index grows with
     # what is deleted until a merge takes it back. Here it peaks at 3.6 times its least size;
-    # with FTS5's merging turned off it reaches 9.8 and keeps growing.
+    # with FTS5's automatic merging turned off (automerge 0: only its crisis merges) 9.8.
     store = SQLiteStore(tmp_path / "chat.db")
     keep = 3000
     retention = Retention(keep_per_room=keep)
