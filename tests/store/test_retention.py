@@ -170,7 +170,7 @@ def test_pages_kept_for_the_next_lines_never_take_the_file_past_the_size_bound(
     retention = Retention(keep_per_room=150, max_bytes=bound)
     store.enforce_retention(retention, NOW)
     counter = 0
-    for _ in range(20):
+    for _ in range(4):
         for _ in range(100):
             counter += 1
             store.append_message(message("#a", counter, size=2000))
