@@ -176,7 +176,7 @@ def test_pages_kept_for_the_next_lines_never_take_the_file_past_the_size_bound(
             store.append_message(message("#a", counter, size=2000))
         store.commit()
         store.enforce_retention(retention, NOW)
-        file_bytes = store._pragma("page_count") * store._pragma("page_size")
+        file_bytes = store._file_bytes()
         assert file_bytes <= bound - bound // 8, file_bytes
     store.close()
 

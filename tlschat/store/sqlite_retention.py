@@ -132,7 +132,7 @@ class SQLiteRetention(SQLiteBatch):
         self._size_bound = max_bytes
         pages_bound = max_bytes - max_bytes // WAL_SHARE
         deleted, any_deleted = self._shrink_to(pages_bound)
-        if compact or any_deleted or self.used_bytes() + self._free_bytes() > pages_bound:
+        if compact or any_deleted or self._file_bytes() > pages_bound:
             self._compact()
         self._room_left = max(pages_bound - self.used_bytes(), max_bytes // WAL_SHARE)
         return deleted
@@ -144,6 +144,10 @@ class SQLiteRetention(SQLiteBatch):
 
     def _free_bytes(self) -> int:
         return self._pragma("freelist_count") * self._pragma("page_size")
+
+    def _file_bytes(self) -> int:
+        """chat.db's pages, in use or free."""
+        return self._pragma("page_count") * self._pragma("page_size")
 
     def used_bytes(self) -> int:
         """The database's pages in use (the file's pages less the free ones), in bytes, as this
